@@ -1,0 +1,42 @@
+"""Errors in OpenAI's wire format: ``{"error": {"message", "type", "param", "code"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from inferplane.errors import InferplaneError
+
+log = logging.getLogger("inferplane.api")
+
+_HTTP_TYPES = {404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error"}
+
+
+def error_body(
+    message: str, type_: str, *, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def error_response(exc: InferplaneError) -> Response:
+    body = error_body(exc.message, exc.type, param=exc.param, code=exc.code)
+    return Response(orjson.dumps(body), exc.status, media_type="application/json")
+
+
+async def http_exception(_request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 etc., rendered as OpenAI errors instead of plain text."""
+    assert isinstance(exc, HTTPException)
+    body = error_body(str(exc.detail), _HTTP_TYPES.get(exc.status_code, "invalid_request_error"))
+    return Response(orjson.dumps(body), exc.status_code, media_type="application/json")
+
+
+async def unhandled_exception(_request: Request, exc: Exception) -> Response:
+    """A bug: log it with its traceback, answer 500 without one."""
+    log.exception("unhandled error", exc_info=exc)
+    body = error_body("The server had an error while processing your request.", "api_error")
+    return Response(orjson.dumps(body), 500, media_type="application/json")

@@ -1,0 +1,27 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from inferplane.gateway import Gateway
+
+
+async def healthz(_request: Request) -> Response:
+    """The gateway process is alive and serving HTTP."""
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+async def readyz(request: Request) -> Response:
+    """Every model has a ready deployment (the engine has loaded); 503 until then."""
+    gateway: Gateway = request.app.state.gateway
+    deployments = {name: p.ready for name, p in gateway.providers.items()}
+    ready = gateway.ready
+    body = {"status": "ready" if ready else "starting", "deployments": deployments}
+    return Response(orjson.dumps(body), 200 if ready else 503, media_type="application/json")
+
+
+routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]

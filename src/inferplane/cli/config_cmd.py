@@ -1,0 +1,52 @@
+"""``inferplane config check [FILE]``: validate a configuration file, every problem at once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from inferplane.config import Problem, check_config, find_config_file, load_config
+
+app = typer.Typer(help="Inspect and validate the configuration (inferplane.yaml).")
+
+
+@app.callback()
+def _config() -> None:
+    """Inspect and validate the configuration (inferplane.yaml)."""
+
+
+def fail_on_problems(problems: Sequence[Problem | str]) -> None:
+    """Print each problem to stderr and exit with status 1; return when there is none."""
+    if not problems:
+        return
+    console = Console(stderr=True, highlight=False)
+    noun = "problem" if len(problems) == 1 else "problems"
+    console.print(f"[bold red]{len(problems)} {noun} in the configuration:[/]")
+    for problem in problems:
+        # Text, not markup: a location like deployments[1] must not be read as a style tag.
+        console.print(Text(f"  {problem}"), soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The file to check. Default: $INFERPLANE_CONFIG, else ./inferplane.yaml.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Report every problem in FILE with its line and a fix; exit 1 if there is any."""
+    found = find_config_file(file)
+    if found is not None:
+        fail_on_problems(check_config(found))
+    config = load_config(found)
+    note = "" if found is not None else " (no file: the built-in defaults)"
+    typer.echo(f"OK: {len(config.models)} models, {len(config.deployments)} deployments{note}")

@@ -1,0 +1,80 @@
+"""The ``inferplane`` command: thin wrappers that parse arguments and call the library."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from inferplane import __version__
+from inferplane.api.app import build_app
+from inferplane.cli import config_cmd, ledger_cmd
+from inferplane.config import Config, load_config
+from inferplane.errors import ConfigError
+from inferplane.gateway import Gateway
+
+app = typer.Typer(help="Inferplane: one endpoint in front of every model.", no_args_is_help=True)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(ledger_cmd.app, name="ledger")
+console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="inferplane.yaml (default: ./inferplane.yaml if present)"),
+]
+
+
+def load_or_exit(path: Path | None) -> Config:
+    """The configuration, or each problem printed with its location and fix, and exit 1."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        console.print(f"[red]invalid configuration:[/red] {exc.message}")
+        for problem in exc.problems:
+            console.print(f"  {problem}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def up(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (server.host)")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (server.port)")] = None,
+) -> None:
+    """Start the gateway and the engines it supervises; Ctrl-C or SIGTERM stops it cleanly."""
+    cfg = load_or_exit(config)
+    server_cfg = cfg.server.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
+    cfg = cfg.model_copy(update={"server": server_cfg})
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = uvicorn.Server(uvicorn.Config(
+        build_app(cfg, on_start=_announce), host=server_cfg.host, port=server_cfg.port,
+        loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
+        timeout_graceful_shutdown=int(server_cfg.shutdown_grace_s),
+    ))
+    server.run()
+
+
+async def _announce(gateway: Gateway) -> None:
+    cfg = gateway.config
+    url = f"http://{cfg.server.host}:{cfg.server.port}/v1"
+    console.print(f"[bold]Inferplane {__version__}[/bold] listening on [cyan]{url}[/cyan]")
+    for model in cfg.models:
+        names = ", ".join([model.name, *model.aliases])
+        for d in cfg.deployments_of(model.name):
+            console.print(f"  model [green]{names}[/green] -> {d.name}: "
+                          f"{gateway.providers[d.name].describe()}")
+    console.print(f"  ledger: {gateway.ledger.wal_path} -> {cfg.store.url}")
+    console.print("  engines are loading; GET /readyz answers 200 once they serve")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+

@@ -1,0 +1,1 @@
+"""Engines Inferplane starts and supervises itself (the embedded llama.cpp worker)."""

@@ -1,0 +1,175 @@
+"""Starts the engine worker process, talks to it, and restarts it when it dies.
+
+The gateway's side of the worker protocol (see ``engines/worker.py``). While the worker is
+down or starting, :meth:`EngineSupervisor.generate` raises :class:`EngineUnavailable` (HTTP
+503); requests in flight when it dies fail the same way. The supervisor restarts it with
+exponential backoff, so the gateway recovers without a restart of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from inferplane.errors import EngineUnavailable
+
+log = logging.getLogger("inferplane.engine")
+
+Event = dict[str, Any]
+_GONE: Event = {"ev": "gone"}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """What to start: the worker's command-line settings."""
+
+    model: str
+    parallel: int
+    context: int
+    batch: int
+    threads: int | None
+    startup_timeout_s: float = 120.0
+
+    def argv(self, fd: int) -> list[str]:
+        return [
+            sys.executable, "-m", "inferplane.engines.worker", "--fd", str(fd),
+            "--model", self.model, "--parallel", str(self.parallel),
+            "--context", str(self.context), "--batch", str(self.batch),
+            "--threads", str(self.threads or 0),
+        ]
+
+
+class EngineSupervisor:
+    def __init__(self, name: str, spec: WorkerSpec) -> None:
+        self.name = name
+        self.spec = spec
+        self.info: Event = {}
+        self.restarts = 0
+        self._ready = asyncio.Event()
+        self._stopping = False
+        self._proc: asyncio.subprocess.Process | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._inflight: dict[str, asyncio.Queue[Event]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    async def start(self) -> None:
+        """Start supervising in the background; returns at once."""
+        self._task = asyncio.create_task(self._supervise(), name=f"engine-{self.name}")
+
+    async def wait_ready(self, timeout: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        return self.ready
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Ask the worker to exit, then kill it if it does not within ``timeout``."""
+        self._stopping = True
+        if self._writer is not None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                self._writer.write(b'{"op":"shutdown"}\n')
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            try:
+                await asyncio.wait_for(proc.wait(), timeout)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def generate(self, payload: Event) -> AsyncIterator[Event]:
+        """Send one generation and yield its events until ``done`` or ``error``.
+
+        Leaving early (the client went away) cancels it in the worker, freeing its slot.
+        """
+        if not self.ready or self._writer is None:
+            raise EngineUnavailable(f"engine {self.name!r} is not ready; retry shortly")
+        request_id = str(payload["id"])
+        events: asyncio.Queue[Event] = asyncio.Queue()
+        self._inflight[request_id] = events
+        finished = False
+        try:
+            self._send({"op": "generate", **payload})
+            while True:
+                event = await events.get()
+                if event is _GONE:
+                    raise EngineUnavailable(f"engine {self.name!r} stopped during the request")
+                finished = event["ev"] in ("done", "error")
+                yield event
+                if finished:
+                    return
+        finally:
+            self._inflight.pop(request_id, None)
+            if not finished and self.ready:
+                self._send({"op": "cancel", "id": request_id})
+
+    def _send(self, message: Event) -> None:
+        if self._writer is None:
+            raise EngineUnavailable(f"engine {self.name!r} is not ready; retry shortly")
+        self._writer.write(orjson.dumps(message) + b"\n")
+
+    # -- the supervision loop --------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        backoff = 0.5
+        while not self._stopping:
+            try:
+                await self._run_once()
+                backoff = 0.5
+            except Exception as exc:  # a failed start must not end supervision
+                log.error("engine %s failed: %s", self.name, exc)
+            if self._stopping:
+                return
+            self.restarts += 1
+            log.warning("engine %s exited; restarting in %.1fs", self.name, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    async def _run_once(self) -> None:
+        parent, child = socket.socketpair()
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.spec.argv(child.fileno()), pass_fds=(child.fileno(),)
+            )
+        finally:
+            child.close()
+        reader, self._writer = await asyncio.open_unix_connection(sock=parent, limit=2**24)
+        try:
+            line = await asyncio.wait_for(reader.readline(), self.spec.startup_timeout_s)
+            if not line:
+                raise EngineUnavailable("the engine exited during start-up")
+            self.info = orjson.loads(line)
+            self._ready.set()
+            log.info("engine %s ready (pid %s)", self.name, self._proc.pid)
+            while line := await reader.readline():
+                event = orjson.loads(line)
+                queue = self._inflight.get(event.get("id", ""))
+                if queue is not None:
+                    queue.put_nowait(event)
+        finally:
+            self._ready.clear()
+            self._writer.close()
+            self._writer = None
+            for queue in self._inflight.values():
+                queue.put_nowait(_GONE)
+            if self._proc.returncode is None and not self._stopping:
+                self._proc.kill()
+            await self._proc.wait()

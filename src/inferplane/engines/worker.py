@@ -1,0 +1,225 @@
+"""The embedded engine's process: a continuous-batching decode loop over llama.cpp.
+
+Run by the supervisor as ``python -m inferplane.engines.worker --fd N ...``. It talks to the
+gateway over one socket, a JSON object per line:
+
+gateway -> worker  ``{"op": "generate", "id", "segments" | "prompt", "max_tokens",
+                      "temperature", "top_p", "stop", "seed"}``, ``{"op": "cancel", "id"}``,
+                   ``{"op": "shutdown"}``
+worker -> gateway  ``{"ev": "ready", ...}``, ``{"ev": "start", "id", "prompt_tokens"}``,
+                   ``{"ev": "delta", "id", "text"}``, ``{"ev": "done", "id", "finish_reason",
+                   "prompt_tokens", "completion_tokens", "engine_seconds"}``,
+                   ``{"ev": "error", "id", "code", "message"}``
+
+A reader thread queues commands; the main thread plans a batch (``Scheduler``), decodes it,
+samples one token per generating sequence and streams text out. Commands are drained between
+steps, so a new request joins the running batch at the next step and a cancel frees its slot
+at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from inferplane.engines.model_files import resolve_model
+from inferplane.engines.llama import LlamaError, LlamaModel
+from inferplane.engines.scheduler import Scheduler, Sequence
+from inferplane.engines.stopper import Stopper
+
+Message = dict[str, Any]
+
+
+class Channel:
+    """Newline-delimited JSON over a socket; ``send`` is safe from any thread."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._lock = threading.Lock()
+        self.inbox: queue.Queue[Message] = queue.Queue()
+        threading.Thread(target=self._read, name="engine-reader", daemon=True).start()
+
+    def send(self, message: Message) -> None:
+        data = orjson.dumps(message) + b"\n"
+        with self._lock:
+            self._sock.sendall(data)
+
+    def _read(self) -> None:
+        with self._sock.makefile("rb") as stream:
+            for line in stream:
+                self.inbox.put(orjson.loads(line))
+        self.inbox.put({"op": "shutdown"})  # the gateway went away
+
+
+@dataclass(slots=True)
+class _Decoding:
+    """Per-sequence state the scheduler does not need to know about."""
+
+    sampler: Any
+    stopper: Stopper
+    utf8: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace")
+    )
+
+
+class Worker:
+    def __init__(self, model: LlamaModel, channel: Channel, parallel: int) -> None:
+        self.model = model
+        self.channel = channel
+        self.scheduler = Scheduler(parallel, model.n_batch)
+        self.state: dict[str, _Decoding] = {}
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            self._drain(block=len(self.scheduler) == 0)
+            if self.running:
+                self._step()
+
+    # -- commands ------------------------------------------------------------------------
+
+    def _drain(self, *, block: bool) -> None:
+        try:
+            message = self.channel.inbox.get(block=block)
+            while True:
+                self._handle(message)
+                message = self.channel.inbox.get_nowait()
+        except queue.Empty:
+            return
+
+    def _handle(self, message: Message) -> None:
+        op = message.get("op")
+        if op == "generate":
+            self._admit(message)
+        elif op == "cancel":
+            self._release(str(message["id"]))
+        elif op == "shutdown":
+            self.running = False
+
+    def _admit(self, message: Message) -> None:
+        request_id = str(message["id"])
+        if "segments" in message:
+            tokens = self.model.tokenize_segments([(t, bool(s)) for t, s in message["segments"]])
+        else:
+            tokens = self.model.tokenize(str(message["prompt"]), add_bos=True, special=False)
+        limit = self.model.n_ctx_seq
+        max_tokens = message.get("max_tokens")
+        wanted = len(tokens) + (max_tokens or 1)
+        if wanted > limit:
+            asked = f" ({len(tokens)} in the prompt, {max_tokens} for the completion)"
+            self.channel.send({
+                "ev": "error", "id": request_id, "code": "context_length_exceeded",
+                "message": f"This model's maximum context length is {limit} tokens, "
+                f"but {wanted} were requested{asked if max_tokens else ''}.",
+            })
+            return
+        sampler = self.model.new_sampler(
+            temperature=float(message.get("temperature", 1.0)),
+            top_p=float(message.get("top_p", 1.0)),
+            seed=message.get("seed"),
+        )
+        self.state[request_id] = _Decoding(sampler, Stopper(tuple(message.get("stop") or ())))
+        self.scheduler.submit(Sequence(request_id, tokens, max_tokens or limit - len(tokens)))
+        self.channel.send({"ev": "start", "id": request_id, "prompt_tokens": len(tokens)})
+
+    def _release(self, request_id: str) -> None:
+        seq = self.scheduler.remove(request_id)
+        if seq is not None and seq.slot >= 0:
+            self.model.clear(seq.slot)
+        state = self.state.pop(request_id, None)
+        if state is not None:
+            self.model.free_sampler(state.sampler)
+
+    # -- one decode step -----------------------------------------------------------------
+
+    def _step(self) -> None:
+        work = self.scheduler.plan()
+        if not work:
+            return
+        started = time.perf_counter()
+        try:
+            indices = self.model.decode(work)
+        except LlamaError as exc:
+            self._fail_all(str(exc))
+            return
+        sampled = [
+            (item.seq, self.model.sample(self.state[item.seq.id].sampler, index))
+            for item, index in zip(work, indices, strict=True)
+            if index >= 0
+        ]
+        elapsed = time.perf_counter() - started
+        total = sum(len(item.tokens) for item in work)
+        for item in work:
+            item.seq.engine_seconds += elapsed * len(item.tokens) / total
+            Scheduler.advance(item)
+        for seq, token in sampled:
+            self._on_token(seq, token)
+
+    def _on_token(self, seq: Sequence, token: int) -> None:
+        state = self.state[seq.id]
+        if self.model.is_eog(token):
+            self._finish(seq, "stop")
+            return
+        seq.generated += 1
+        text = state.stopper.feed(state.utf8.decode(self.model.piece(token)))
+        if text:
+            self.channel.send({"ev": "delta", "id": seq.id, "text": text})
+        if state.stopper.stopped:
+            self._finish(seq, "stop")
+        elif seq.generated >= seq.max_new_tokens:
+            self._finish(seq, "length")
+        else:
+            seq.next_token = token
+
+    def _fail_all(self, reason: str) -> None:
+        """A batch failed to decode: fail every running sequence and start clean."""
+        for request_id in list(self.scheduler.running):
+            self.channel.send({"ev": "error", "id": request_id, "code": "engine_error",
+                               "message": f"The engine failed to decode: {reason}"})
+            self._release(request_id)
+
+    def _finish(self, seq: Sequence, reason: str) -> None:
+        state = self.state[seq.id]
+        tail = state.stopper.feed(state.utf8.decode(b"", final=True)) + state.stopper.flush()
+        if tail:
+            self.channel.send({"ev": "delta", "id": seq.id, "text": tail})
+        self.channel.send({
+            "ev": "done", "id": seq.id, "finish_reason": reason,
+            "prompt_tokens": len(seq.prompt), "completion_tokens": seq.generated,
+            "engine_seconds": seq.engine_seconds,
+        })
+        self._release(seq.id)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Inferplane's embedded llama.cpp engine")
+    parser.add_argument("--fd", type=int, required=True, help="socket to the gateway")
+    parser.add_argument("--model", required=True, help="builtin:NAME or a path to a .gguf file")
+    parser.add_argument("--parallel", type=int, default=8)
+    parser.add_argument("--context", type=int, default=2048, help="tokens per sequence")
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args(argv)
+    channel = Channel(socket.socket(fileno=args.fd))
+    path = resolve_model(args.model)
+    model = LlamaModel(
+        str(path), n_seq=args.parallel, n_ctx_seq=args.context, n_batch=args.batch,
+        n_threads=args.threads or None,
+    )
+    channel.send({
+        "ev": "ready", "model_path": str(path), "n_ctx_seq": model.n_ctx_seq, "parallel": args.parallel,
+        "n_ctx_train": model.n_ctx_train,
+    })
+    Worker(model, channel, args.parallel).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The durable usage ledger: one record per request, never lost."""

@@ -1,0 +1,41 @@
+"""One usage record: what a single request cost and how it went."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """The ledger's unit: written once per request, successful or not.
+
+    ``ts`` is the request's arrival time (Unix seconds). ``status`` is the HTTP status the
+    client got (499 when the client went away first). ``cost_usd`` is computed by
+    ``metering/prices.py``; ``engine_seconds`` is the share of engine time the request used.
+    """
+
+    id: str
+    ts: float
+    endpoint: str
+    model: str
+    deployment: str | None
+    provider: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_ms: float | None
+    latency_ms: float
+    status: int
+    error_type: str | None
+    finish_reason: str | None
+    stream: bool
+    engine_seconds: float
+    cost_usd: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UsageRecord:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

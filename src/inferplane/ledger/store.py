@@ -1,0 +1,250 @@
+"""The SQL store of usage records: schema, engine, batched inserts with a checkpoint, queries.
+
+Portable SQLAlchemy core: SQLite (WAL mode) is the default, PostgreSQL can follow. Records come
+in batches (one ``executemany`` and one transaction per batch, never one per request), each
+batch together with the WAL position it reaches, so a replay after a crash inserts nothing twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.sql.dml import Insert
+
+from inferplane.ledger.record import UsageRecord
+from inferplane.ledger.stats import GroupRow, TimingRow, summarize
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_S = 5.0
+
+metadata = MetaData()
+
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("endpoint", String, nullable=False),
+    Column("model", String, nullable=False),
+    Column("deployment", String),
+    Column("provider", String),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("ttft_ms", Float),
+    Column("latency_ms", Float, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("error_type", String),
+    Column("finish_reason", String),
+    Column("stream", Boolean, nullable=False),
+    Column("engine_seconds", Float, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Index("ix_usage_records_ts", "ts"),
+    Index("ix_usage_records_model_ts", "model", "ts"),
+)
+
+ledger_checkpoint = Table(
+    "ledger_checkpoint",
+    metadata,
+    Column("wal_id", String(64), primary_key=True),
+    Column("segment", BigInteger, nullable=False),
+    Column("byte_offset", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+Row = Mapping[str, Any]
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; for SQLite: ``~`` expanded, parent directories made, WAL mode.
+
+    SQLite's busy timeout is 5 s unless the URL sets ``?timeout=SECONDS``. ``:memory:`` is not
+    supported: each thread would see a database of its own.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        raise ValueError(f"the ledger needs a SQLite file, not {url!r}")
+    path = Path(database).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parsed = parsed.set(database=str(path))
+    timeout = parsed.query.get("timeout", str(SQLITE_BUSY_TIMEOUT_S))
+    busy_ms = int(float(timeout if isinstance(timeout, str) else timeout[-1]) * 1000)
+    engine = create_engine(parsed)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.close()
+
+    return engine
+
+
+def migrate(target: Engine | str) -> None:
+    """Upgrade the ledger's tables to the newest migration (Alembic, configured in code)."""
+    engine = make_engine(target) if isinstance(target, str) else target
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        if isinstance(target, str):
+            engine.dispose()
+
+
+def _insert_ignoring_duplicates(connection: Connection, rows: Sequence[Row]) -> None:
+    statement: Insert
+    if connection.dialect.name == "sqlite":
+        statement = sqlite.insert(usage_records).on_conflict_do_nothing(index_elements=["id"])
+    elif connection.dialect.name == "postgresql":
+        statement = postgresql.insert(usage_records).on_conflict_do_nothing(index_elements=["id"])
+    else:  # any other database: leave out the ids it already has
+        ids = [row["id"] for row in rows]
+        query = select(usage_records.c.id).where(usage_records.c.id.in_(ids))
+        known = set(connection.scalars(query))
+        rows = list({row["id"]: row for row in rows if row["id"] not in known}.values())
+        statement = insert(usage_records)
+    if rows:
+        connection.execute(statement, list(rows))
+
+
+class Store:
+    """The usage records in a SQL database. Thread-safe (connections come from a pool)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and migrate to the newest schema."""
+        engine = make_engine(url)
+        migrate(engine)
+        return cls(engine)
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def checkpoint(self, wal_id: str) -> tuple[int, int] | None:
+        """The (segment, offset) of WAL ``wal_id`` the store has taken everything before."""
+        query = select(ledger_checkpoint.c.segment, ledger_checkpoint.c.byte_offset).where(
+            ledger_checkpoint.c.wal_id == wal_id
+        )
+        with self._engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def commit(self, rows: Sequence[Row], wal_id: str, position: tuple[int, int]) -> None:
+        """Insert ``rows`` (ids already present are skipped) and move the checkpoint, atomically."""
+        values = {"segment": position[0], "byte_offset": position[1], "updated_at": time.time()}
+        with self._engine.begin() as connection:
+            if rows:
+                _insert_ignoring_duplicates(connection, rows)
+            moved = connection.execute(
+                update(ledger_checkpoint)
+                .where(ledger_checkpoint.c.wal_id == wal_id)
+                .values(**values)
+            )
+            if moved.rowcount == 0:
+                connection.execute(insert(ledger_checkpoint).values(wal_id=wal_id, **values))
+
+    def insert_each(self, rows: Sequence[Row]) -> list[Row]:
+        """Insert rows one transaction each; return those the database refuses outright."""
+        rejected: list[Row] = []
+        for row in rows:
+            try:
+                with self._engine.begin() as connection:
+                    _insert_ignoring_duplicates(connection, [row])
+            except (IntegrityError, DataError):
+                rejected.append(row)
+        return rejected
+
+    # -- reading -------------------------------------------------------------------------
+
+    def tail(self, n: int = 20, model: str | None = None) -> list[UsageRecord]:
+        """The ``n`` newest records (of ``model`` if given), newest last."""
+        t = usage_records
+        query = select(t).order_by(t.c.ts.desc(), t.c.id.desc()).limit(n)
+        if model is not None:
+            query = query.where(t.c.model == model)
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [UsageRecord(**row) for row in reversed(rows)]
+
+    def get(self, record_id: str) -> UsageRecord | None:
+        with self._engine.connect() as connection:
+            row = (
+                connection.execute(select(usage_records).where(usage_records.c.id == record_id))
+                .mappings()
+                .first()
+            )
+        return None if row is None else UsageRecord(**row)
+
+    def count(self) -> int:
+        with self._engine.connect() as connection:
+            query = select(func.count()).select_from(usage_records)
+            return int(connection.execute(query).scalar_one())
+
+    def stats(self) -> dict[str, Any]:
+        """Totals and latency percentiles, overall and per model (see :func:`summarize`)."""
+        t = usage_records
+        keys = (t.c.model, t.c.status, t.c.error_type)
+        grouped = select(
+            *keys,
+            func.count(),
+            func.coalesce(func.sum(t.c.prompt_tokens), 0),
+            func.coalesce(func.sum(t.c.completion_tokens), 0),
+            func.coalesce(func.sum(t.c.cost_usd), 0.0),
+            func.coalesce(func.sum(t.c.engine_seconds), 0.0),
+        ).group_by(*keys)
+        with self._engine.connect() as connection:
+            groups = [
+                GroupRow(
+                    r[0], int(r[1]), r[2], int(r[3]), int(r[4]), int(r[5]), float(r[6]), float(r[7])
+                )
+                for r in connection.execute(grouped)
+            ]
+            timings = [
+                TimingRow(r[0], float(r[1]), None if r[2] is None else float(r[2]))
+                for r in connection.execute(select(t.c.model, t.c.latency_ms, t.c.ttft_ms))
+            ]
+        return summarize(groups, timings)

@@ -1,0 +1,1 @@
+"""Pure functions from usage to cost (energy and carbon follow)."""

@@ -1,0 +1,1 @@
+"""The internal, canonical request / response / stream-event types every layer speaks."""

@@ -1,0 +1,1 @@
+"""Provider adapters: one per upstream protocol, behind the contract in ``base.py``."""

@@ -1,0 +1,69 @@
+"""The provider contract and registry.
+
+A provider turns a canonical :class:`GenerationRequest` into a stream of canonical events for
+one deployment. Built-ins register exactly like third-party adapters: by class decorator, or
+from the ``inferplane.providers`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, ClassVar
+
+from inferplane.errors import ConfigError
+from inferplane.protocol.types import GenerationRequest, StreamEvent
+
+if TYPE_CHECKING:
+    from inferplane.config import DeploymentConfig
+
+
+class Provider(ABC):
+    """One deployment's adapter. Only :meth:`stream` is required."""
+
+    name: ClassVar[str]
+
+    def __init__(self, deployment: DeploymentConfig) -> None:
+        self.deployment = deployment
+
+    @abstractmethod
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        """Yield ``Started``, then ``TextDelta``s, then one ``Finished``; raise on failure."""
+
+    async def start(self) -> None:
+        """Acquire what the adapter needs (processes, connection pools)."""
+
+    async def stop(self) -> None:
+        """Release it; in-flight streams have finished or been cancelled."""
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        """One line for the start-up banner."""
+        return self.name
+
+
+_REGISTRY: dict[str, type[Provider]] = {}
+
+
+def register(cls: type[Provider]) -> type[Provider]:
+    """Class decorator: make ``cls`` available as ``provider: <cls.name>`` in the config."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def provider_class(name: str) -> type[Provider]:
+    if name not in _REGISTRY:
+        for entry in entry_points(group="inferplane.providers", name=name):
+            register(entry.load())
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ConfigError(f"unknown provider {name!r}; known providers: {known}")
+    return _REGISTRY[name]
+
+
+def create(deployment: DeploymentConfig) -> Provider:
+    return provider_class(deployment.provider)(deployment)

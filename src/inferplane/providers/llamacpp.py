@@ -1,0 +1,85 @@
+"""The embedded llama.cpp engine as a provider: a supervised worker process on this machine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from inferplane.engines.chat_template import TEMPLATES
+from inferplane.engines.model_files import display_name
+from inferplane.engines.supervisor import EngineSupervisor, WorkerSpec
+from inferplane.errors import ContextLengthExceeded, EngineUnavailable
+from inferplane.protocol.types import (
+    Finished,
+    GenerationRequest,
+    Started,
+    StreamEvent,
+    TextDelta,
+)
+from inferplane.providers.base import Provider, register
+
+if TYPE_CHECKING:
+    from inferplane.config import DeploymentConfig
+
+
+@register
+class LlamaCppProvider(Provider):
+    name = "llamacpp"
+
+    def __init__(self, deployment: DeploymentConfig) -> None:
+        super().__init__(deployment)
+        engine = deployment.engine
+        assert engine is not None, "config validation guarantees an engine for llamacpp"
+        self.engine_config = engine
+        self.model_name = display_name(engine.model)
+        self.supervisor = EngineSupervisor(
+            deployment.name,
+            WorkerSpec(
+                model=engine.model, parallel=engine.parallel, context=engine.context,
+                batch=engine.batch, threads=engine.threads,
+                startup_timeout_s=engine.startup_timeout_s,
+            ),
+        )
+
+    async def start(self) -> None:
+        await self.supervisor.start()
+
+    async def stop(self) -> None:
+        await self.supervisor.stop()
+
+    @property
+    def ready(self) -> bool:
+        return self.supervisor.ready
+
+    def describe(self) -> str:
+        e = self.engine_config
+        return f"llama.cpp {self.model_name} ({e.parallel} parallel x {e.context} tokens)"
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        async for event in self.supervisor.generate(self._payload(request)):
+            kind = event["ev"]
+            if kind == "delta":
+                yield TextDelta(event["text"])
+            elif kind == "start":
+                yield Started(event["prompt_tokens"])
+            elif kind == "done":
+                yield Finished(
+                    event["finish_reason"], event["prompt_tokens"],
+                    event["completion_tokens"], event["engine_seconds"],
+                )
+            elif event.get("code") == "context_length_exceeded":
+                raise ContextLengthExceeded(event["message"], param="messages")
+            else:
+                raise EngineUnavailable(event.get("message", "engine error"))
+
+    def _payload(self, request: GenerationRequest) -> dict[str, Any]:
+        p = request.params
+        payload: dict[str, Any] = {
+            "id": request.id, "max_tokens": p.max_tokens, "temperature": p.temperature,
+            "top_p": p.top_p, "stop": list(p.stop), "seed": p.seed,
+        }
+        if request.endpoint == "chat.completions":
+            payload["segments"] = TEMPLATES[self.engine_config.chat_template](request.messages)
+        else:
+            payload["prompt"] = request.prompt
+        return payload
