@@ -319,7 +319,8 @@ def cross_issues(
                 issues.append(Issue(loc, message, fix))
             else:
                 owner[name] = loc
-        alias_of.update((a, m.name) for a in m.aliases)
+                if name != m.name:
+                    alias_of[name] = m.name
     names = sorted(m.name for m in models if m is not None)
     models_known = None not in models
     if models_known:
@@ -348,7 +349,8 @@ def cross_issues(
             fix = f"declare it under `models:` (`- name: {d.model}`), or {one_of(d.model, names)}"
             issues.append(Issue(loc, f"unknown model '{d.model}'", fix))
     if None not in deployments:
-        deployed = {alias_of.get(d.model, d.model) for d in deployments if d is not None}
+        deployed = {d.model for d in deployments if d is not None}
+        deployed |= {alias_of[name] for name in deployed if name in alias_of}
         for i, m in enumerate(models):
             if m is not None and m.name not in deployed:
                 fix = f"add a deployment with `model: {m.name}` under `deployments:`, or remove it"

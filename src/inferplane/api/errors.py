@@ -23,9 +23,11 @@ def error_body(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def error_response(exc: InferplaneError) -> Response:
+def error_response(exc: InferplaneError, request_id: str | None = None) -> Response:
     body = error_body(exc.message, exc.type, param=exc.param, code=exc.code)
-    return Response(orjson.dumps(body), exc.status, media_type="application/json")
+    headers = {"x-request-id": request_id} if request_id else None
+    return Response(orjson.dumps(body), exc.status, media_type="application/json",
+                    headers=headers)
 
 
 async def http_exception(_request: Request, exc: Exception) -> Response:

@@ -18,7 +18,7 @@ async def healthz(_request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """Every model has a ready deployment (the engine has loaded); 503 until then."""
     gateway: Gateway = request.app.state.gateway
-    deployments = {name: p.ready for name, p in gateway.providers.items()}
+    deployments = {name: await p.status() for name, p in gateway.providers.items()}
     ready = gateway.ready
     body = {"status": "ready" if ready else "starting", "deployments": deployments}
     return Response(orjson.dumps(body), 200 if ready else 503, media_type="application/json")

@@ -57,7 +57,7 @@ async def handle(request: Request, endpoint: Endpoint) -> Response | EventStream
         text, finished = await _collect(events, acct)
     except InferplaneError as exc:
         gateway.ledger.append(acct.record(exc.status, exc))
-        return error_response(exc)
+        return error_response(exc, acct.id)
     finally:
         if events is not None and not acct.stream:
             await events.aclose()

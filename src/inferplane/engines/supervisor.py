@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import socket
 import sys
@@ -59,6 +60,7 @@ class EngineSupervisor:
         self._writer: asyncio.StreamWriter | None = None
         self._inflight: dict[str, asyncio.Queue[Event]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stats_ids = itertools.count()
 
     @property
     def ready(self) -> bool:
@@ -120,6 +122,22 @@ class EngineSupervisor:
             self._inflight.pop(request_id, None)
             if not finished and self.ready:
                 self._send({"op": "cancel", "id": request_id})
+
+    async def stats(self, timeout: float = 2.0) -> Event:
+        """The worker's own view of its load: sequences decoding and waiting for a slot."""
+        if not self.ready:
+            return {"running": 0, "waiting": 0}
+        request_id = f"stats-{next(self._stats_ids)}"
+        events: asyncio.Queue[Event] = asyncio.Queue()
+        self._inflight[request_id] = events
+        try:
+            self._send({"op": "stats", "id": request_id})
+            event = await asyncio.wait_for(events.get(), timeout)
+        finally:
+            self._inflight.pop(request_id, None)
+        if event is _GONE:
+            raise EngineUnavailable(f"engine {self.name!r} stopped")
+        return {"running": event["running"], "waiting": event["waiting"]}
 
     def _send(self, message: Event) -> None:
         if self._writer is None:

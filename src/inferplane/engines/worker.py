@@ -5,11 +5,12 @@ gateway over one socket, a JSON object per line:
 
 gateway -> worker  ``{"op": "generate", "id", "segments" | "prompt", "max_tokens",
                       "temperature", "top_p", "stop", "seed"}``, ``{"op": "cancel", "id"}``,
-                   ``{"op": "shutdown"}``
+                   ``{"op": "stats", "id"}``, ``{"op": "shutdown"}``
 worker -> gateway  ``{"ev": "ready", ...}``, ``{"ev": "start", "id", "prompt_tokens"}``,
                    ``{"ev": "delta", "id", "text"}``, ``{"ev": "done", "id", "finish_reason",
                    "prompt_tokens", "completion_tokens", "engine_seconds"}``,
-                   ``{"ev": "error", "id", "code", "message"}``
+                   ``{"ev": "error", "id", "code", "message"}``,
+                   ``{"ev": "stats", "id", "running", "waiting"}``
 
 A reader thread queues commands; the main thread plans a batch (``Scheduler``), decodes it,
 samples one token per generating sequence and streams text out. Commands are drained between
@@ -101,6 +102,11 @@ class Worker:
             self._admit(message)
         elif op == "cancel":
             self._release(str(message["id"]))
+        elif op == "stats":
+            self.channel.send({
+                "ev": "stats", "id": message["id"], "running": len(self.scheduler.running),
+                "waiting": len(self.scheduler) - len(self.scheduler.running),
+            })
         elif op == "shutdown":
             self.running = False
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from inferplane.errors import ConfigError
 from inferplane.protocol.types import GenerationRequest, StreamEvent
@@ -40,6 +40,10 @@ class Provider(ABC):
     @property
     def ready(self) -> bool:
         return True
+
+    async def status(self) -> dict[str, Any]:
+        """Health and load details for ``/readyz``."""
+        return {"ready": self.ready}
 
     def describe(self) -> str:
         """One line for the start-up banner."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,16 @@ class LlamaCppProvider(Provider):
     @property
     def ready(self) -> bool:
         return self.supervisor.ready
+
+    async def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "ready": self.ready, "pid": self.supervisor.pid,
+            "restarts": self.supervisor.restarts,
+        }
+        if self.ready:
+            with contextlib.suppress(EngineUnavailable, TimeoutError):
+                status.update(await self.supervisor.stats())
+        return status
 
     def describe(self) -> str:
         e = self.engine_config
