@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import os
 import platform
 import signal
@@ -325,10 +326,10 @@ class LevelResult:
             "completion_tokens": self.completion_tokens,
             "wall_s": round(self.wall_s, 3),
             "aggregate_tokens_per_s": round(self.tokens_per_s, 2),
-            "ttft_p50_ms": round(self.ttft_ms(50), 1),
-            "ttft_p99_ms": round(self.ttft_ms(99), 1),
-            "itl_mean_ms": round(self.itl_ms, 2),
-            "per_stream_tokens_per_s": round(self.per_stream_tokens_per_s, 2),
+            "ttft_p50_ms": _num(self.ttft_ms(50), 1),
+            "ttft_p99_ms": _num(self.ttft_ms(99), 1),
+            "itl_mean_ms": _num(self.itl_ms, 2),
+            "per_stream_tokens_per_s": _num(self.per_stream_tokens_per_s, 2),
             "finish_reasons": _count(r.finish_reason or "none" for r in self.requests),
             "token_sources": sources,
             "round_details": [
@@ -337,6 +338,11 @@ class LevelResult:
             ],
             "request_details": [r.summary() for r in self.requests],
         }
+
+
+def _num(x: float, digits: int) -> float | None:
+    """``x`` rounded, or None for NaN (which JSON cannot hold)."""
+    return None if math.isnan(x) else round(x, digits)
 
 
 def _count(items: Any) -> dict[str, int]:

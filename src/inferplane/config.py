@@ -69,8 +69,9 @@ def _invalid(kind: str, message: str, fix: str, field: str = "") -> PydanticCust
 
 
 class _Section(BaseModel):
+    # strict: `port: yes` or `port: "80"` is a mistake, not 1 or 80 (an int still fills a float).
     # hide_input_in_errors: a ValidationError printed in a log must not show an api_key.
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, hide_input_in_errors=True)
 
 
 class ServerConfig(_Section):
@@ -346,7 +347,8 @@ def cross_issues(
             message = f"'{d.model}' is an alias; a deployment names its model by the model's name"
             issues.append(Issue(loc, message, f"write `model: {alias_of[d.model]}`"))
         else:
-            fix = f"declare it under `models:` (`- name: {d.model}`), or {one_of(d.model, names)}"
+            fix = f"declare it under `models:` (`- name: {d.model}`)"
+            fix += f", or {one_of(d.model, names)}" if names else ""
             issues.append(Issue(loc, f"unknown model '{d.model}'", fix))
     if None not in deployments:
         deployed = {d.model for d in deployments if d is not None}

@@ -148,6 +148,8 @@ def yaml_error_problem(exc: yaml.YAMLError, file: str) -> Problem:
         fix = "indent with spaces, not tabs"
     elif "mapping values are not allowed" in what:
         fix = "put a space after each key's ':', quote values that contain ': ', or fix indentation"
+    elif "constructor" in what:
+        fix = "remove the tag (the `!!...` part): only plain YAML values are read"
     elif "expected <block end>" in what or "did not find expected" in what:
         fix = "align this line with its siblings: all keys of one mapping start in the same column"
     else:
@@ -167,7 +169,7 @@ def validation_issues(
 def _issue(err: ErrorDetails, model: type[BaseModel]) -> Issue:
     loc: Loc = tuple(err["loc"])
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "invalid_key"):  # invalid_key: not a string, e.g. `1: 2`
         parent = _model_at(model, loc[:-1])
         allowed = sorted(parent.model_fields) if parent is not None else []
         name = str(loc[-1])
@@ -183,6 +185,8 @@ def _issue(err: ErrorDetails, model: type[BaseModel]) -> Issue:
     subject = f"value {shown}" if shown else "the value"
     if kind == "missing":
         return Issue(loc[:-1], f"missing required key '{name}'", f"add `{name}: {_example(info)}`")
+    if kind == "string_too_short":
+        return Issue(loc, f"`{name}` is empty", f"write e.g. `{name}: {_example(info)}`")
     if kind in _RANGE and info is not None:
         return Issue(loc, f"{subject} is out of range", f"use a value {_range(info)}")
     if kind == "literal_error":
@@ -193,12 +197,14 @@ def _issue(err: ErrorDetails, model: type[BaseModel]) -> Issue:
         expected = _EXPECTED[kind]
         got = _type_name(value) + (f" ({shown})" if shown else "")
         message = f"expected {expected}, got {got}"
-        if loc and isinstance(loc[-1], int):
-            return Issue(loc, message, f"write each item of `{name}` as {expected}")
         section = _model_at(model, loc)
         if section is not None:
             keys = ", ".join(section.model_fields)
             return Issue(loc, message, f"write a mapping with keys from: {keys}")
+        if loc and isinstance(loc[-1], int):
+            return Issue(loc, message, f"write each item of `{name}` as {expected}")
+        if kind == "string_type" and shown and name not in SECRET_FIELDS:
+            return Issue(loc, message, f'quote it: `{name}: "{value}"`')
         return Issue(loc, message, f"write {expected}, e.g. `{name}: {_example(info)}`")
     return Issue(loc, err["msg"], "see docs/configuration.md for this key")
 
@@ -304,7 +310,7 @@ def _type_name(value: Any) -> str:
     if value is None:
         return "nothing"
     return {
-        bool: "true/false",
+        bool: "a boolean",
         int: "a number",
         float: "a number",
         str: "a string",

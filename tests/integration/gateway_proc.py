@@ -106,24 +106,24 @@ class GatewayProc:
         raise AssertionError(f"no ledger record for {request_id}")
 
 
-def write_config(root: Path, extra: str = "") -> Path:
+def write_config(root: Path, *, commit_interval_ms: int = 20) -> Path:
     path = root / "inferplane.yaml"
     path.write_text(
         f"server: {{max_body_bytes: 65536}}\n"
         f"store: {{url: 'sqlite:///{root}/ledger.db'}}\n"
-        f"ledger: {{dir: '{root}/wal', commit_interval_ms: 20}}\n"
+        f"ledger: {{dir: '{root}/wal', commit_interval_ms: {commit_interval_ms}}}\n"
         "models:\n  - name: default\n    aliases: [gemma-3-270m]\n"
         "deployments:\n  - name: local-gemma\n    model: default\n    provider: llamacpp\n"
         "    engine: {model: 'builtin:gemma-3-270m', parallel: 8, context: 512}\n"
-        "    hardware: {accelerator: cpu, count: 1, usd_per_hour: 0.10}\n" + extra
+        "    hardware: {accelerator: cpu, count: 1, usd_per_hour: 0.10}\n"
     )
     return path
 
 
 @contextmanager
-def running_gateway(root: Path) -> Iterator[GatewayProc]:
+def running_gateway(root: Path, **config: int) -> Iterator[GatewayProc]:
     root.mkdir(parents=True, exist_ok=True)
-    gateway = GatewayProc(root, free_port(), write_config(root))
+    gateway = GatewayProc(root, free_port(), write_config(root, **config))
     gateway.start()
     try:
         yield gateway

@@ -6,11 +6,13 @@ import asyncio
 import time
 
 import openai
-import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from .gateway_proc import GatewayProc
 
-CHAT = [{"role": "user", "content": "Write one sentence about the sea."}]
+CHAT: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Write one sentence about the sea."}
+]
 
 
 def client(gw: GatewayProc) -> openai.OpenAI:

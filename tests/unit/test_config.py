@@ -261,6 +261,17 @@ def test_wrong_type_names_the_expected_type_with_an_example() -> None:
     assert (problem.line, problem.location) == (2, "server.port")
 
 
+def test_booleans_and_quoted_numbers_are_not_numbers() -> None:
+    assert only("server: {port: true}").message == "expected a whole number, got a boolean (true)"
+    assert only("server: {port: '80'}").location == "server.port"
+    assert parse_config("server: {shutdown_grace_s: 5}")[1] == []  # an int is a fine float
+
+
+def test_number_where_a_name_belongs_is_told_to_quote_it() -> None:
+    problem = only(minimal("- name: 2024\n", "- {name: d, model: '2024', provider: openai}\n"))
+    assert problem.fix == 'quote it: `name: "2024"`'
+
+
 def test_out_of_range_gives_the_range() -> None:
     problem = only("server: {port: 0}")
     assert problem.fix == "use a value at least 1 and at most 65535"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -51,12 +52,18 @@ def up(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
     cfg = cfg.model_copy(update={"server": server_cfg})
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     server = uvicorn.Server(uvicorn.Config(
         build_app(cfg, on_start=_announce), host=server_cfg.host, port=server_cfg.port,
         loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
         timeout_graceful_shutdown=int(server_cfg.shutdown_grace_s),
     ))
+    # uvicorn re-raises the signal that stopped it once shutdown is complete; after a clean
+    # drain, exit with status 0 instead of dying by that signal.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     server.run()
 
 

@@ -20,7 +20,7 @@ _LOG_WARN = 3
 _LOG_ERROR = 4
 
 
-@lc.llama_log_callback  # type: ignore[misc]
+@lc.llama_log_callback  # type: ignore[untyped-decorator]
 def _log(level: int, text: bytes, _user: Any) -> None:
     if level in (_LOG_WARN, _LOG_ERROR):
         sys.stderr.write(text.decode("utf-8", "replace"))

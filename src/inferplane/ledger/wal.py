@@ -28,6 +28,7 @@ FsyncPolicy = Literal["always", "interval", "never"]
 FSYNC_POLICIES: tuple[str, ...] = get_args(FsyncPolicy)
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(UsageRecord))
+_FIELD_SET = frozenset(FIELDS)
 
 _datasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 
@@ -79,8 +80,10 @@ def decode(line: bytes) -> dict[str, Any] | None:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(obj, dict) or not all(name in obj for name in FIELDS):
+    if not isinstance(obj, dict) or not obj.keys() >= _FIELD_SET:
         return None
+    if len(obj) == len(_FIELD_SET):  # the usual case: exactly the record's fields
+        return obj
     return {name: obj[name] for name in FIELDS}
 
 

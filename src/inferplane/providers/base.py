@@ -8,7 +8,7 @@ from the ``inferplane.providers`` entry-point group.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,13 +28,13 @@ class Provider(ABC):
         self.deployment = deployment
 
     @abstractmethod
-    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
         """Yield ``Started``, then ``TextDelta``s, then one ``Finished``; raise on failure."""
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027  (an optional hook)
         """Acquire what the adapter needs (processes, connection pools)."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027  (an optional hook)
         """Release it; in-flight streams have finished or been cancelled."""
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 from inferplane.engines.chat_template import TEMPLATES
@@ -66,7 +66,7 @@ class LlamaCppProvider(Provider):
         e = self.engine_config
         return f"llama.cpp {self.model_name} ({e.parallel} parallel x {e.context} tokens)"
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
         async for event in self.supervisor.generate(self._payload(request)):
             kind = event["ev"]
             if kind == "delta":

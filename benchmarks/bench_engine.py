@@ -1,0 +1,379 @@
+"""Engine benchmark: the gateway's embedded engine against llama-cpp-python's own server.
+
+Both serve the same GGUF file on the same machine, one after the other (never at once, so they
+do not compete for cores). Each is driven through the official ``openai`` client with streaming
+chat completions at 1, 4 and 8 concurrent streams; the report gives aggregate output tokens/s,
+TTFT p50/p99 and inter-token latency, the 8-stream / 1-stream throughput ratio of each server
+(continuous batching must make it clearly exceed 1) and the gateway / llama-cpp-python ratios.
+
+    python benchmarks/bench_engine.py            # the full run (make bench-engine)
+    python benchmarks/bench_engine.py --quick    # a smoke run, written to engine-quick.*
+
+Results: ``benchmarks/results/engine.json`` (everything, per request) and ``engine.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from openai import AsyncOpenAI
+
+from common import (
+    LevelResult,
+    RequestSettings,
+    ServerProcess,
+    free_port,
+    machine_info,
+    run_round,
+)
+from inferplane.engines.model_files import resolve_model
+
+ROOT = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+MODEL_SPEC = "builtin:gemma-3-270m"
+GATEWAY = "gateway"
+LLAMA_SERVER = "llama-cpp-python"
+LABELS = {GATEWAY: "Inferplane gateway", LLAMA_SERVER: "llama-cpp-python server"}
+
+TOPICS = (
+    "a lighthouse keeper", "a lost robot", "the first city on Mars", "a dragon who bakes bread",
+    "a detective in Venice", "a river that flows uphill", "an old clockmaker", "a whale choir",
+    "a library at the end of time", "a chess match against a ghost", "a garden on the Moon",
+    "a pirate who fears water", "a village of inventors", "a desert train", "a talking fox",
+    "the last bookshop", "a volcano observatory", "a snowstorm in July", "a map that redraws "
+    "itself", "a violin made of ice", "twin astronauts", "a cat who runs a hotel",
+    "a submarine school", "a forgotten language", "an orchard of glass trees", "a night market",
+)
+STYLES = ("a short story", "a fairy tale", "a diary entry", "a news report", "a letter")
+
+
+def prompt(n: int) -> str:
+    """The ``n``-th prompt: each request of a run asks for something different (no prefix or
+    response caching can help), and both servers get the same sequence of prompts."""
+    topic = TOPICS[n % len(TOPICS)]
+    style = STYLES[(n // len(TOPICS)) % len(STYLES)]
+    return f"Write {style} about {topic}. Make it long and detailed. (Request {n}.)"
+
+
+@dataclass(frozen=True)
+class Options:
+    rounds: int
+    max_tokens: int
+    concurrency: tuple[int, ...]
+    servers: tuple[str, ...]
+    threads: int
+    temperature: float
+    seed: int
+    warmup_tokens: int
+    min_scaling: float
+    out_dir: Path
+    name: str
+    keep_logs: bool
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--rounds", type=int, default=3, help="rounds per concurrency (default 3)")
+    p.add_argument("--max-tokens", type=int, default=128, help="completion tokens per request")
+    p.add_argument("--concurrency", default="1,4,8", help="comma-separated stream counts")
+    p.add_argument("--servers", default=f"{GATEWAY},{LLAMA_SERVER}",
+                   help=f"which to run, comma-separated: {GATEWAY}, {LLAMA_SERVER}")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="CPU threads of both engines (default: all cores, as the gateway)")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--warmup-tokens", type=int, default=16)
+    p.add_argument("--min-scaling", type=float, default=1.5,
+                   help="8-stream / 1-stream aggregate tok/s a server must reach for "
+                   "'batching holds' (default 1.5)")
+    p.add_argument("--out", type=Path, default=ROOT / "results", help="results directory")
+    p.add_argument("--name", default=None, help="results file stem (default engine, "
+                   "engine-quick with --quick)")
+    p.add_argument("--quick", action="store_true",
+                   help="a short smoke run: 1 round, 32 tokens (unless given explicitly)")
+    p.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and print "
+                   "where they are")
+    a = p.parse_args(argv)
+    explicit = set(argv if argv is not None else sys.argv[1:])
+    rounds, max_tokens = a.rounds, a.max_tokens
+    if a.quick:
+        rounds = a.rounds if "--rounds" in explicit else 1
+        max_tokens = a.max_tokens if "--max-tokens" in explicit else 32
+    servers = tuple(s.strip() for s in a.servers.split(",") if s.strip())
+    unknown = [s for s in servers if s not in LABELS]
+    if unknown:
+        p.error(f"unknown server(s) {unknown}; known: {', '.join(LABELS)}")
+    concurrency = tuple(int(c) for c in a.concurrency.split(","))
+    if rounds < 1 or max_tokens < 1 or min(concurrency) < 1:
+        p.error("--rounds, --max-tokens and --concurrency must be positive")
+    return Options(
+        rounds=rounds, max_tokens=max_tokens, concurrency=concurrency, servers=servers,
+        threads=a.threads, temperature=a.temperature, seed=a.seed,
+        warmup_tokens=a.warmup_tokens, min_scaling=a.min_scaling, out_dir=a.out,
+        name=a.name or ("engine-quick" if a.quick else "engine"), keep_logs=a.keep_logs,
+    )
+
+
+# -- the two servers ---------------------------------------------------------------------------
+
+
+def gateway_process(tmp: Path, threads: int) -> ServerProcess:
+    """``inferplane up`` with a throwaway store and ledger; the default (embedded) model."""
+    config = tmp / "inferplane.yaml"
+    config.write_text(
+        f'store: {{url: "sqlite:///{tmp}/bench.db"}}\n'
+        f'ledger: {{dir: "{tmp}/ledger"}}\n'
+    )
+    if threads != (os.cpu_count() or 1):
+        print(f"note: the gateway's engine uses all {os.cpu_count()} cores; --threads "
+              f"{threads} applies to llama-cpp-python only", file=sys.stderr)
+    port = free_port()
+    return ServerProcess(
+        GATEWAY, [str(BIN / "inferplane"), "up", "--config", str(config), "--port", str(port)],
+        port, "/readyz", tmp / "gateway.log",
+    )
+
+
+def llama_server_process(tmp: Path, model: Path, threads: int) -> ServerProcess:
+    """``python -m llama_cpp.server`` tuned as fairly as its flags allow: the same threads and
+    context as the gateway's engine, no logits for every prompt token (``logits_all`` is on by
+    default and only serves logprobs), and requests queued rather than interrupted
+    (``interrupt_requests`` is on by default and ends a running stream when another arrives)."""
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+        "--model_alias", "gemma-3-270m", "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "2048", "--chat_format", "gemma",
+        "--n_threads", str(threads), "--n_threads_batch", str(threads),
+        "--logits_all", "False", "--interrupt_requests", "False", "--verbose", "False",
+    ]
+    return ServerProcess(LLAMA_SERVER, argv, port, "/v1/models", tmp / "llama_cpp_server.log")
+
+
+# -- driving one server ------------------------------------------------------------------------
+
+
+async def bench_server(server: ServerProcess, opts: Options) -> dict[str, Any]:
+    model = "default" if server.name == GATEWAY else "gemma-3-270m"
+    # Plain greedy decoding on both: llama-cpp-python's server applies repeat_penalty 1.1 and
+    # top_k 40 unless told otherwise; the gateway has no repeat penalty.
+    extra: dict[str, Any] = {"repeat_penalty": 1.0} if server.name == LLAMA_SERVER else {}
+    settings = RequestSettings(model, opts.max_tokens, opts.temperature, opts.seed, extra)
+    tokenize_url = server.url if server.name == LLAMA_SERVER else None
+    client = AsyncOpenAI(base_url=server.url + "/v1", api_key="bench", max_retries=0,
+                         timeout=600.0)
+    levels: list[LevelResult] = []
+    n = 0
+    async with client:
+        # Warm-up: one request, then one short burst at the highest concurrency (allocates
+        # the batch buffers), with prompts of their own.
+        warm = RequestSettings(model, opts.warmup_tokens, opts.temperature, opts.seed, extra)
+        for width in (1, max(opts.concurrency)):
+            _, results = await run_round(client, [prompt(10_000 + i) for i in range(width)],
+                                         warm, width, -1)
+            failed = [r.error for r in results if r.error]
+            if failed:
+                raise RuntimeError(f"{server.name} warm-up failed: {failed[0]}")
+        for c in opts.concurrency:
+            level = LevelResult(c, [], [])
+            for round_no in range(opts.rounds):
+                prompts = [prompt(n + i) for i in range(c)]
+                n += c
+                rnd, results = await run_round(client, prompts, settings, c, round_no,
+                                               tokenize_url=tokenize_url)
+                level.rounds.append(rnd)
+                level.requests.extend(results)
+                print(f"  {server.name:>16} c={c} round {round_no + 1}/{opts.rounds}: "
+                      f"{rnd.completion_tokens} tok in {rnd.wall_s:.2f}s = "
+                      f"{rnd.tokens_per_s:.1f} tok/s", flush=True)
+            levels.append(level)
+    by_c = {lv.concurrency: lv for lv in levels}
+    low, high = min(by_c), max(by_c)
+    scaling = _ratio(by_c[high].tokens_per_s, by_c[low].tokens_per_s)
+    return {
+        "label": LABELS[server.name],
+        "command": server.argv,
+        "model": model,
+        "extra_body": extra,
+        "levels": [lv.summary() for lv in levels],
+        "scaling": {
+            "from": low, "to": high, "ratio": scaling,
+            "threshold": opts.min_scaling,
+            "holds": scaling is not None and scaling >= opts.min_scaling,
+        },
+    }
+
+
+def run_server(server: ServerProcess, opts: Options) -> dict[str, Any]:
+    print(f"starting {LABELS[server.name]} ...", flush=True)
+    startup = server.start()
+    print(f"  ready in {startup:.1f}s on {server.url}", flush=True)
+    info: dict[str, Any] = {}
+    try:
+        if server.name == GATEWAY:
+            info = dict(httpx.get(server.url + "/readyz", timeout=5).json())
+        result = asyncio.run(bench_server(server, opts))
+    except BaseException:
+        print(f"--- {server.name} log (tail) ---\n{server.tail()}", file=sys.stderr)
+        raise
+    finally:
+        code = server.stop()
+        print(f"  stopped {server.name} (exit status {code})", flush=True)
+    result["startup_s"] = round(startup, 2)
+    result["exit_status"] = code
+    if info:
+        result["readyz"] = info
+    return result
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+def comparison(servers: dict[str, Any]) -> list[dict[str, Any]]:
+    """Gateway / llama-cpp-python at each concurrency both ran."""
+    if GATEWAY not in servers or LLAMA_SERVER not in servers:
+        return []
+    gw = {lv["concurrency"]: lv for lv in servers[GATEWAY]["levels"]}
+    lc = {lv["concurrency"]: lv for lv in servers[LLAMA_SERVER]["levels"]}
+    rows = []
+    for c in sorted(gw.keys() & lc.keys()):
+        rows.append({
+            "concurrency": c,
+            "tokens_per_s_ratio": _ratio(gw[c]["aggregate_tokens_per_s"],
+                                         lc[c]["aggregate_tokens_per_s"]),
+            "ttft_p50_ratio": _ratio(gw[c]["ttft_p50_ms"], lc[c]["ttft_p50_ms"]),
+            "ttft_p99_ratio": _ratio(gw[c]["ttft_p99_ms"], lc[c]["ttft_p99_ms"]),
+            "itl_ratio": _ratio(gw[c]["itl_mean_ms"], lc[c]["itl_mean_ms"]),
+        })
+    return rows
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def _fmt(x: float | None, digits: int = 1) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{x:.{digits}f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m, s, servers = report["machine"], report["settings"], report["servers"]
+    names = [n for n in (GATEWAY, LLAMA_SERVER) if n in servers]
+    levels = {n: {lv["concurrency"]: lv for lv in servers[n]["levels"]} for n in names}
+    cmp = {row["concurrency"]: row for row in report["comparison"]}
+    lines = [
+        "# Engine benchmark",
+        "",
+        f"{m['date']} · {m['cpu_model']}, {m['cpu_cores']} cores · Python {m['python']} · "
+        f"llama-cpp-python {m['llama_cpp_python']} · inferplane {m['inferplane']}",
+        "",
+        f"Model `{s['model_file']}`; streaming chat completions, {s['max_tokens']} max tokens, "
+        f"temperature {s['temperature']}, {s['rounds']} round(s) per concurrency, distinct "
+        f"prompts; {s['threads']} engine threads. Load average before the run: "
+        f"{', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}; after: "
+        f"{', '.join(f'{x:.2f}' for x in report['load_average_at_end'])}.",
+        "",
+    ]
+    head = ["Streams"]
+    for n in names:
+        short = "gateway" if n == GATEWAY else "llama-cpp-python"
+        head += [f"{short} tok/s", f"{short} TTFT p50 / p99 (ms)", f"{short} ITL (ms)"]
+    if cmp:
+        head += ["tok/s gw ÷ lcp", "TTFT p50 gw ÷ lcp"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in s["concurrency"]:
+        row = [str(c)]
+        for n in names:
+            lv = levels[n].get(c)
+            if lv is None:
+                row += ["", "", ""]
+                continue
+            errors = f" ({lv['errors']} errors)" if lv["errors"] else ""
+            row += [_fmt(lv["aggregate_tokens_per_s"]) + errors,
+                    f"{_fmt(lv['ttft_p50_ms'], 0)} / {_fmt(lv['ttft_p99_ms'], 0)}",
+                    _fmt(lv["itl_mean_ms"])]
+        if cmp:
+            r = cmp.get(c, {})
+            row += [_fmt(r.get("tokens_per_s_ratio"), 2) + "x",
+                    _fmt(r.get("ttft_p50_ratio"), 2) + "x"]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "Batching (aggregate tok/s at the most streams ÷ at one stream):", ""]
+    for n in names:
+        sc = servers[n]["scaling"]
+        verdict = "holds" if sc["holds"] else "does NOT hold"
+        lines.append(f"- {LABELS[n]}: {sc['to']} streams ÷ {sc['from']} stream = "
+                     f"**{_fmt(sc['ratio'], 2)}x** (threshold {sc['threshold']}x: {verdict})")
+    lines += [
+        "",
+        "tok/s: completion tokens (from the usage chunk, or max_tokens when a stream without one "
+        "finished by length) over each round's wall time, summed over rounds. TTFT: time to the "
+        "first non-empty content delta. ITL: per stream, (last - first content delta) / "
+        "(tokens - 1), averaged. See benchmarks/README.md.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    model_file = resolve_model(MODEL_SPEC)
+    report: dict[str, Any] = {
+        "benchmark": "engine",
+        "machine": machine_info(),
+        "settings": {
+            "model": MODEL_SPEC, "model_file": model_file.name, "rounds": opts.rounds,
+            "max_tokens": opts.max_tokens, "concurrency": list(opts.concurrency),
+            "threads": opts.threads, "temperature": opts.temperature, "seed": opts.seed,
+            "warmup_tokens": opts.warmup_tokens, "client": "openai.AsyncOpenAI, streaming, "
+            "stream_options.include_usage",
+        },
+        "servers": {},
+    }
+    load = report["machine"]["load_average_at_start"]
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on "
+          f"{report['machine']['cpu_cores']} cores", flush=True)
+    if load[0] > 0.5 * (os.cpu_count() or 1):
+        print("warning: the machine is busy; the numbers will be disturbed", file=sys.stderr)
+    started = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="inferplane-bench-"))
+    try:
+        for name in opts.servers:
+            server = (gateway_process(tmp, opts.threads) if name == GATEWAY
+                      else llama_server_process(tmp, model_file, opts.threads))
+            report["servers"][name] = run_server(server, opts)
+    finally:
+        if opts.keep_logs:
+            print(f"server logs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    report["duration_s"] = round(time.monotonic() - started, 1)
+    report["load_average_at_end"] = list(os.getloadavg())
+    report["comparison"] = comparison(report["servers"])
+
+    opts.out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = opts.out_dir / f"{opts.name}.json"
+    md_path = opts.out_dir / f"{opts.name}.md"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    md = markdown(report)
+    md_path.write_text(md)
+    print()
+    print(md)
+    print(f"wrote {json_path} and {md_path} in {report['duration_s']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
