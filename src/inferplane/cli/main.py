@@ -34,9 +34,7 @@ def load_or_exit(path: Path | None) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        console.print(f"[red]invalid configuration:[/red] {exc.message}")
-        for problem in exc.problems:
-            console.print(f"  {problem}")
+        config_cmd.fail_on_problems(exc.problems or [exc.message])
         raise typer.Exit(1) from exc
 
 
