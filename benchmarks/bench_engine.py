@@ -32,6 +32,7 @@ import httpx
 from openai import AsyncOpenAI
 
 from common import (
+    CpuMonitor,
     LevelResult,
     RequestSettings,
     ServerProcess,
@@ -46,6 +47,7 @@ BIN = Path(sys.executable).parent
 MODEL_SPEC = "builtin:gemma-3-270m"
 GATEWAY = "gateway"
 LLAMA_SERVER = "llama-cpp-python"
+BUSY_CORES = 0.25  # other processes' CPU use above which a level's numbers are flagged
 LABELS = {GATEWAY: "Inferplane gateway", LLAMA_SERVER: "llama-cpp-python server"}
 
 TOPICS = (
@@ -189,6 +191,7 @@ async def bench_server(server: ServerProcess, opts: Options) -> dict[str, Any]:
                 raise RuntimeError(f"{server.name} warm-up failed: {failed[0]}")
         for c in opts.concurrency:
             level = LevelResult(c, [], [])
+            monitor = CpuMonitor()
             for round_no in range(opts.rounds):
                 prompts = [prompt(n + i) for i in range(c)]
                 n += c
@@ -199,6 +202,10 @@ async def bench_server(server: ServerProcess, opts: Options) -> dict[str, Any]:
                 print(f"  {server.name:>16} c={c} round {round_no + 1}/{opts.rounds}: "
                       f"{rnd.completion_tokens} tok in {rnd.wall_s:.2f}s = "
                       f"{rnd.tokens_per_s:.1f} tok/s", flush=True)
+            level.foreign_cores = monitor.foreign_cores()
+            if level.foreign_cores is not None and level.foreign_cores > BUSY_CORES:
+                print(f"  warning: other processes used {level.foreign_cores:.2f} cores during "
+                      f"this level; its numbers are disturbed", file=sys.stderr, flush=True)
             levels.append(level)
     by_c = {lv.concurrency: lv for lv in levels}
     low, high = min(by_c), max(by_c)
@@ -316,6 +323,12 @@ def markdown(report: dict[str, Any]) -> str:
         verdict = "holds" if sc["holds"] else "does NOT hold"
         lines.append(f"- {LABELS[n]}: {sc['to']} streams ÷ {sc['from']} stream = "
                      f"**{_fmt(sc['ratio'], 2)}x** (threshold {sc['threshold']}x: {verdict})")
+    lines += ["", "CPU used by other processes on the machine while each level ran (cores; "
+              "0 = the benchmark had the machine to itself):", ""]
+    for n in names:
+        used = ", ".join(f"{c} streams {_fmt(levels[n][c]['other_processes_cores'], 2)}"
+                         for c in s["concurrency"] if c in levels[n])
+        lines.append(f"- {LABELS[n]}: {used}")
     lines += [
         "",
         "tok/s: completion tokens (from the usage chunk, or max_tokens when a stream without one "

@@ -81,6 +81,68 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+# -- how busy the rest of the machine was -------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _busy_cpu_s() -> float | None:
+    """CPU seconds spent by the whole machine (all cores, not idle or iowait) since boot."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _TICK
+
+
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds of ``root`` and its live descendants (/proc/PID/stat utime + stime)."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        rest = text[text.rindex(")") + 2 :].split()  # the name may hold spaces
+        stats[int(entry.name)] = (int(rest[1]), (int(rest[11]) + int(rest[12])) / _TICK)
+    total, frontier = 0.0, [root]
+    while frontier:
+        pid = frontier.pop()
+        if pid in stats:
+            total += stats[pid][1]
+        frontier += [child for child, (ppid, _) in stats.items() if ppid == pid]
+    return total
+
+
+class CpuMonitor:
+    """How much CPU other processes took while we measured: the machine's busy CPU time minus
+    ours (this process and its children: the server under test and its engine), in cores.
+
+    The benchmark shares the machine with whatever else runs; a figure well above 0 says the
+    numbers were disturbed."""
+
+    def __init__(self) -> None:
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float] | None:
+        busy = _busy_cpu_s()
+        if busy is None:
+            return None
+        return time.monotonic(), busy, _tree_cpu_s(os.getpid())
+
+    def foreign_cores(self) -> float | None:
+        """Mean cores used by other processes since the monitor started (or was reset)."""
+        end = self._sample()
+        if self._start is None or end is None or end[0] <= self._start[0]:
+            return None
+        wall = end[0] - self._start[0]
+        return max(0.0, (end[1] - self._start[1]) - (end[2] - self._start[2])) / wall
+
+
 # -- server processes --------------------------------------------------------------------------
 
 
@@ -283,6 +345,7 @@ class LevelResult:
     concurrency: int
     rounds: list[RoundResult]
     requests: list[RequestResult]
+    foreign_cores: float | None = None  # see CpuMonitor
 
     @property
     def ok(self) -> list[RequestResult]:
@@ -330,6 +393,8 @@ class LevelResult:
             "ttft_p99_ms": _num(self.ttft_ms(99), 1),
             "itl_mean_ms": _num(self.itl_ms, 2),
             "per_stream_tokens_per_s": _num(self.per_stream_tokens_per_s, 2),
+            "other_processes_cores": (None if self.foreign_cores is None
+                                      else round(self.foreign_cores, 2)),
             "finish_reasons": _count(r.finish_reason or "none" for r in self.requests),
             "token_sources": sources,
             "round_details": [

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -162,11 +163,9 @@ def test_records_are_committed_in_the_background(url: str, wal_dir: Path) -> Non
     with Ledger.open(url, wal_dir, commit_interval_ms=10) as ledger:
         for i in range(5):
             ledger.append(record(i))
-        deadline = threading.Event()
-        for _ in range(500):
-            if ledger.count() == 5:
-                break
-            deadline.wait(0.01)
+        deadline = time.monotonic() + 10
+        while ledger.count() < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert ledger.count() == 5
 
 
@@ -238,6 +237,53 @@ def test_sigkill_loses_nothing_and_recovery_is_exactly_once(
         assert [r.id for r in ledger.tail(1)] == ["req-002999"]
     with Ledger.open(url, wal_dir) as ledger:
         assert ledger.count() == 3000
+
+
+LOADED_CHILD = """
+import os, sys, threading
+sys.path.insert(0, sys.argv[1])
+from inferplane.ledger.service import Ledger
+from inferplane.ledger.record import UsageRecord
+
+ledger = Ledger.open(sys.argv[2], sys.argv[3], commit_interval_ms=5, commit_batch=50)
+
+def serve(t):
+    for i in range(10**9):
+        rid = f"t{t}-{i}"
+        ledger.append(UsageRecord(
+            id=rid, ts=1.7e9 + i, endpoint="/v1/chat/completions", model="m",
+            deployment=None, provider=None, prompt_tokens=1, completion_tokens=2, ttft_ms=None,
+            latency_ms=3.0, status=200, error_type=None, finish_reason="stop", stream=False,
+            engine_seconds=0.0, cost_usd=0.0))
+        os.write(1, (rid + "\\n").encode())  # the client's complete response
+
+for t in range(4):
+    threading.Thread(target=serve, args=(t,), daemon=True).start()
+threading.Event().wait()
+"""
+
+
+def test_sigkill_under_load_keeps_every_acknowledged_record(
+    tmp_path: Path, url: str, wal_dir: Path
+) -> None:
+    script = tmp_path / "loaded.py"
+    script.write_text(LOADED_CHILD)
+    args = [sys.executable, str(script), str(SRC), url, str(wal_dir)]
+    with (tmp_path / "stderr").open("wb") as errors:
+        child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)
+        assert child.stdout is not None
+        acknowledged: list[bytes] = []
+        for line in child.stdout:  # kill it mid-stream, committer and all
+            acknowledged.append(line.strip())
+            if len(acknowledged) == 3000:
+                child.kill()
+                break
+        acknowledged += [line.strip() for line in child.stdout]  # acks sent before it died
+        assert child.wait(timeout=30) == -signal.SIGKILL, (tmp_path / "stderr").read_text()
+    with Ledger.open(url, wal_dir) as ledger:
+        missing = [rid for rid in acknowledged if ledger.get(rid.decode()) is None]
+        assert missing == []
+        assert ledger.count() >= len(acknowledged)
 
 
 def test_torn_final_line_after_a_crash_is_ignored(tmp_path: Path, url: str, wal_dir: Path) -> None:

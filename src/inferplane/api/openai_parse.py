@@ -52,13 +52,13 @@ def parse(endpoint: Endpoint, body: dict[str, Any], request_id: str, created: in
 
 
 def _sampling(endpoint: Endpoint, body: dict[str, Any]) -> SamplingParams:
-    max_tokens = _optional(body, "max_tokens", int)
-    if endpoint == "chat.completions":
-        newer = _optional(body, "max_completion_tokens", int)
-        max_tokens = newer if newer is not None else max_tokens
+    name = "max_tokens"
+    max_tokens = _optional(body, name, int)
+    if endpoint == "chat.completions" and body.get("max_completion_tokens") is not None:
+        name = "max_completion_tokens"
+        max_tokens = _optional(body, name, int)
     if max_tokens is not None and max_tokens < 1:
-        raise InvalidRequest(f"max_tokens must be at least 1, got {max_tokens}.",
-                             param="max_tokens")
+        raise InvalidRequest(f"{name} must be at least 1, got {max_tokens}.", param=name)
     temperature = _optional(body, "temperature", float)
     top_p = _optional(body, "top_p", float)
     _in_range("temperature", temperature, 0.0, 2.0)

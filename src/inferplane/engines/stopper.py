@@ -29,24 +29,37 @@ class Stopper:
         if not self._stops:
             return piece
         text = self._held + piece
-        cut = min((i for i in (text.find(s) for s in self._stops) if i >= 0), default=-1)
+        cut = self._first_stop(text)
+        hold = self._partial_start(text, len(text) if cut < 0 else cut)
+        if hold is not None:  # a stop may begin here and end in a later piece: wait for it
+            self._held = text[hold:]
+            return text[:hold]
+        self._held = ""
         if cut >= 0:
             self.stopped = True
-            self._held = ""
             return text[:cut]
-        keep = self._partial_suffix(text)
-        self._held = text[len(text) - keep :]
-        return text[: len(text) - keep]
+        return text
 
     def flush(self) -> str:
         """The held-back text, once generation ended for another reason."""
         held, self._held = self._held, ""
-        return "" if self.stopped else held
+        if self.stopped:
+            return ""
+        cut = self._first_stop(held)
+        if cut >= 0:
+            self.stopped = True
+            return held[:cut]
+        return held
 
-    def _partial_suffix(self, text: str) -> int:
-        """Length of the longest suffix of ``text`` that is a proper prefix of a stop string."""
-        for size in range(min(len(text), self._longest - 1), 0, -1):
-            tail = text[-size:]
-            if any(s.startswith(tail) for s in self._stops):
-                return size
-        return 0
+    def _first_stop(self, text: str) -> int:
+        """Where the earliest complete stop string begins, or -1."""
+        return min((i for i in (text.find(s) for s in self._stops) if i >= 0), default=-1)
+
+    def _partial_start(self, text: str, before: int) -> int | None:
+        """The earliest index below ``before`` from which the rest of ``text`` is a proper
+        prefix of a stop string (a stop that could still complete), or None."""
+        for i in range(max(0, len(text) - self._longest + 1), before):
+            tail = text[i:]
+            if any(len(tail) < len(s) and s.startswith(tail) for s in self._stops):
+                return i
+        return None

@@ -45,6 +45,7 @@ class Committer:
         self._moved = threading.Condition()
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._stopped = False
         self._thread = threading.Thread(
             target=self._run, name="inferplane-ledger-committer", daemon=True
         )
@@ -75,9 +76,13 @@ class Committer:
             committed += len(rows)
 
     def wait_for(self, target: WalPosition, timeout: float | None) -> bool:
-        """Block until the store has taken everything before ``target``; False on timeout."""
+        """Block until the store has taken everything before ``target``.
+
+        False when ``timeout`` passes first, or the committer stops first.
+        """
         with self._moved:
-            return self._moved.wait_for(lambda: self._position >= target, timeout)
+            self._moved.wait_for(lambda: self._position >= target or self._stopped, timeout)
+            return self._position >= target
 
     def start(self) -> None:
         self._thread.start()
@@ -91,6 +96,9 @@ class Committer:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join()
+        with self._moved:
+            self._stopped = True
+            self._moved.notify_all()
 
     def _commit(self, rows: Sequence[Row], position: WalPosition) -> None:
         wal_id = self._dir.wal_id

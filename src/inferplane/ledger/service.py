@@ -134,6 +134,8 @@ class Ledger:
         target = self._writer.position()
         self._committer.wake()
         if not self._committer.wait_for(target, timeout):
+            if self._closed:
+                raise LedgerClosed("the ledger was closed before the store took every record")
             raise TimeoutError(f"the ledger store has not taken every record in {timeout}s")
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ still being written). The directory around the segments is :mod:`inferplane.ledg
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -53,7 +54,9 @@ class WalPosition(NamedTuple):
 
 
 def segment_name(segment: int) -> str:
-    """>>> segment_name(7)
+    """The file name of a segment.
+
+    >>> segment_name(7)
     'ledger-000007.wal'
     """
     return f"ledger-{segment:06d}.wal"
@@ -88,6 +91,7 @@ def decode(line: bytes) -> dict[str, Any] | None:
 
 
 def fsync_dir(directory: Path) -> None:
+    """Make the directory's entries (a new segment, a deleted one) durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -166,9 +170,9 @@ class WalWriter:
         with self._lock:
             if self._fd < 0:
                 return
+            fd = os.dup(self._fd) if self._dirty else -1  # a dup: safe if a rotation closes ours
             retired, self._retired = self._retired, []
             dir_dirty, self._dir_dirty = self._dir_dirty, False
-            fd = os.dup(self._fd) if self._dirty else -1  # a dup: safe if a rotation closes ours
             self._dirty = False
         try:
             self._sync_and_close(retired)
@@ -199,7 +203,8 @@ class WalWriter:
                 view = view[os.write(self._fd, view) :]
         except OSError:
             if len(view) < len(data):  # never leave half a record in front of the next one
-                os.ftruncate(self._fd, self._size)
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
             raise
         self._size += len(data)
 
@@ -222,11 +227,16 @@ class WalWriter:
         self._fd = self._open_segment(self._segment)
 
     def _sync_and_close(self, fds: list[int]) -> None:
+        error: OSError | None = None
         for fd in fds:
             try:
                 _datasync(fd)
+            except OSError as exc:
+                error = error or exc
             finally:
                 os.close(fd)
+        if error is not None:
+            raise error
 
     def _sync_loop(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):

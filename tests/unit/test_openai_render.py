@@ -1,0 +1,138 @@
+"""Canonical results -> OpenAI response objects and SSE chunks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from inferplane.api.openai_render import DONE, ChunkWriter, completion, error_event, usage
+from inferplane.protocol.types import Endpoint, Finished, GenerationRequest, SamplingParams
+
+FINISHED = Finished("length", prompt_tokens=12, completion_tokens=30, engine_seconds=0.5)
+
+
+def request(endpoint: Endpoint = "chat.completions", *, include_usage: bool = False
+            ) -> GenerationRequest:
+    return GenerationRequest(
+        id="chatcmpl-1" if endpoint == "chat.completions" else "cmpl-1", endpoint=endpoint,
+        model="my-model", params=SamplingParams(), stream=True, include_usage=include_usage,
+        created=1_700_000_000,
+    )
+
+
+def parse_event(event: bytes) -> Any:
+    assert event.startswith(b"data: ")
+    assert event.endswith(b"\n\n")
+    assert event.count(b"\n\n") == 1  # exactly one event, ended by a blank line
+    return orjson.loads(event[len(b"data: ") : -2])
+
+
+def test_usage_totals() -> None:
+    assert usage(FINISHED) == {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}
+    assert usage(Finished("stop", 0, 0))["total_tokens"] == 0
+
+
+def test_chat_completion_object() -> None:
+    body = completion(request(), "Hello!", Finished("stop", 5, 2))
+    assert body == {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": "my-model",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hello!", "refusal": None},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+        "system_fingerprint": None,
+    }
+    assert orjson.loads(orjson.dumps(body)) == body
+
+
+def test_text_completion_object() -> None:
+    body = completion(request("completions"), " upon a time", FINISHED)
+    assert body["object"] == "text_completion"
+    assert body["id"] == "cmpl-1"
+    assert body["choices"] == [
+        {"index": 0, "text": " upon a time", "logprobs": None, "finish_reason": "length"}
+    ]
+    assert body["usage"] == {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}
+    assert "message" not in body["choices"][0]
+
+
+def test_chat_stream_chunks() -> None:
+    writer = ChunkWriter(request())
+    events = [writer.first(), writer.text("Hel"), writer.text("lo"), writer.finish(FINISHED)]
+    chunks = [parse_event(e) for e in events]
+    for chunk in chunks:
+        assert chunk["id"] == "chatcmpl-1"
+        assert chunk["object"] == "chat.completion.chunk"
+        assert chunk["created"] == 1_700_000_000
+        assert chunk["model"] == "my-model"
+        assert chunk["system_fingerprint"] is None
+        assert "usage" not in chunk
+        assert len(chunk["choices"]) == 1
+        assert chunk["choices"][0]["index"] == 0
+        assert chunk["choices"][0]["logprobs"] is None
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert deltas == [{"role": "assistant", "content": ""}, {"content": "Hel"},
+                      {"content": "lo"}, {}]
+    reasons = [c["choices"][0]["finish_reason"] for c in chunks]
+    assert reasons == [None, None, None, "length"]
+
+
+def test_include_usage_adds_null_usage_to_every_choice_chunk() -> None:
+    writer = ChunkWriter(request(include_usage=True))
+    for event in (writer.first(), writer.text("x"), writer.finish(FINISHED)):
+        chunk = parse_event(event)
+        assert "usage" in chunk
+        assert chunk["usage"] is None
+
+
+def test_usage_chunk_has_no_choices() -> None:
+    writer = ChunkWriter(request(include_usage=True))
+    chunk = parse_event(writer.usage(FINISHED))
+    assert chunk["choices"] == []
+    assert chunk["usage"] == {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}
+    assert chunk["object"] == "chat.completion.chunk"
+    assert chunk["id"] == "chatcmpl-1"
+
+
+def test_text_completion_stream_chunks_use_text() -> None:
+    writer = ChunkWriter(request("completions"))
+    assert writer.first() == b""  # no role chunk for plain completions
+    chunks = [parse_event(writer.text(" upon")), parse_event(writer.finish(FINISHED))]
+    for chunk in chunks:
+        assert chunk["object"] == "text_completion"
+        assert chunk["id"] == "cmpl-1"
+        assert "delta" not in chunk["choices"][0]
+        assert "usage" not in chunk
+    assert [c["choices"][0]["text"] for c in chunks] == [" upon", ""]
+    assert [c["choices"][0]["finish_reason"] for c in chunks] == [None, "length"]
+
+
+def test_text_completion_stream_with_usage() -> None:
+    writer = ChunkWriter(request("completions", include_usage=True))
+    assert parse_event(writer.text("a"))["usage"] is None
+    final = parse_event(writer.usage(FINISHED))
+    assert final["choices"] == []
+    assert final["usage"]["total_tokens"] == 42
+    assert final["object"] == "text_completion"
+
+
+@pytest.mark.parametrize("piece", ["line\nbreak", "data: [DONE]\n\n", 'quote " \\ \u2028 é 🙂', ""])
+def test_awkward_text_stays_one_event(piece: str) -> None:
+    for req in (request(), request("completions")):
+        chunk = parse_event(ChunkWriter(req).text(piece))
+        choice = chunk["choices"][0]
+        assert (choice["delta"]["content"] if "delta" in choice else choice["text"]) == piece
+
+
+def test_done_and_error_events() -> None:
+    assert DONE == b"data: [DONE]\n\n"
+    body = {"error": {"message": "boom", "type": "api_error", "param": None, "code": None}}
+    assert parse_event(error_event(body)) == body
