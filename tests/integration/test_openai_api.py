@@ -175,3 +175,7 @@ def test_client_disconnect_frees_the_engine_slot(gateway: GatewayProc) -> None:
     for request_id in ids:
         row = gateway.ledger_row(request_id)
         assert row["status"] == 499 and row["error_type"] == "client_disconnected"
+        # the engine's own count of what it did before the slot was freed
+        assert row["finish_reason"] == "cancelled"
+        assert row["completion_tokens"] >= 1 and row["engine_seconds"] > 0
+        assert row["cost_usd"] > 0

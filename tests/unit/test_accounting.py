@@ -17,7 +17,7 @@ from inferplane.errors import (
     ModelNotFound,
 )
 from inferplane.metering.prices import request_cost_usd
-from inferplane.protocol.types import Finished, GenerationRequest, StreamEvent
+from inferplane.protocol.types import Finished, GenerationRequest, Meter, StreamEvent
 from inferplane.providers.base import Provider
 from inferplane.routing.router import Target
 
@@ -27,7 +27,9 @@ class IdleProvider(Provider):
 
     name = "idle"
 
-    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
+    async def stream(
+        self, request: GenerationRequest, meter: Meter
+    ) -> AsyncGenerator[StreamEvent, None]:
         raise AssertionError("accounting never streams")
         yield  # pragma: no cover
 

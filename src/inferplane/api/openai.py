@@ -49,7 +49,7 @@ async def handle(request: Request, endpoint: Endpoint) -> Response | EventStream
         req = parse(endpoint, body, acct.id, int(acct.ts))
         acct.model, acct.stream = req.model, req.stream
         acct.target = gateway.router.route(req.model)
-        events = acct.target.provider.stream(req)
+        events = acct.target.provider.stream(req, acct)
         started = await _first(events)  # errors before the first byte get a proper status
         acct.prompt_tokens = started.prompt_tokens
         if req.stream:

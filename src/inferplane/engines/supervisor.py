@@ -14,7 +14,7 @@ import itertools
 import logging
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ log = logging.getLogger("inferplane.engine")
 
 Event = dict[str, Any]
 _GONE: Event = {"ev": "gone"}
+CANCEL_ACK_TIMEOUT_S = 10.0  # a step under heavy load can take a second or more
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,16 @@ class WorkerSpec:
             "--context", str(self.context), "--batch", str(self.batch),
             "--threads", str(self.threads or 0),
         ]
+
+
+async def _last_event(events: asyncio.Queue[Event], timeout: float) -> Event | None:
+    """Skip the events still in flight up to the request's terminal one."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            while (event := await events.get()) is not _GONE:
+                if event["ev"] in ("done", "error"):
+                    return event
+    return None
 
 
 class EngineSupervisor:
@@ -97,10 +108,13 @@ class EngineSupervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def generate(self, payload: Event) -> AsyncIterator[Event]:
+    async def generate(
+        self, payload: Event, on_cancelled: Callable[[Event], None] | None = None
+    ) -> AsyncGenerator[Event, None]:
         """Send one generation and yield its events until ``done`` or ``error``.
 
-        Leaving early (the client went away) cancels it in the worker, freeing its slot.
+        Leaving early (the client went away) cancels it in the worker, which frees its slot
+        and answers with the usage so far; that final event goes to ``on_cancelled``.
         """
         if not self.ready or self._writer is None:
             raise EngineUnavailable(f"engine {self.name!r} is not ready; retry shortly")
@@ -119,9 +133,12 @@ class EngineSupervisor:
                 if finished:
                     return
         finally:
-            self._inflight.pop(request_id, None)
             if not finished and self.ready:
                 self._send({"op": "cancel", "id": request_id})
+                final = await _last_event(events, CANCEL_ACK_TIMEOUT_S)
+                if final is not None and on_cancelled is not None:
+                    on_cancelled(final)
+            self._inflight.pop(request_id, None)
 
     async def stats(self, timeout: float = 2.0) -> Event:
         """The worker's own view of its load: sequences decoding and waiting for a slot."""

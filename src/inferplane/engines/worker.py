@@ -101,7 +101,7 @@ class Worker:
         if op == "generate":
             self._admit(message)
         elif op == "cancel":
-            self._release(str(message["id"]))
+            self._cancel(str(message["id"]))
         elif op == "stats":
             self.channel.send({
                 "ev": "stats", "id": message["id"], "running": len(self.scheduler.running),
@@ -136,13 +136,21 @@ class Worker:
         self.scheduler.submit(Sequence(request_id, tokens, max_tokens or limit - len(tokens)))
         self.channel.send({"ev": "start", "id": request_id, "prompt_tokens": len(tokens)})
 
-    def _release(self, request_id: str) -> None:
+    def _cancel(self, request_id: str) -> None:
+        """The client went away: free the slot now and report what was used until then.
+        A request that already finished is unknown here; its ``done`` is on its way."""
+        seq = self._release(request_id)
+        if seq is not None:
+            self._send_done(seq, "cancelled")
+
+    def _release(self, request_id: str) -> Sequence | None:
         seq = self.scheduler.remove(request_id)
         if seq is not None and seq.slot >= 0:
             self.model.clear(seq.slot)
         state = self.state.pop(request_id, None)
         if state is not None:
             self.model.free_sampler(state.sampler)
+        return seq
 
     # -- one decode step -----------------------------------------------------------------
 
@@ -197,12 +205,15 @@ class Worker:
         tail = state.stopper.feed(state.utf8.decode(b"", final=True)) + state.stopper.flush()
         if tail:
             self.channel.send({"ev": "delta", "id": seq.id, "text": tail})
+        self._send_done(seq, reason)
+        self._release(seq.id)
+
+    def _send_done(self, seq: Sequence, reason: str) -> None:
         self.channel.send({
             "ev": "done", "id": seq.id, "finish_reason": reason,
             "prompt_tokens": len(seq.prompt), "completion_tokens": seq.generated,
             "engine_seconds": seq.engine_seconds,
         })
-        self._release(seq.id)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,11 +8,11 @@ layer renders those events back into the client's protocol. Nothing here does I/
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 Role = Literal["system", "developer", "user", "assistant"]
 Endpoint = Literal["chat.completions", "completions"]
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "cancelled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +71,9 @@ class Finished:
 
 
 StreamEvent = Started | TextDelta | Finished
+
+
+class Meter(Protocol):
+    """Where a provider reports the final usage of a stream that was closed early."""
+
+    def finished(self, event: Finished) -> None: ...

@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from inferplane.errors import ConfigError
-from inferplane.protocol.types import GenerationRequest, StreamEvent
+from inferplane.protocol.types import GenerationRequest, Meter, StreamEvent
 
 if TYPE_CHECKING:
     from inferplane.config import DeploymentConfig
@@ -28,8 +28,14 @@ class Provider(ABC):
         self.deployment = deployment
 
     @abstractmethod
-    def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
-        """Yield ``Started``, then ``TextDelta``s, then one ``Finished``; raise on failure."""
+    def stream(
+        self, request: GenerationRequest, meter: Meter
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Yield ``Started``, then ``TextDelta``s, then one ``Finished``; raise on failure.
+
+        If the stream is closed before ``Finished`` (the client left), release the upstream
+        work and report what it used so far with ``meter.finished(...)`` where it is known.
+        """
 
     async def start(self) -> None:  # noqa: B027  (an optional hook)
         """Acquire what the adapter needs (processes, connection pools)."""

@@ -13,6 +13,7 @@ from inferplane.errors import ContextLengthExceeded, EngineUnavailable
 from inferplane.protocol.types import (
     Finished,
     GenerationRequest,
+    Meter,
     Started,
     StreamEvent,
     TextDelta,
@@ -66,18 +67,21 @@ class LlamaCppProvider(Provider):
         e = self.engine_config
         return f"llama.cpp {self.model_name} ({e.parallel} parallel x {e.context} tokens)"
 
-    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
-        async for event in self.supervisor.generate(self._payload(request)):
+    async def stream(
+        self, request: GenerationRequest, meter: Meter
+    ) -> AsyncGenerator[StreamEvent, None]:
+        def cancelled(event: dict[str, Any]) -> None:
+            if event["ev"] == "done":
+                meter.finished(_finished(event))
+
+        async for event in self.supervisor.generate(self._payload(request), cancelled):
             kind = event["ev"]
             if kind == "delta":
                 yield TextDelta(event["text"])
             elif kind == "start":
                 yield Started(event["prompt_tokens"])
             elif kind == "done":
-                yield Finished(
-                    event["finish_reason"], event["prompt_tokens"],
-                    event["completion_tokens"], event["engine_seconds"],
-                )
+                yield _finished(event)
             elif event.get("code") == "context_length_exceeded":
                 raise ContextLengthExceeded(event["message"], param="messages")
             else:
@@ -94,3 +98,8 @@ class LlamaCppProvider(Provider):
         else:
             payload["prompt"] = request.prompt
         return payload
+
+
+def _finished(event: dict[str, Any]) -> Finished:
+    return Finished(event["finish_reason"], event["prompt_tokens"],
+                    event["completion_tokens"], event["engine_seconds"])
