@@ -117,30 +117,42 @@ def _tree_cpu_s(root: int) -> float:
     return total
 
 
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU time, in cores (CPU seconds per wall second), over one measured stretch."""
+
+    wall_s: float
+    other_processes: float  # everything on the machine but this process and its children
+    server: float  # the server under test and its children (the gateway's engine worker)
+    client: float  # this process: the benchmark's own client
+
+
 class CpuMonitor:
-    """How much CPU other processes took while we measured: the machine's busy CPU time minus
-    ours (this process and its children: the server under test and its engine), in cores.
+    """Who used the CPU while we measured: the machine's busy time (/proc/stat), the server's
+    process tree and this process (/proc/PID/stat); what is left is other processes.
 
-    The benchmark shares the machine with whatever else runs; a figure well above 0 says the
-    numbers were disturbed."""
+    The benchmark shares the machine with whatever else runs; ``other_processes`` well above 0
+    says the numbers were disturbed."""
 
-    def __init__(self) -> None:
+    def __init__(self, server_pid: int) -> None:
+        self._server_pid = server_pid
         self._start = self._sample()
 
-    @staticmethod
-    def _sample() -> tuple[float, float, float] | None:
+    def _sample(self) -> tuple[float, float, float, float] | None:
         busy = _busy_cpu_s()
         if busy is None:
             return None
-        return time.monotonic(), busy, _tree_cpu_s(os.getpid())
+        own = _tree_cpu_s(os.getpid())
+        server = _tree_cpu_s(self._server_pid)
+        return time.monotonic(), busy, own, server
 
-    def foreign_cores(self) -> float | None:
-        """Mean cores used by other processes since the monitor started (or was reset)."""
+    def stop(self) -> CpuUse | None:
         end = self._sample()
         if self._start is None or end is None or end[0] <= self._start[0]:
             return None
-        wall = end[0] - self._start[0]
-        return max(0.0, (end[1] - self._start[1]) - (end[2] - self._start[2])) / wall
+        wall, busy, own, server = (b - a for a, b in zip(self._start, end, strict=True))
+        return CpuUse(wall, max(0.0, busy - own) / wall, server / wall,
+                      max(0.0, own - server) / wall)
 
 
 # -- server processes --------------------------------------------------------------------------
@@ -345,7 +357,13 @@ class LevelResult:
     concurrency: int
     rounds: list[RoundResult]
     requests: list[RequestResult]
-    foreign_cores: float | None = None  # see CpuMonitor
+    cpu: CpuUse | None = None  # see CpuMonitor
+    attempts: int = 1  # runs of this level (a disturbed one is run again)
+
+    @property
+    def other_cores(self) -> float | None:
+        """Cores other processes used while this level ran."""
+        return None if self.cpu is None else self.cpu.other_processes
 
     @property
     def ok(self) -> list[RequestResult]:
@@ -393,8 +411,15 @@ class LevelResult:
             "ttft_p99_ms": _num(self.ttft_ms(99), 1),
             "itl_mean_ms": _num(self.itl_ms, 2),
             "per_stream_tokens_per_s": _num(self.per_stream_tokens_per_s, 2),
-            "other_processes_cores": (None if self.foreign_cores is None
-                                      else round(self.foreign_cores, 2)),
+            "cpu_cores": None if self.cpu is None else {
+                k: round(v, 3) for k, v in asdict(self.cpu).items()},
+            "cpu_ms_per_token": None if self.cpu is None or not self.completion_tokens else {
+                "server": round(1000 * self.cpu.server * self.cpu.wall_s
+                                / self.completion_tokens, 3),
+                "client": round(1000 * self.cpu.client * self.cpu.wall_s
+                                / self.completion_tokens, 3),
+            },
+            "attempts": self.attempts,
             "finish_reasons": _count(r.finish_reason or "none" for r in self.requests),
             "token_sources": sources,
             "round_details": [

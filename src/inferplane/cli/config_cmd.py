@@ -10,9 +10,15 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from inferplane.config import Problem, check_config, find_config_file, load_config
+from inferplane.config import Config, Problem, check_config, find_config_file, load_config
+from inferplane.errors import ConfigError
 
 app = typer.Typer(help="Inspect and validate the configuration (inferplane.yaml).")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="inferplane.yaml (default: ./inferplane.yaml if present)"),
+]
 
 
 @app.callback()
@@ -31,6 +37,15 @@ def fail_on_problems(problems: Sequence[Problem | str]) -> None:
         # Text, not markup: a location like deployments[1] must not be read as a style tag.
         console.print(Text(f"  {problem}"), soft_wrap=True)
     raise typer.Exit(1)
+
+
+def load_or_exit(path: Path | None) -> Config:
+    """The configuration every command runs with, or its problems printed and exit 1."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail_on_problems(exc.problems or [exc.message])
+        raise typer.Exit(1) from exc
 
 
 @app.command()

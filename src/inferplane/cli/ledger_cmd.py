@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from inferplane.config import expand_path, load_config
-from inferplane.errors import ConfigError
+from inferplane.cli.config_cmd import ConfigOption, load_or_exit
+from inferplane.config import expand_path
 from inferplane.ledger.record import UsageRecord
 from inferplane.ledger.service import Ledger
 from inferplane.ledger.store import Store
@@ -31,22 +31,11 @@ app = typer.Typer(help="Read the usage ledger: one record per request.", no_args
 
 T = TypeVar("T")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="inferplane.yaml (default: ./inferplane.yaml if present)"),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 def _query(config_path: Path | None, query: Callable[[Store], T]) -> T:
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        err = Console(stderr=True, highlight=False)
-        err.print(f"[red]invalid configuration:[/red] {exc.message}")
-        for problem in exc.problems:
-            err.print(f"  {problem}", markup=False)
-        raise typer.Exit(1) from exc
+    config = load_or_exit(config_path)
     settings = config.ledger
     try:
         ledger = Ledger.open(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,8 +13,7 @@ from rich.console import Console
 from inferplane import __version__
 from inferplane.api.app import build_app
 from inferplane.cli import config_cmd, ledger_cmd
-from inferplane.config import Config, load_config
-from inferplane.errors import ConfigError
+from inferplane.cli.config_cmd import ConfigOption
 from inferplane.gateway import Gateway
 
 app = typer.Typer(help="Inferplane: one endpoint in front of every model.", no_args_is_help=True)
@@ -23,19 +21,6 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(ledger_cmd.app, name="ledger")
 console = Console(stderr=True)
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="inferplane.yaml (default: ./inferplane.yaml if present)"),
-]
-
-
-def load_or_exit(path: Path | None) -> Config:
-    """The configuration, or each problem printed with its location and fix, and exit 1."""
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        config_cmd.fail_on_problems(exc.problems or [exc.message])
-        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -45,7 +30,7 @@ def up(
     port: Annotated[int | None, typer.Option(help="Listen port (server.port)")] = None,
 ) -> None:
     """Start the gateway and the engines it supervises; Ctrl-C or SIGTERM stops it cleanly."""
-    cfg = load_or_exit(config)
+    cfg = config_cmd.load_or_exit(config)
     server_cfg = cfg.server.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
