@@ -283,6 +283,8 @@ def run_server(server: ServerProcess, opts: Options) -> dict[str, Any]:
         print(f"  stopped {server.name} (exit status {code})", flush=True)
     result["startup_s"] = round(startup, 2)
     result["exit_status"] = code
+    # uvicorn (llama-cpp-python's server) re-raises SIGTERM after its graceful shutdown.
+    result["stopped_cleanly"] = code in (0, -signal.SIGTERM)
     if info:
         result["readyz"] = info
     return result
@@ -365,12 +367,22 @@ def markdown(report: dict[str, Any]) -> str:
         verdict = "holds" if sc["holds"] else "does NOT hold"
         lines.append(f"- {LABELS[n]}: {sc['to']} streams ÷ {sc['from']} stream = "
                      f"**{_fmt(sc['ratio'], 2)}x** (threshold {sc['threshold']}x: {verdict})")
-    lines += ["", "CPU used by other processes on the machine while each level ran (cores; "
-              "0 = the benchmark had the machine to itself):", ""]
+    lines += ["", "CPU per output token (ms; server = the server's process tree, with the "
+              "gateway's engine worker) and CPU taken by other processes on the machine while "
+              "each level ran (cores; 0 = the benchmark had the machine to itself):", ""]
+    head = ["Streams"]
     for n in names:
-        used = ", ".join(f"{c} streams {_fmt(_other(levels[n][c]), 2)}"
-                         for c in s["concurrency"] if c in levels[n])
-        lines.append(f"- {LABELS[n]}: {used}")
+        short = "gateway" if n == GATEWAY else "llama-cpp-python"
+        head += [f"{short} server / client ms/tok", f"{short} other processes (cores)"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in s["concurrency"]:
+        row = [str(c)]
+        for n in names:
+            lv = levels[n].get(c)
+            per_token = (lv or {}).get("cpu_ms_per_token") or {}
+            row += [f"{_fmt(per_token.get('server'), 1)} / {_fmt(per_token.get('client'), 2)}",
+                    _fmt(_other(lv), 2) if lv else ""]
+        lines.append("| " + " | ".join(row) + " |")
     lines += [
         "",
         "tok/s: completion tokens (from the usage chunk, or max_tokens when a stream without one "
@@ -382,8 +394,8 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _other(level: dict[str, Any]) -> float | None:
-    cpu = level.get("cpu_cores")
+def _other(level: dict[str, Any] | None) -> float | None:
+    cpu = (level or {}).get("cpu_cores")
     return None if cpu is None else float(cpu["other_processes"])
 
 

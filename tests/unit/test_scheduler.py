@@ -290,3 +290,31 @@ def test_simulated_engine_loop_runs_everything_to_completion(
             assert fed[s.id] == expected  # every token fed once, in order
         else:
             assert fed[s.id] == expected[: len(fed[s.id])]
+
+
+def test_lowest_free_slot_is_taken_first() -> None:
+    sched = Scheduler(n_slots=4, batch_tokens=64)
+    for name in "abcd":
+        sched.submit(seq(name, 2))
+    sched.plan()
+    assert [sched.running[n].slot for n in "abcd"] == [0, 1, 2, 3]
+    sched.remove("c")
+    sched.remove("a")
+    sched.submit(seq("e", 2))
+    sched.submit(seq("f", 2))
+    sched.plan()
+    assert (sched.running["e"].slot, sched.running["f"].slot) == (0, 2)
+
+
+def test_decode_tokens_are_in_increasing_slot_order() -> None:
+    """llama.cpp batches one-token-per-sequence steps in one pass only in slot order."""
+    sched = Scheduler(n_slots=4, batch_tokens=64)
+    for name in "abcd":
+        sched.submit(seq(name, 2))
+    step(sched)  # prefill all four: each now has a next token
+    sched.remove("a")
+    sched.submit(seq("e", 2))
+    step(sched)  # e takes slot 0 and prefills while b, c, d decode
+    work = sched.plan()
+    decode_slots = [w.seq.slot for w in work if len(w.tokens) == 1 and not w.seq.prefilling]
+    assert decode_slots == sorted(decode_slots) == [0, 1, 2, 3]

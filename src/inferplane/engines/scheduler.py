@@ -8,6 +8,7 @@ admitted as soon as one frees, so new requests join while others decode.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from dataclasses import dataclass
 
@@ -45,7 +46,7 @@ class Scheduler:
         if n_slots < 1 or batch_tokens < 1:
             raise ValueError("n_slots and batch_tokens must be positive")
         self.batch_tokens = batch_tokens
-        self._free = list(range(n_slots - 1, -1, -1))
+        self._free = list(range(n_slots))  # a min-heap: the lowest free slot is taken first
         self._waiting: deque[Sequence] = deque()
         self.running: dict[str, Sequence] = {}
 
@@ -59,7 +60,7 @@ class Scheduler:
         """Drop a sequence (finished or cancelled) and free its slot; None if unknown."""
         seq = self.running.pop(seq_id, None)
         if seq is not None:
-            self._free.append(seq.slot)
+            heapq.heappush(self._free, seq.slot)
             return seq
         for waiting in self._waiting:
             if waiting.id == seq_id:
@@ -71,11 +72,13 @@ class Scheduler:
         """The next step's batch; admits waiting sequences into free slots first."""
         while self._waiting and self._free:
             seq = self._waiting.popleft()
-            seq.slot = self._free.pop()
+            seq.slot = heapq.heappop(self._free)
             self.running[seq.id] = seq
         budget = self.batch_tokens
         work: list[Work] = []
-        for seq in self.running.values():
+        # llama.cpp (one KV stream per sequence) decodes a step's tokens in one pass only when
+        # their slots are consecutive and increasing; out of order, each becomes its own pass.
+        for seq in sorted(self.running.values(), key=lambda s: s.slot):
             if not seq.prefilling and seq.next_token is not None and budget > 0:
                 work.append(Work(seq, [seq.next_token], seq.n_fed, True))
                 budget -= 1
