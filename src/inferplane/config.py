@@ -47,12 +47,12 @@ CONFIG_ENV = "INFERPLANE_CONFIG"
 DEFAULT_CONFIG_FILE = "inferplane.yaml"
 
 # Provider names a configuration file may use, unless the caller passes ``known_providers`` to
-# the loading functions (e.g. the provider registry's names).
-KNOWN_PROVIDERS: set[str] = {"llamacpp", "openai"}
+# the loading functions: the built-ins, and any adapter installed under the entry-point group.
+KNOWN_PROVIDERS: set[str] = {"llamacpp", "openai", "anthropic", "gemini"}
 # Providers whose engine Inferplane starts itself: they need ``engine`` and have no ``base_url``.
 ENGINE_PROVIDERS = frozenset({"llamacpp"})
 
-_ENV_REF = re.compile(r"env:[A-Za-z_][A-Za-z0-9_]*")
+_SECRET_REF = re.compile(r"env:[A-Za-z_][A-Za-z0-9_]*|file:.+")
 _STORE_SCHEMES = ("sqlite://", "postgresql://", "postgresql+")
 
 
@@ -114,11 +114,35 @@ class LedgerConfig(_Section):
     fsync_interval_ms: int = Field(200, gt=0)
 
 
+class SloConfig(_Section):
+    """The latency a model's requests should meet; the ``cost`` policy honours it."""
+
+    ttft_s: float | None = Field(None, gt=0, examples=[1.0])  # time to first token
+    tpot_s: float | None = Field(None, gt=0, examples=[0.05])  # time per output token
+
+
+class RetryConfig(_Section):
+    """Attempts on retryable errors (429, 5xx, timeouts, connection errors), never once a
+    streamed response has begun."""
+
+    max_attempts: int = Field(3, ge=1, le=10)  # across all deployments and fallbacks
+    per_deployment: int = Field(2, ge=1, le=10)  # attempts on one deployment before the next
+    backoff_base_s: float = Field(0.1, ge=0)
+    backoff_cap_s: float = Field(2.0, ge=0)
+    deadline_s: float = Field(30.0, gt=0)  # no new attempt starts after this
+
+
 class RoutingConfig(_Section):
     """How a model's requests pick a deployment, and which models to fall back to."""
 
-    policy: Literal["cost", "latency", "priority"] = "cost"
+    policy: Literal["cost", "latency", "least-busy", "weighted", "prefix-affinity", "carbon"] = (
+        "cost"
+    )
     fallbacks: list[str] = Field(default_factory=list, examples=[["chat-large"]])
+    slo: SloConfig = Field(default_factory=SloConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    residency: list[str] | None = Field(None, examples=[["eu"]])  # allowed regions/jurisdictions
+    max_request_usd: float | None = Field(None, gt=0)  # refuse deployments expected to cost more
 
 
 class ModelConfig(_Section):
@@ -177,6 +201,39 @@ class HardwareConfig(_Section):
     usd_per_hour: float = Field(0.0, ge=0)
 
 
+class TimeoutsConfig(_Section):
+    """How long an upstream may take, in seconds."""
+
+    connect_s: float = Field(5.0, gt=0)
+    first_token_s: float = Field(60.0, gt=0)  # from sending the request to its first event
+    idle_s: float = Field(60.0, gt=0)  # the longest gap between two stream events
+    total_s: float = Field(600.0, gt=0)
+
+
+class EnergyConfig(_Section):
+    """What the ``carbon`` policy needs: energy per output token and the grid's intensity."""
+
+    joules_per_token: float | None = Field(None, gt=0, examples=[0.4])
+    grid_gco2_per_kwh: float | None = Field(None, ge=0, examples=[250])
+    pue: float = Field(1.2, ge=1.0)
+
+
+class BreakerConfig(_Section):
+    """The circuit breaker each deployment has: it opens when, among the last ``window``
+    outcomes no older than ``window_s``, at least ``min_requests`` and an ``error_threshold``
+    share of them failed; it stays open for ``cooldown_s`` (times ``cooldown_factor`` after each
+    failed probe, up to ``max_cooldown_s``), then lets ``half_open_probes`` through."""
+
+    window: int = Field(20, ge=1)
+    window_s: float | None = Field(60.0, gt=0)
+    min_requests: int = Field(5, ge=1)
+    error_threshold: float = Field(0.5, gt=0, le=1)
+    cooldown_s: float = Field(5.0, gt=0)
+    cooldown_factor: float = Field(2.0, ge=1)
+    max_cooldown_s: float = Field(120.0, gt=0)
+    half_open_probes: int = Field(1, ge=1)
+
+
 class PriceConfig(_Section):
     """A bought deployment's list price, in USD per million tokens."""
 
@@ -193,11 +250,25 @@ class DeploymentConfig(_Section):
     provider: str = Field(examples=["openai"])
     engine: EngineConfig | None = None  # filled with the defaults for an engine provider
     region: str = Field("local", min_length=1)
+    jurisdiction: str | None = Field(None, examples=["eu"])  # None: the region's own name
     hardware: HardwareConfig | None = None
     price: PriceConfig | None = None
     base_url: str | None = Field(None, examples=["https://api.openai.com/v1"])
     api_key: str | None = Field(None, examples=["env:OPENAI_API_KEY"])
     upstream_model: str | None = Field(None, examples=["gpt-4o-mini"])
+    api_version: str | None = Field(None, examples=["2024-10-21"])  # Azure OpenAI's api-version
+    headers: dict[str, str] = Field(default_factory=dict)  # extra headers for every request
+    weight: float = Field(1.0, gt=0)
+    rpm: int | None = Field(None, gt=0)  # the upstream's request limit per minute
+    tpm: int | None = Field(None, gt=0)  # the upstream's token limit per minute
+    max_in_flight: int | None = Field(None, gt=0)
+    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)
+
+    @property
+    def area(self) -> str:
+        """The jurisdiction residency rules compare against (the region when unset)."""
+        return self.jurisdiction or self.region
 
     @model_validator(mode="before")
     @classmethod
@@ -220,13 +291,14 @@ class DeploymentConfig(_Section):
 
     @field_validator("api_key")
     @classmethod
-    def _env_reference(cls, api_key: str | None) -> str | None:
-        if api_key is not None and not _ENV_REF.fullmatch(api_key):
+    def _secret_reference(cls, api_key: str | None) -> str | None:
+        if api_key is not None and not _SECRET_REF.fullmatch(api_key):
             # Never echo the value: it may be the secret itself.
             raise _invalid(
                 "literal_secret",
-                "api_key must name an environment variable, not hold the key itself",
-                "export the key (e.g. OPENAI_API_KEY=...) and write `api_key: env:OPENAI_API_KEY`",
+                "api_key must name an environment variable or a file, not hold the key itself",
+                "export the key (e.g. OPENAI_API_KEY=...) and write `api_key: env:OPENAI_API_KEY`"
+                ", or `api_key: file:/run/secrets/openai`",
             )
         return api_key
 
@@ -266,6 +338,7 @@ class Config(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     models: list[ModelConfig]
     deployments: list[DeploymentConfig]
 

@@ -69,3 +69,82 @@ class ConfigError(InferplaneError):
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class RateLimited(InferplaneError):
+    """Too many requests or tokens for a limit (HTTP 429); ``retry_after`` in seconds."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class ResidencyUnsatisfiable(InferplaneError):
+    """No deployment inside the request's allowed regions can serve it (HTTP 403): the
+    request is refused rather than sent out of its region."""
+
+    status = 403
+    type = "invalid_request_error"
+    code = "residency_unsatisfiable"
+
+
+class PriceCapExceeded(InvalidRequest):
+    """Every deployment's expected cost is over the request's price cap (HTTP 400)."""
+
+    code = "price_cap_exceeded"
+
+
+class UpstreamError(InferplaneError):
+    """An upstream answered with an error, sent something unreadable, or broke the connection.
+
+    ``retryable`` says whether another attempt (here or on another deployment) may succeed;
+    ``upstream_status`` is the upstream's HTTP status, when it sent one. The status the client
+    sees comes from :func:`client_status`: the client's own mistakes pass through (400, 413),
+    the gateway's (an upstream rejecting its credentials) become 502.
+    """
+
+    type = "upstream_error"
+    code = "upstream_error"
+
+    def __init__(self, message: str, *, upstream_status: int | None = None,
+                 retryable: bool = False, retry_after: float | None = None,
+                 code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message, param=param, code=code)
+        self.upstream_status = upstream_status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = client_status(upstream_status)
+        if self.status == 400:
+            self.type = "invalid_request_error"
+        elif self.status == 429:
+            self.type = "rate_limit_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    """The upstream did not connect, start or continue in time (HTTP 504)."""
+
+    code = "upstream_timeout"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+        self.status = 504
+
+
+def client_status(upstream_status: int | None) -> int:
+    """The status a client sees for an upstream's error status.
+
+    >>> [client_status(s) for s in (400, 401, 404, 413, 422, 429, 500, 503, 529, None)]
+    [400, 502, 502, 413, 400, 429, 502, 503, 503, 502]
+    """
+    if upstream_status in (400, 422):
+        return 400
+    if upstream_status in (413, 429):
+        return upstream_status
+    if upstream_status in (503, 529):
+        return 503
+    return 502

@@ -7,7 +7,6 @@ import logging
 
 from inferplane.config import Config, expand_path
 from inferplane.ledger.service import Ledger
-from inferplane.providers import llamacpp as _builtin  # noqa: F401  (registers the provider)
 from inferplane.providers.base import Provider, create
 from inferplane.routing.router import Router
 

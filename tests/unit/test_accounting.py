@@ -17,7 +17,7 @@ from inferplane.errors import (
     ModelNotFound,
 )
 from inferplane.metering.prices import request_cost_usd
-from inferplane.protocol.types import Finished, GenerationRequest, Meter, StreamEvent
+from inferplane.protocol.types import Finished, GenerationRequest, Meter, StreamEvent, Usage
 from inferplane.providers.base import Provider
 from inferplane.routing.router import Target
 
@@ -41,10 +41,12 @@ def local(usd_per_hour: float = 3.6, count: int = 2) -> DeploymentConfig:
     )
 
 
-def priced(input_per_mtok: float = 0.15, output_per_mtok: float = 0.6) -> DeploymentConfig:
+def priced(input_per_mtok: float = 0.15, output_per_mtok: float = 0.6,
+           cached_input_per_mtok: float | None = None) -> DeploymentConfig:
     return DeploymentConfig(
         name="hosted", model="m", provider="openai", base_url="https://api.example.com/v1",
-        price=PriceConfig(input_per_mtok=input_per_mtok, output_per_mtok=output_per_mtok),
+        price=PriceConfig(input_per_mtok=input_per_mtok, output_per_mtok=output_per_mtok,
+                          cached_input_per_mtok=cached_input_per_mtok),
     )
 
 
@@ -66,20 +68,30 @@ def accounting(deployment: DeploymentConfig | None = None, *, stream: bool = Fal
 def test_hardware_cost_is_hourly_price_times_engine_time(
     usd_per_hour: float, count: int, engine_seconds: float, expected: float
 ) -> None:
-    cost = request_cost_usd(local(usd_per_hour, count), 1000, 1000, engine_seconds)
+    cost = request_cost_usd(local(usd_per_hour, count), Usage(1000, 1000), engine_seconds)
     assert cost == pytest.approx(expected)
 
 
 def test_hardware_cost_ignores_token_counts() -> None:
     d = local()
-    assert request_cost_usd(d, 0, 0, 2.0) == request_cost_usd(d, 10_000, 5_000, 2.0)
+    assert request_cost_usd(d, Usage(0, 0), 2.0) == request_cost_usd(d, Usage(10_000, 5_000), 2.0)
 
 
 def test_token_price_per_million() -> None:
     d = priced(input_per_mtok=0.15, output_per_mtok=0.6)
-    assert request_cost_usd(d, 1_000_000, 0, 99.0) == pytest.approx(0.15)
-    assert request_cost_usd(d, 0, 1_000_000, 0.0) == pytest.approx(0.6)
-    assert request_cost_usd(d, 2000, 500, 1.0) == pytest.approx((2000 * 0.15 + 500 * 0.6) / 1e6)
+    assert request_cost_usd(d, Usage(1_000_000, 0), 99.0) == pytest.approx(0.15)
+    assert request_cost_usd(d, Usage(0, 1_000_000), 0.0) == pytest.approx(0.6)
+    expected = (2000 * 0.15 + 500 * 0.6) / 1e6
+    assert request_cost_usd(d, Usage(2000, 500), 1.0) == pytest.approx(expected)
+
+
+def test_cached_input_tokens_cost_the_cached_price_when_there_is_one() -> None:
+    d = priced(input_per_mtok=2.0, output_per_mtok=8.0, cached_input_per_mtok=0.5)
+    cost = request_cost_usd(d, Usage(1000, 100, cached_tokens=600), 0.0)
+    assert cost == pytest.approx((400 * 2.0 + 600 * 0.5 + 100 * 8.0) / 1e6)
+    no_discount = priced(input_per_mtok=2.0, output_per_mtok=8.0)
+    assert request_cost_usd(no_discount, Usage(1000, 100, cached_tokens=600), 0.0) == (
+        pytest.approx((1000 * 2.0 + 100 * 8.0) / 1e6))
 
 
 def test_price_wins_over_hardware_when_both_are_set() -> None:
@@ -87,12 +99,12 @@ def test_price_wins_over_hardware_when_both_are_set() -> None:
         name="both", model="m", provider="openai",
         hardware=HardwareConfig(usd_per_hour=1000.0), price=PriceConfig(output_per_mtok=1.0),
     )
-    assert request_cost_usd(d, 10, 1_000_000, 3600.0) == pytest.approx(1.0)
+    assert request_cost_usd(d, Usage(10, 1_000_000), 3600.0) == pytest.approx(1.0)
 
 
 def test_no_price_and_no_hardware_is_free() -> None:
     d = DeploymentConfig(name="free", model="m", provider="openai")
-    assert request_cost_usd(d, 1000, 1000, 10.0) == 0.0
+    assert request_cost_usd(d, Usage(1000, 1000), 10.0) == 0.0
 
 
 # -- records ---------------------------------------------------------------------------------
@@ -100,10 +112,10 @@ def test_no_price_and_no_hardware_is_free() -> None:
 
 def test_finished_local_request_record() -> None:
     acct = accounting(local(usd_per_hour=3.6, count=2), stream=True)
-    acct.prompt_tokens = 10
+    acct.started(10)
     acct.delta()
     acct.delta()
-    acct.finished(Finished("stop", prompt_tokens=11, completion_tokens=7, engine_seconds=0.5))
+    acct.finished(Finished("stop", Usage(11, 7), engine_seconds=0.5))
 
     rec = acct.record(200)
 
@@ -124,8 +136,7 @@ def test_finished_local_request_record() -> None:
 
 def test_finished_priced_request_record() -> None:
     acct = accounting(priced(input_per_mtok=2.0, output_per_mtok=8.0))
-    acct.finished(Finished("length", prompt_tokens=1000, completion_tokens=250,
-                           engine_seconds=12.0))
+    acct.finished(Finished("length", Usage(1000, 250), engine_seconds=12.0))
     rec = acct.record(200)
     assert rec.cost_usd == pytest.approx((1000 * 2.0 + 250 * 8.0) / 1_000_000)
     assert rec.finish_reason == "length"
@@ -135,7 +146,7 @@ def test_finished_priced_request_record() -> None:
 
 def test_cut_short_counts_one_token_per_delta() -> None:
     acct = accounting(priced(input_per_mtok=1.0, output_per_mtok=1.0), stream=True)
-    acct.prompt_tokens = 40
+    acct.started(40)
     for _ in range(3):
         acct.delta()
 
@@ -186,7 +197,7 @@ def test_error_before_routing_has_no_deployment_and_no_cost() -> None:
 
 def test_ttft_is_none_without_deltas() -> None:
     acct = accounting(local())
-    acct.finished(Finished("stop", 5, 0, 0.1))
+    acct.finished(Finished("stop", Usage(5, 0), 0.1))
     rec = acct.record(200)
     assert rec.ttft_ms is None
     assert rec.latency_ms >= 0
@@ -199,7 +210,7 @@ def test_ttft_is_the_first_delta_and_within_latency() -> None:
     first = acct.first_token_at
     acct.delta()
     assert acct.first_token_at == first  # later deltas do not move it
-    acct.finished(Finished("stop", 5, 2, 0.1))
+    acct.finished(Finished("stop", Usage(5, 2), 0.1))
     rec = acct.record(200)
     assert rec.ttft_ms is not None
     assert 50 <= rec.ttft_ms <= rec.latency_ms
@@ -208,6 +219,6 @@ def test_ttft_is_the_first_delta_and_within_latency() -> None:
 def test_record_round_trips_through_a_dict() -> None:
     acct = accounting(priced())
     acct.delta()
-    acct.finished(Finished("stop", 3, 1, 0.0))
+    acct.finished(Finished("stop", Usage(3, 1), 0.0))
     rec = acct.record(200)
     assert type(rec).from_dict(rec.to_dict()) == rec

@@ -13,17 +13,22 @@ from typer.testing import CliRunner
 from inferplane.cli import config_cmd
 from inferplane.config import (
     CONFIG_ENV,
+    BreakerConfig,
     Config,
     DeploymentConfig,
+    EnergyConfig,
     EngineConfig,
     HardwareConfig,
     LedgerConfig,
     ModelConfig,
     PriceConfig,
     Problem,
+    RetryConfig,
     RoutingConfig,
     ServerConfig,
+    SloConfig,
     StoreConfig,
+    TimeoutsConfig,
     check_config,
     default_config,
     expand_path,
@@ -388,13 +393,13 @@ def test_models_without_deployments_section() -> None:
 def test_unknown_provider_suggests_a_known_one() -> None:
     problem = only(minimal("- name: m\n", "- {name: d, model: m, provider: opnai}\n"))
     assert problem.location == "deployments[0].provider"
-    assert problem.fix == "use one of: llamacpp, openai (did you mean 'openai'?)"
+    assert problem.fix == "use one of: anthropic, gemini, llamacpp, openai (did you mean 'openai'?)"
 
 
 def test_known_providers_is_a_parameter() -> None:
-    text = minimal("- name: m\n", "- {name: d, model: m, provider: anthropic}\n")
+    text = minimal("- name: m\n", "- {name: d, model: m, provider: my-plugin}\n")
     assert parse_config(text)[0] is None
-    config, problems = parse_config(text, known_providers={"anthropic"})
+    config, problems = parse_config(text, known_providers={"my-plugin"})
     assert problems == []
     assert config is not None
 
@@ -546,7 +551,7 @@ def test_every_key_is_documented() -> None:
     text = docs.read_text(encoding="utf-8")
     sections: list[type[BaseModel]] = [Config, ServerConfig, StoreConfig, LedgerConfig]
     sections += [ModelConfig, RoutingConfig, DeploymentConfig, EngineConfig, HardwareConfig]
-    sections += [PriceConfig]
+    sections += [PriceConfig, SloConfig, RetryConfig, TimeoutsConfig, EnergyConfig, BreakerConfig]
     undocumented = [
         f"{cls.__name__}.{name}"
         for cls in sections

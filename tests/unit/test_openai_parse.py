@@ -6,9 +6,17 @@ from typing import Any
 
 import pytest
 
-from inferplane.api.openai_parse import MAX_STOP, parse
+from inferplane.api.openai_parse import MAX_STOP, parse, parse_embeddings
 from inferplane.errors import InvalidRequest
-from inferplane.protocol.types import Endpoint, GenerationRequest, Message, SamplingParams
+from inferplane.protocol.types import (
+    Endpoint,
+    GenerationRequest,
+    Message,
+    SamplingParams,
+    Tool,
+    ToolCall,
+    ToolChoice,
+)
 
 USER = [{"role": "user", "content": "Hi"}]
 
@@ -216,10 +224,62 @@ def test_stream_options_require_stream(stream: bool | None) -> None:
     assert bad_text(stream_options={}).param == "stream_options"
 
 
-@pytest.mark.parametrize("role", ["tool", "function", "", None, "USER"])
+@pytest.mark.parametrize("role", ["function", "", None, "USER"])
 def test_unknown_role(role: Any) -> None:
     error = bad_chat(messages=[{"role": "user", "content": "a"}, {"role": role, "content": "b"}])
     assert error.param == "messages[1].role"
+
+
+def test_tool_turn_needs_its_call_id() -> None:
+    error = bad_chat(messages=[{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}])
+    assert error.param == "messages[1].tool_call_id"
+
+
+def test_tool_calls_and_results_parse() -> None:
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    req = parse("chat.completions", {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+        ],
+        "tools": [{"type": "function", "function": {
+            "name": "get_weather", "parameters": {"type": "object"}}}],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+    }, "id", 0)
+    assert req.messages[1].tool_calls == (ToolCall("call_1", "get_weather", '{"city": "Paris"}'),)
+    assert req.messages[2] == Message("tool", "sunny", tool_call_id="call_1")
+    assert req.tools == (Tool("get_weather", "", {"type": "object"}),)
+    assert req.tool_choice == ToolChoice("function", "get_weather")
+
+
+@pytest.mark.parametrize(("tools", "choice", "param"), [
+    ("nope", None, "tools"),
+    ([{"type": "function"}], None, "tools[0]"),
+    ([{"type": "function", "function": {"name": ""}}], None, "tools[0].function.name"),
+    ([], {"type": "function", "function": {"name": "missing"}}, "tool_choice"),
+    ([], "sometimes", "tool_choice"),
+])
+def test_bad_tools(tools: Any, choice: Any, param: str) -> None:
+    body: dict[str, Any] = {"tools": tools}
+    if choice is not None:
+        body["tool_choice"] = choice
+    assert bad_chat(**body).param == param
+
+
+def test_embeddings_input() -> None:
+    req = parse_embeddings({"model": "e", "input": ["a", "b"], "dimensions": 8}, "emb-1")
+    assert req.inputs == ("a", "b") and req.dimensions == 8
+    assert parse_embeddings({"model": "e", "input": "a"}, "emb-2").inputs == ("a",)
+    for body, param in [({"model": "e"}, "input"), ({"model": "e", "input": []}, "input"),
+                        ({"model": "e", "input": [1]}, "input"),
+                        ({"model": "e", "input": "a", "encoding_format": "base64"},
+                         "encoding_format")]:
+        with pytest.raises(InvalidRequest) as info:
+            parse_embeddings(body, "emb-3")
+        assert info.value.param == param
 
 
 def test_non_text_content_part() -> None:

@@ -7,10 +7,19 @@ from typing import Any
 import orjson
 import pytest
 
-from inferplane.api.openai_render import DONE, ChunkWriter, completion, error_event, usage
-from inferplane.protocol.types import Endpoint, Finished, GenerationRequest, SamplingParams
+from inferplane.api.openai_render import DONE, ChunkWriter, completion, usage
+from inferplane.errors import UpstreamError
+from inferplane.protocol.types import (
+    Endpoint,
+    Finished,
+    GenerationRequest,
+    SamplingParams,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 
-FINISHED = Finished("length", prompt_tokens=12, completion_tokens=30, engine_seconds=0.5)
+FINISHED = Finished("length", Usage(prompt_tokens=12, completion_tokens=30), engine_seconds=0.5)
 
 
 def request(endpoint: Endpoint = "chat.completions", *, include_usage: bool = False
@@ -30,12 +39,20 @@ def parse_event(event: bytes) -> Any:
 
 
 def test_usage_totals() -> None:
-    assert usage(FINISHED) == {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}
-    assert usage(Finished("stop", 0, 0))["total_tokens"] == 0
+    assert usage(FINISHED.usage) == {
+        "prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}
+    assert usage(Usage())["total_tokens"] == 0
+
+
+def test_usage_details_appear_only_when_reported() -> None:
+    detailed = usage(Usage(100, 50, cached_tokens=60, reasoning_tokens=20))
+    assert detailed["prompt_tokens_details"] == {"cached_tokens": 60}
+    assert detailed["completion_tokens_details"] == {"reasoning_tokens": 20}
+    assert detailed["total_tokens"] == 150
 
 
 def test_chat_completion_object() -> None:
-    body = completion(request(), "Hello!", Finished("stop", 5, 2))
+    body = completion(request(), "Hello!", Finished("stop", Usage(5, 2)))
     assert body == {
         "id": "chatcmpl-1",
         "object": "chat.completion",
@@ -95,7 +112,9 @@ def test_include_usage_adds_null_usage_to_every_choice_chunk() -> None:
 
 def test_usage_chunk_has_no_choices() -> None:
     writer = ChunkWriter(request(include_usage=True))
-    chunk = parse_event(writer.usage(FINISHED))
+    usage_event, done = writer.done(FINISHED).split(b"\n\n", 1)
+    assert done == DONE
+    chunk = parse_event(usage_event + b"\n\n")
     assert chunk["choices"] == []
     assert chunk["usage"] == {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}
     assert chunk["object"] == "chat.completion.chunk"
@@ -118,7 +137,7 @@ def test_text_completion_stream_chunks_use_text() -> None:
 def test_text_completion_stream_with_usage() -> None:
     writer = ChunkWriter(request("completions", include_usage=True))
     assert parse_event(writer.text("a"))["usage"] is None
-    final = parse_event(writer.usage(FINISHED))
+    final = parse_event(writer.done(FINISHED)[: -len(DONE)])
     assert final["choices"] == []
     assert final["usage"]["total_tokens"] == 42
     assert final["object"] == "text_completion"
@@ -134,5 +153,28 @@ def test_awkward_text_stays_one_event(piece: str) -> None:
 
 def test_done_and_error_events() -> None:
     assert DONE == b"data: [DONE]\n\n"
-    body = {"error": {"message": "boom", "type": "api_error", "param": None, "code": None}}
-    assert parse_event(error_event(body)) == body
+    assert ChunkWriter(request()).done(FINISHED) == DONE  # no usage chunk unless asked
+    error = parse_event(ChunkWriter(request()).error(UpstreamError("boom", upstream_status=500)))
+    assert error == {"error": {"message": "boom", "type": "upstream_error", "param": None,
+                               "code": "upstream_error"}}
+
+
+def test_tool_calls_in_a_whole_response() -> None:
+    calls = (ToolCall("call_1", "get_weather", '{"city": "Paris"}'),)
+    body = completion(request(), "", Finished("tool_calls", Usage(5, 9)), calls)
+    message = body["choices"][0]["message"]
+    assert message["content"] is None
+    assert message["tool_calls"] == [{"id": "call_1", "type": "function", "function": {
+        "name": "get_weather", "arguments": '{"city": "Paris"}'}}]
+    assert body["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_tool_call_stream_chunks() -> None:
+    writer = ChunkWriter(request())
+    head = parse_event(writer.tool_call(ToolCallDelta(0, "", "call_1", "get_weather")))
+    tail = parse_event(writer.tool_call(ToolCallDelta(0, '{"city"')))
+    assert head["choices"][0]["delta"]["tool_calls"] == [{
+        "index": 0, "id": "call_1", "type": "function",
+        "function": {"name": "get_weather", "arguments": ""}}]
+    assert tail["choices"][0]["delta"]["tool_calls"] == [{
+        "index": 0, "function": {"arguments": '{"city"'}}]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 from inferplane.errors import InferplaneError
 from inferplane.ledger.record import UsageRecord
 from inferplane.metering.prices import request_cost_usd
-from inferplane.protocol.types import Endpoint, Finished
+from inferplane.protocol.types import Endpoint, Finished, Usage
 from inferplane.routing.router import Target
 
 CLIENT_CLOSED = 499
@@ -23,12 +26,18 @@ class Accounting:
     model: str = ""
     stream: bool = False
     target: Target | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    usage: Usage = field(default_factory=Usage)
     engine_seconds: float = 0.0
     first_token_at: float | None = None
     finish_reason: str | None = None
     deltas: int = 0
+    policy: str | None = None
+    reason: dict[str, Any] | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.usage.prompt_tokens
 
     def delta(self) -> None:
         """A piece of text arrived (at least one token)."""
@@ -36,22 +45,23 @@ class Accounting:
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
 
+    def started(self, prompt_tokens: int) -> None:
+        self.usage = Usage(prompt_tokens)
+
     def finished(self, event: Finished) -> None:
-        self.prompt_tokens = event.prompt_tokens
-        self.completion_tokens = event.completion_tokens
+        self.usage = event.usage
         self.engine_seconds = event.engine_seconds
         self.finish_reason = event.finish_reason
 
     def record(self, status: int, error: InferplaneError | str | None = None) -> UsageRecord:
         now = time.perf_counter()
+        usage = self.usage
         if self.finish_reason is None:  # cut short: each text delta held at least one token
-            self.completion_tokens = self.deltas
+            usage = Usage(usage.prompt_tokens, self.deltas)
         deployment = self.target.deployment if self.target is not None else None
         cost = 0.0
         if deployment is not None:
-            cost = request_cost_usd(
-                deployment, self.prompt_tokens, self.completion_tokens, self.engine_seconds
-            )
+            cost = request_cost_usd(deployment, usage, self.engine_seconds)
         error_type = error if isinstance(error, str) or error is None else (
             error.code or error.type
         )
@@ -60,7 +70,14 @@ class Accounting:
             id=self.id, ts=self.ts, endpoint=self.endpoint, model=self.model,
             deployment=deployment.name if deployment else None,
             provider=deployment.provider if deployment else None,
-            prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
+            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens, cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            region=deployment.region if deployment else None,
+            routing_policy=self.policy,
+            routing_reason=orjson.dumps(self.reason).decode() if self.reason else None,
+            attempts=orjson.dumps(self.attempts).decode() if self.attempts else None,
+            attempt_count=max(1, len(self.attempts)),
             ttft_ms=None if ttft is None else (ttft - self.start) * 1000,
             latency_ms=(now - self.start) * 1000, status=status, error_type=error_type,
             finish_reason=self.finish_reason, stream=self.stream,

@@ -23,9 +23,12 @@ def error_body(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def error_response(exc: InferplaneError, request_id: str | None = None) -> Response:
+def error_response(exc: InferplaneError, headers: dict[str, str] | None = None) -> Response:
     body = error_body(exc.message, exc.type, param=exc.param, code=exc.code)
-    headers = {"x-request-id": request_id} if request_id else None
+    headers = dict(headers or {})
+    retry_after = getattr(exc, "retry_after", None)
+    if exc.status in (429, 503) and retry_after is not None:
+        headers["retry-after"] = str(max(1, round(retry_after)))
     return Response(orjson.dumps(body), exc.status, media_type="application/json",
                     headers=headers)
 

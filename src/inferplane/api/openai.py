@@ -1,33 +1,30 @@
-"""OpenAI-compatible endpoints. The data path of one request reads top to bottom in
-:func:`handle`: parse -> route -> provider stream -> meter -> ledger -> client."""
+"""OpenAI-compatible endpoints: parse the body, run the data path (``datapath.py``), render.
+
+The data path of one request reads top to bottom in :func:`handle`: parse -> route and start
+(attempts over the plan's deployments) -> collect or stream (metered) -> ledger -> client.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from inferplane.api.accounting import CLIENT_CLOSED, Accounting
+from inferplane.api.accounting import Accounting
 from inferplane.api.body import read_json_object
-from inferplane.api.errors import error_body, error_response
-from inferplane.api.openai_parse import parse
-from inferplane.api.openai_render import DONE, ChunkWriter, completion, error_event
+from inferplane.api.datapath import Generation
+from inferplane.api.errors import error_response
+from inferplane.api.openai_parse import parse, parse_embeddings
+from inferplane.api.openai_render import ChunkWriter, completion, embeddings
 from inferplane.api.sse import EventStreamResponse
-from inferplane.errors import EngineUnavailable, InferplaneError
+from inferplane.errors import InferplaneError, ServiceUnavailable
 from inferplane.gateway import Gateway
-from inferplane.protocol.types import (
-    Endpoint,
-    Finished,
-    GenerationRequest,
-    Started,
-    StreamEvent,
-    TextDelta,
-)
+from inferplane.protocol.types import Endpoint
+from inferplane.routing.router import RouteRequest
 
 _PREFIX = {"chat.completions": "chatcmpl-", "completions": "cmpl-"}
 
@@ -43,84 +40,63 @@ async def completions(request: Request) -> Response | EventStreamResponse:
 async def handle(request: Request, endpoint: Endpoint) -> Response | EventStreamResponse:
     gateway: Gateway = request.app.state.gateway
     acct = Accounting(id=_PREFIX[endpoint] + uuid.uuid4().hex, endpoint=endpoint)
-    events: AsyncGenerator[StreamEvent, None] | None = None
+    generation: Generation | None = None
     try:
         body = await read_json_object(request, gateway.config.server.max_body_bytes)
         req = parse(endpoint, body, acct.id, int(acct.ts))
         acct.model, acct.stream = req.model, req.stream
-        acct.target = gateway.router.route(req.model)
-        events = acct.target.provider.stream(req, acct)
-        started = await _first(events)  # errors before the first byte get a proper status
-        acct.prompt_tokens = started.prompt_tokens
+        generation = Generation(gateway, req, acct)
+        await generation.start(request.headers)  # errors before the first byte: a status
         if req.stream:
-            return EventStreamResponse(_sse(gateway, req, acct, events), _id_header(acct))
-        text, finished = await _collect(events, acct)
+            return EventStreamResponse(generation.sse(ChunkWriter(req)),
+                                       _raw(generation.headers()))
+        result = await generation.collect()
     except InferplaneError as exc:
         gateway.ledger.append(acct.record(exc.status, exc))
-        return error_response(exc, acct.id)
-    finally:
-        if events is not None and not acct.stream:
-            await events.aclose()
+        headers = generation.headers() if generation is not None else {"x-request-id": acct.id}
+        return error_response(exc, headers)
     gateway.ledger.append(acct.record(200))  # durable before the response leaves
-    return Response(orjson.dumps(completion(req, text, finished)), 200,
-                    media_type="application/json", headers={"x-request-id": acct.id})
+    body_out = completion(req, result.text, result.finished, result.tool_calls)
+    return Response(orjson.dumps(body_out), 200, media_type="application/json",
+                    headers=generation.headers())
 
 
-async def _first(events: AsyncIterator[StreamEvent]) -> Started:
-    event = await anext(events, None)
-    if not isinstance(event, Started):
-        raise EngineUnavailable("the engine ended the request before starting it")
-    return event
-
-
-async def _collect(events: AsyncIterator[StreamEvent], acct: Accounting
-                   ) -> tuple[str, Finished]:
-    parts: list[str] = []
-    async for event in events:
-        if isinstance(event, TextDelta):
-            acct.delta()
-            parts.append(event.text)
-        elif isinstance(event, Finished):
-            acct.finished(event)
-            return "".join(parts), event
-    raise EngineUnavailable("the engine ended the request without finishing it")
-
-
-async def _sse(gateway: Gateway, req: GenerationRequest, acct: Accounting,
-               events: AsyncGenerator[StreamEvent, None]) -> AsyncGenerator[bytes, None]:
-    """The stream of one request. Its ledger record is appended before ``[DONE]``; if the
-    client leaves first, the generator is closed, the engine slot freed and a 499 recorded."""
-    writer = ChunkWriter(req)
-    recorded = False
+async def create_embeddings(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    acct = Accounting(id="emb-" + uuid.uuid4().hex, endpoint="embeddings")
     try:
-        yield writer.first()
-        async for event in events:
-            if isinstance(event, TextDelta):
-                acct.delta()
-                yield writer.text(event.text)
-            elif isinstance(event, Finished):
-                acct.finished(event)
-                yield writer.finish(event)
-                if req.include_usage:
-                    yield writer.usage(event)
-                gateway.ledger.append(acct.record(200))
-                recorded = True
-                yield DONE
-                return
-        raise EngineUnavailable("the engine ended the stream without finishing it")
+        body = await read_json_object(request, gateway.config.server.max_body_bytes)
+        req = parse_embeddings(body, acct.id)
+        acct.model = req.model
+        plan = gateway.router.plan(RouteRequest(req.model, "embeddings",
+                                                prompt_tokens=sum(map(len, req.inputs)) // 4,
+                                                output_tokens=0))
+        acct.policy, acct.reason = plan.policy, plan.reason()
+        last: InferplaneError = ServiceUnavailable(f"No deployment of '{req.model}' answered.")
+        for target in plan.targets:
+            acct.target = target
+            acct.attempts.append({"deployment": target.deployment.name, "outcome": "ok"})
+            try:
+                result = await target.provider.embed(req)
+                break
+            except InferplaneError as exc:
+                acct.attempts[-1].update(outcome="error", error=exc.code or exc.type)
+                last = exc
+                if not getattr(exc, "retryable", False):
+                    raise
+        else:
+            raise last
     except InferplaneError as exc:
-        if not recorded:
-            gateway.ledger.append(acct.record(exc.status, exc))
-            recorded = True
-        yield error_event(error_body(exc.message, exc.type, param=exc.param, code=exc.code))
-    finally:
-        await events.aclose()
-        if not recorded:
-            gateway.ledger.append(acct.record(CLIENT_CLOSED, "client_disconnected"))
+        gateway.ledger.append(acct.record(exc.status, exc))
+        return error_response(exc, {"x-request-id": acct.id})
+    acct.started(result.prompt_tokens)
+    gateway.ledger.append(acct.record(200))
+    return Response(orjson.dumps(embeddings(req, result)), 200, media_type="application/json",
+                    headers={"x-request-id": acct.id})
 
 
-def _id_header(acct: Accounting) -> list[tuple[bytes, bytes]]:
-    return [(b"x-request-id", acct.id.encode())]
+def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode(), v.encode()) for k, v in headers.items()]
 
 
 async def list_models(request: Request) -> Response:
@@ -146,6 +122,7 @@ async def get_model(request: Request) -> Response:
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/completions", completions, methods=["POST"]),
+    Route("/v1/embeddings", create_embeddings, methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/v1/models/{model:path}", get_model, methods=["GET"]),
 ]

@@ -11,11 +11,15 @@ from typing import Any, get_args
 
 from inferplane.errors import InvalidRequest
 from inferplane.protocol.types import (
+    EmbeddingRequest,
     Endpoint,
     GenerationRequest,
     Message,
     Role,
     SamplingParams,
+    Tool,
+    ToolCall,
+    ToolChoice,
 )
 
 _ROLES: tuple[str, ...] = get_args(Role)
@@ -43,12 +47,41 @@ def parse(endpoint: Endpoint, body: dict[str, Any], request_id: str, created: in
     fields: dict[str, Any] = {}
     if endpoint == "chat.completions":
         fields["messages"] = _messages(body)
+        fields["tools"] = _tools(body.get("tools"))
+        fields["tool_choice"] = _tool_choice(body.get("tool_choice"), fields["tools"])
+        fields["parallel_tool_calls"] = _optional(body, "parallel_tool_calls", bool)
     else:
         fields["prompt"] = _prompt(body)
+    user = body.get("user")
     return GenerationRequest(
         id=request_id, endpoint=endpoint, model=model, params=_sampling(endpoint, body),
-        stream=stream, include_usage=include_usage, created=created, **fields,
+        stream=stream, include_usage=include_usage, created=created,
+        user=user if isinstance(user, str) else None, **fields,
     )
+
+
+def parse_embeddings(body: dict[str, Any], request_id: str) -> EmbeddingRequest:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _missing_or_type("model", "a non-empty string", model)
+    raw = body.get("input")
+    if raw is None:
+        raise InvalidRequest("Missing required parameter: 'input'.", param="input")
+    inputs = [raw] if isinstance(raw, str) else raw
+    if not isinstance(inputs, list) or not inputs or not all(
+        isinstance(x, str) and x for x in inputs
+    ):
+        raise _missing_or_type("input", "a non-empty string or array of non-empty strings", raw)
+    if body.get("encoding_format") not in (None, "float"):
+        raise InvalidRequest("Only encoding_format 'float' is supported.",
+                             param="encoding_format")
+    dimensions = _optional(body, "dimensions", int)
+    if dimensions is not None and dimensions < 1:
+        raise InvalidRequest(f"dimensions must be at least 1, got {dimensions}.",
+                             param="dimensions")
+    user = body.get("user")
+    return EmbeddingRequest(request_id, model, tuple(inputs), dimensions,
+                            user if isinstance(user, str) else None)
 
 
 def _sampling(endpoint: Endpoint, body: dict[str, Any]) -> SamplingParams:
@@ -91,15 +124,90 @@ def _messages(body: dict[str, Any]) -> tuple[Message, ...]:
                 f"Invalid value for '{where}.role': {role!r}. Supported: {', '.join(_ROLES)}.",
                 param=f"{where}.role",
             )
-        messages.append(Message(role, _content(item.get("content"), f"{where}.content", role)))
+        content = _content(item.get("content"), f"{where}.content", role)
+        calls = _tool_calls(item.get("tool_calls"), f"{where}.tool_calls")
+        call_id = item.get("tool_call_id")
+        if role == "tool" and not isinstance(call_id, str):
+            raise _missing_or_type(f"{where}.tool_call_id", "a string", call_id)
+        name = item.get("name")
+        messages.append(Message(role, content, calls, call_id if role == "tool" else None,
+                                name if isinstance(name, str) else None))
     return tuple(messages)
+
+
+def _tool_calls(raw: Any, where: str) -> tuple[ToolCall, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _missing_or_type(where, "an array of tool calls", raw)
+    calls = []
+    for i, call in enumerate(raw):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(call, dict) or not isinstance(fn, dict):
+            raise _missing_or_type(f"{where}[{i}]", "a tool call with a 'function' object", call)
+        call_id, name, arguments = call.get("id"), fn.get("name"), fn.get("arguments", "")
+        if not isinstance(call_id, str) or not isinstance(name, str) or not isinstance(
+            arguments, str
+        ):
+            raise InvalidRequest(
+                f"Invalid '{where}[{i}]': id, function.name and function.arguments must be "
+                "strings.", param=f"{where}[{i}]",
+            )
+        calls.append(ToolCall(call_id, name, arguments))
+    return tuple(calls)
+
+
+def _tools(raw: Any) -> tuple[Tool, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _missing_or_type("tools", "an array of tools", raw)
+    tools = []
+    for i, item in enumerate(raw):
+        fn = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or item.get("type") != "function" or not isinstance(
+            fn, dict
+        ):
+            raise InvalidRequest(
+                f"Invalid 'tools[{i}]': expected a function tool "
+                '({"type": "function", "function": {...}}).',
+                param=f"tools[{i}]",
+            )
+        name, description = fn.get("name"), fn.get("description") or ""
+        parameters = fn.get("parameters") or {}
+        if not isinstance(name, str) or not name:
+            raise _missing_or_type(f"tools[{i}].function.name", "a non-empty string", name)
+        if not isinstance(description, str) or not isinstance(parameters, dict):
+            raise InvalidRequest(
+                f"Invalid 'tools[{i}].function': description must be a string and parameters "
+                "a JSON Schema object.", param=f"tools[{i}].function",
+            )
+        tools.append(Tool(name, description, parameters))
+    return tuple(tools)
+
+
+def _tool_choice(raw: Any, tools: tuple[Tool, ...]) -> ToolChoice | None:
+    if raw is None:
+        return None
+    if raw in ("auto", "none", "required"):
+        return ToolChoice(raw)
+    name = raw.get("function", {}).get("name") if isinstance(raw, dict) else None
+    if not isinstance(name, str):
+        raise InvalidRequest(
+            "Invalid 'tool_choice': expected 'auto', 'none', 'required' or "
+            '{"type": "function", "function": {"name": ...}}.', param="tool_choice",
+        )
+    if name not in {t.name for t in tools}:
+        raise InvalidRequest(f"tool_choice names '{name}', which is not in 'tools'.",
+                             param="tool_choice")
+    return ToolChoice("function", name)
 
 
 def _content(content: Any, where: str, role: str) -> str:
     """A string, or an array of ``{"type": "text", "text": ...}`` parts joined together."""
     if isinstance(content, str):
         return content
-    if content is None and role == "assistant":
+    if content is None and role == "assistant":  # a turn of tool calls only
         return ""
     if isinstance(content, list):
         texts = []

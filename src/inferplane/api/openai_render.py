@@ -6,25 +6,51 @@ from typing import Any
 
 import orjson
 
-from inferplane.protocol.types import Finished, GenerationRequest
+from inferplane.api.errors import error_body
+from inferplane.errors import InferplaneError
+from inferplane.protocol.types import (
+    EmbeddingRequest,
+    Embeddings,
+    Finished,
+    GenerationRequest,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 
 DONE = b"data: [DONE]\n\n"
 
 
-def usage(finished: Finished) -> dict[str, int]:
-    return {
-        "prompt_tokens": finished.prompt_tokens,
-        "completion_tokens": finished.completion_tokens,
-        "total_tokens": finished.prompt_tokens + finished.completion_tokens,
+def usage(u: Usage) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
     }
+    if u.cached_tokens:
+        out["prompt_tokens_details"] = {"cached_tokens": u.cached_tokens}
+    if u.reasoning_tokens:
+        out["completion_tokens_details"] = {"reasoning_tokens": u.reasoning_tokens}
+    return out
 
 
-def completion(request: GenerationRequest, text: str, finished: Finished) -> dict[str, Any]:
+def tool_calls(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
+    return [{"id": c.id, "type": "function",
+             "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+
+
+def completion(request: GenerationRequest, text: str, finished: Finished,
+               calls: tuple[ToolCall, ...] = ()) -> dict[str, Any]:
     """The whole response of a non-streaming request."""
     if request.endpoint == "chat.completions":
+        message: dict[str, Any] = {
+            "role": "assistant", "content": text or (None if calls else ""), "refusal": None,
+        }
+        if calls:
+            message["tool_calls"] = tool_calls(calls)
         choice: dict[str, Any] = {
-            "index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-            "logprobs": None, "finish_reason": finished.finish_reason,
+            "index": 0, "message": message, "logprobs": None,
+            "finish_reason": finished.finish_reason,
         }
         kind = "chat.completion"
     else:
@@ -33,7 +59,16 @@ def completion(request: GenerationRequest, text: str, finished: Finished) -> dic
         kind = "text_completion"
     return {
         "id": request.id, "object": kind, "created": request.created, "model": request.model,
-        "choices": [choice], "usage": usage(finished), "system_fingerprint": None,
+        "choices": [choice], "usage": usage(finished.usage), "system_fingerprint": None,
+    }
+
+
+def embeddings(request: EmbeddingRequest, result: Embeddings) -> dict[str, Any]:
+    return {
+        "object": "list", "model": request.model,
+        "data": [{"object": "embedding", "index": i, "embedding": list(v)}
+                 for i, v in enumerate(result.vectors)],
+        "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
     }
 
 
@@ -56,11 +91,26 @@ class ChunkWriter:
     def text(self, text: str) -> bytes:
         return self._choice({"content": text} if self.chat else text, None)
 
+    def tool_call(self, delta: ToolCallDelta) -> bytes:
+        call: dict[str, Any] = {"index": delta.index, "function": {"arguments": delta.arguments}}
+        if delta.id is not None:
+            call.update(id=delta.id, type="function")
+        if delta.name is not None:
+            call["function"]["name"] = delta.name
+        return self._choice({"tool_calls": [call]}, None)
+
     def finish(self, finished: Finished) -> bytes:
         return self._choice({} if self.chat else "", finished.finish_reason)
 
-    def usage(self, finished: Finished) -> bytes:
-        return _event({**self._head, "choices": [], "usage": usage(finished)})
+    def done(self, finished: Finished) -> bytes:
+        """The usage chunk (when asked for), then ``[DONE]``."""
+        if not self.request.include_usage:
+            return DONE
+        return _event({**self._head, "choices": [], "usage": usage(finished.usage)}) + DONE
+
+    def error(self, exc: InferplaneError) -> bytes:
+        """An error after the stream began: OpenAI sends it as a data event."""
+        return _event(error_body(exc.message, exc.type, param=exc.param, code=exc.code))
 
     def _choice(self, delta: dict[str, Any] | str, finish_reason: str | None) -> bytes:
         if self.chat:
@@ -73,11 +123,6 @@ class ChunkWriter:
         if self.request.include_usage:
             event["usage"] = None
         return _event(event)
-
-
-def error_event(body: dict[str, Any]) -> bytes:
-    """An error after the stream began: OpenAI sends it as a data event."""
-    return _event(body)
 
 
 def _event(payload: dict[str, Any]) -> bytes:

@@ -12,7 +12,7 @@ from inferplane.protocol.types import Message
 
 Segment = tuple[str, bool]
 
-_GEMMA_ROLE = {"user": "user", "assistant": "model"}
+_GEMMA_ROLE = {"user": "user", "assistant": "model", "tool": "user"}  # no tool role
 
 
 def render_gemma(messages: Sequence[Message]) -> list[Segment]:

@@ -11,17 +11,18 @@ class Stopper:
     >>> s = Stopper(("END",))
     >>> s.feed("hello E"), s.stopped
     ('hello ', False)
-    >>> s.feed("ND more"), s.stopped
-    ('', True)
+    >>> s.feed("ND more"), s.stopped, s.matched
+    ('', True, 'END')
     """
 
-    __slots__ = ("_held", "_longest", "_stops", "stopped")
+    __slots__ = ("_held", "_longest", "_stops", "matched", "stopped")
 
     def __init__(self, stops: tuple[str, ...]) -> None:
         self._stops = tuple(s for s in stops if s)
         self._longest = max((len(s) for s in self._stops), default=0)
         self._held = ""
         self.stopped = False
+        self.matched: str | None = None  # the stop string that ended the text
 
     def feed(self, piece: str) -> str:
         if self.stopped:
@@ -36,7 +37,7 @@ class Stopper:
             return text[:hold]
         self._held = ""
         if cut >= 0:
-            self.stopped = True
+            self._stop_at(text, cut)
             return text[:cut]
         return text
 
@@ -47,9 +48,13 @@ class Stopper:
             return ""
         cut = self._first_stop(held)
         if cut >= 0:
-            self.stopped = True
+            self._stop_at(held, cut)
             return held[:cut]
         return held
+
+    def _stop_at(self, text: str, cut: int) -> None:
+        self.stopped = True
+        self.matched = next(s for s in self._stops if text.startswith(s, cut))
 
     def _first_stop(self, text: str) -> int:
         """Where the earliest complete stop string begins, or -1."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import queue
+import signal
 import socket
 import threading
 import time
@@ -205,14 +206,14 @@ class Worker:
         tail = state.stopper.feed(state.utf8.decode(b"", final=True)) + state.stopper.flush()
         if tail:
             self.channel.send({"ev": "delta", "id": seq.id, "text": tail})
-        self._send_done(seq, reason)
+        self._send_done(seq, reason, state.stopper.matched)
         self._release(seq.id)
 
-    def _send_done(self, seq: Sequence, reason: str) -> None:
+    def _send_done(self, seq: Sequence, reason: str, stop_sequence: str | None = None) -> None:
         self.channel.send({
             "ev": "done", "id": seq.id, "finish_reason": reason,
             "prompt_tokens": len(seq.prompt), "completion_tokens": seq.generated,
-            "engine_seconds": seq.engine_seconds,
+            "engine_seconds": seq.engine_seconds, "stop_sequence": stop_sequence,
         })
 
 
@@ -225,6 +226,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
+    # The gateway owns this process's lifetime: it sends "shutdown" when it drains and the
+    # socket closes if it dies. Ctrl-C in a terminal or a SIGTERM to the whole process group
+    # (systemd, docker stop) must not kill the engine under requests the gateway is draining.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     channel = Channel(socket.socket(fileno=args.fd))
     path = resolve_model(args.model)
     model = LlamaModel(

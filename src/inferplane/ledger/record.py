@@ -13,6 +13,11 @@ class UsageRecord:
     ``ts`` is the request's arrival time (Unix seconds). ``status`` is the HTTP status the
     client got (499 when the client went away first). ``cost_usd`` is computed by
     ``metering/prices.py``; ``engine_seconds`` is the share of engine time the request used.
+    ``prompt_tokens`` includes ``cached_tokens``; ``completion_tokens`` includes
+    ``reasoning_tokens``. ``region`` is where the request was processed. The routing fields
+    say how the deployment was chosen: the policy, its reason (with the scores, JSON), and
+    ``attempts``, a JSON list of every attempt (deployment, outcome, error, milliseconds).
+    Fields added after the first release have defaults, so older WAL records still load.
     """
 
     id: str
@@ -31,6 +36,14 @@ class UsageRecord:
     stream: bool
     engine_seconds: float
     cost_usd: float
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    region: str | None = None
+    routing_policy: str | None = None
+    routing_reason: str | None = None
+    attempts: str | None = None
+    attempt_count: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

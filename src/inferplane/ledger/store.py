@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING
+from dataclasses import fields as dataclass_fields
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     create_engine,
     event,
     func,
@@ -69,6 +72,14 @@ usage_records = Table(
     Column("stream", Boolean, nullable=False),
     Column("engine_seconds", Float, nullable=False),
     Column("cost_usd", Float, nullable=False),
+    Column("cached_tokens", Integer, nullable=False, server_default="0"),
+    Column("cache_write_tokens", Integer, nullable=False, server_default="0"),
+    Column("reasoning_tokens", Integer, nullable=False, server_default="0"),
+    Column("region", String),
+    Column("routing_policy", String),
+    Column("routing_reason", Text),
+    Column("attempts", Text),
+    Column("attempt_count", Integer, nullable=False, server_default="1"),
     Index("ix_usage_records_ts", "ts"),
     Index("ix_usage_records_model_ts", "model", "ts"),
 )
@@ -141,8 +152,16 @@ def _compile_sqlite_insert() -> tuple[str, Callable[[Row], tuple[Any, ...]]]:
 _SQLITE_INSERT, _sqlite_params = _compile_sqlite_insert()
 
 
+# Columns added after the first release: a WAL written by an older version lacks them.
+_LATER_COLUMNS = {
+    f.name: f.default for f in dataclass_fields(UsageRecord) if f.default is not MISSING
+}
+
+
 def _insert_ignoring_duplicates(connection: Connection, rows: Sequence[Row]) -> None:
     statement: Insert
+    rows = [row if len(row) == len(usage_records.c) else {**_LATER_COLUMNS, **row}
+            for row in rows]
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql(_SQLITE_INSERT, [_sqlite_params(row) for row in rows])
         return

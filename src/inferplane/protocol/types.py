@@ -1,24 +1,59 @@
 """Canonical request and stream-event types.
 
-The API layer parses a client's protocol (OpenAI today, Anthropic later) into a
-:class:`GenerationRequest`; a provider turns it into a stream of :data:`StreamEvent`; the API
-layer renders those events back into the client's protocol. Nothing here does I/O.
+The API layer parses a client's protocol (OpenAI or Anthropic) into a :class:`GenerationRequest`;
+a provider translates it to its upstream's protocol and turns the reply into a stream of
+:data:`StreamEvent`; the API layer renders those events back into the client's protocol. Any
+inbound protocol can therefore reach any upstream. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
-Role = Literal["system", "developer", "user", "assistant"]
-Endpoint = Literal["chat.completions", "completions"]
-FinishReason = Literal["stop", "length", "cancelled"]
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+Endpoint = Literal["chat.completions", "completions", "messages", "embeddings"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call the model made: ``arguments`` is JSON text, as the model wrote it."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One turn. An assistant turn may carry tool calls; a ``tool`` turn answers one of them
+    (``tool_call_id``) with ``content``."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None  # the tool's name, on a tool turn, where the client gave it
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function the model may call; ``parameters`` is its JSON Schema."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    """``auto`` (the model decides), ``none``, ``required`` (some tool), or ``function``
+    (the tool called ``name``)."""
+
+    mode: Literal["auto", "none", "required", "function"]
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +83,53 @@ class GenerationRequest:
     stream: bool = False
     include_usage: bool = False
     created: int = 0
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRequest:
+    id: str
+    model: str
+    inputs: tuple[str, ...]
+    dimensions: int | None = None
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Embeddings:
+    vectors: Sequence[Sequence[float]]
+    prompt_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens one request used, as the upstream reported them.
+
+    ``prompt_tokens`` counts every input token, including ``cached_tokens`` (read from a prompt
+    cache) and ``cache_write_tokens`` (written to one); ``completion_tokens`` includes
+    ``reasoning_tokens``. Adapters normalise providers that count these apart (Anthropic).
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """The engine accepted the request; the prompt is ``prompt_tokens`` long."""
+    """The upstream accepted the request (its first byte arrived). Engines that know the
+    prompt's length report it here; hosted APIs report it in :class:`Finished`."""
 
-    prompt_tokens: int
+    prompt_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +138,25 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of the ``index``-th tool call: its first piece carries ``id`` and ``name``,
+    later pieces append to ``arguments``."""
+
+    index: int
+    arguments: str = ""
+    id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     finish_reason: FinishReason
-    prompt_tokens: int
-    completion_tokens: int
+    usage: Usage
     engine_seconds: float = 0.0
+    stop_sequence: str | None = None  # the stop string that ended it, where known
 
 
-StreamEvent = Started | TextDelta | Finished
+StreamEvent = Started | TextDelta | ToolCallDelta | Finished
 
 
 class Meter(Protocol):

@@ -12,8 +12,15 @@ from collections.abc import AsyncGenerator
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from inferplane.errors import ConfigError
-from inferplane.protocol.types import GenerationRequest, Meter, StreamEvent
+from inferplane.errors import ConfigError, InvalidRequest
+from inferplane.protocol.types import (
+    EmbeddingRequest,
+    Embeddings,
+    Endpoint,
+    GenerationRequest,
+    Meter,
+    StreamEvent,
+)
 
 if TYPE_CHECKING:
     from inferplane.config import DeploymentConfig
@@ -23,6 +30,9 @@ class Provider(ABC):
     """One deployment's adapter. Only :meth:`stream` is required."""
 
     name: ClassVar[str]
+    # What it can serve: the router leaves a deployment out for requests it cannot serve.
+    endpoints: ClassVar[frozenset[Endpoint]] = frozenset({"chat.completions", "completions"})
+    tools: ClassVar[bool] = True
 
     def __init__(self, deployment: DeploymentConfig) -> None:
         self.deployment = deployment
@@ -36,6 +46,14 @@ class Provider(ABC):
         If the stream is closed before ``Finished`` (the client left), release the upstream
         work and report what it used so far with ``meter.finished(...)`` where it is known.
         """
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """Embed ``request.inputs``; adapters that serve ``embeddings`` override this."""
+        raise InvalidRequest(f"deployment {self.deployment.name!r} does not serve embeddings",
+                             param="model")
+
+    def serves(self, endpoint: Endpoint, uses_tools: bool) -> bool:
+        return endpoint in self.endpoints and (self.tools or not uses_tools)
 
     async def start(self) -> None:  # noqa: B027  (an optional hook)
         """Acquire what the adapter needs (processes, connection pools)."""

@@ -17,6 +17,7 @@ from inferplane.protocol.types import (
     Started,
     StreamEvent,
     TextDelta,
+    Usage,
 )
 from inferplane.providers.base import Provider, register
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 @register
 class LlamaCppProvider(Provider):
     name = "llamacpp"
+    tools = False  # the embedded base model has no tool-call format
 
     def __init__(self, deployment: DeploymentConfig) -> None:
         super().__init__(deployment)
@@ -101,5 +103,6 @@ class LlamaCppProvider(Provider):
 
 
 def _finished(event: dict[str, Any]) -> Finished:
-    return Finished(event["finish_reason"], event["prompt_tokens"],
-                    event["completion_tokens"], event["engine_seconds"])
+    usage = Usage(event["prompt_tokens"], event["completion_tokens"])
+    return Finished(event["finish_reason"], usage, event["engine_seconds"],
+                    event.get("stop_sequence"))

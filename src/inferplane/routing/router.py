@@ -1,20 +1,41 @@
-"""Model aliases -> the deployment that serves a request.
+"""Model aliases -> the ordered deployments a request will try.
 
-This first router keeps deployments in configuration order and takes the first one that is
-ready; policies (cost, latency, residency) and fallbacks plug in here.
+:meth:`Router.plan` joins configuration and live stats into :class:`Candidate` snapshots, applies
+the hard constraints (the provider can serve the request, residency, price cap, circuit open),
+ranks what is left with the alias's policy, and appends each fallback alias's ranking after it.
+The decisions themselves are the pure functions of ``constraints.py`` and ``policy.py``.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from inferplane.errors import ModelNotFound, ServiceUnavailable
+from inferplane.errors import (
+    InvalidRequest,
+    ModelNotFound,
+    PriceCapExceeded,
+    ResidencyUnsatisfiable,
+    ServiceUnavailable,
+)
+from inferplane.protocol.types import Endpoint
+from inferplane.routing.candidate import Candidate, RequestProfile
+from inferplane.routing.constraints import Admission, Constraint, Rejection, admissible, refusal
+from inferplane.routing.health import BreakerConfig, CircuitBreaker, DeploymentStats
+from inferplane.routing.policy import Decision, PolicyContext, get_policy
+from inferplane.routing.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from inferplane.config import Config, DeploymentConfig
+    from inferplane.config import Config, DeploymentConfig, ModelConfig
     from inferplane.providers.base import Provider
+
+_REFUSALS = {
+    Constraint.RESIDENCY: ResidencyUnsatisfiable,
+    Constraint.PRICE: PriceCapExceeded,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,32 +44,157 @@ class Target:
     provider: Provider
 
 
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    """What routing needs to know about one request."""
+
+    model: str
+    endpoint: Endpoint
+    uses_tools: bool = False
+    prompt_tokens: int = 0
+    output_tokens: int = 256
+    prefix_key: int | None = None
+    residency: frozenset[str] | None = None  # from the request (header), on top of the alias's
+    max_price_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The deployments to try, best first, and why (for the ledger)."""
+
+    model: ModelConfig
+    targets: tuple[Target, ...]
+    decisions: tuple[Decision, ...]
+    retry: RetryPolicy
+
+    @property
+    def policy(self) -> str:
+        return self.decisions[0].policy if self.decisions else self.model.routing.policy
+
+    def reason(self) -> dict[str, Any]:
+        """Each alias's ranking: the policy, its reason and the scores."""
+        return {"decisions": [
+            {"policy": d.policy, "reason": d.reason, "order": list(d.names),
+             "scores": dict(d.scores)} for d in self.decisions
+        ]}
+
+
 class Router:
-    def __init__(self, config: Config, providers: Mapping[str, Provider]) -> None:
+    def __init__(self, config: Config, providers: Mapping[str, Provider],
+                 rng: random.Random | None = None) -> None:
+        self._models: dict[str, ModelConfig] = {}
         self._targets: dict[str, list[Target]] = {}
         for model in config.models:
             targets = [
                 Target(d, providers[d.name]) for d in config.deployments if d.model == model.name
             ]
             for name in (model.name, *model.aliases):
+                self._models[name] = model
                 self._targets[name] = targets
+        breaker = BreakerConfig(**config.breaker.model_dump())
+        self.stats = {d.name: DeploymentStats(breaker=CircuitBreaker(breaker))
+                      for d in config.deployments}
+        self.context = PolicyContext(rng=rng or random.Random())
 
     def model_names(self) -> list[str]:
         return list(self._targets)
 
-    def targets(self, model: str) -> list[Target]:
-        targets = self._targets.get(model)
-        if targets is None:
+    def model(self, name: str) -> ModelConfig:
+        model = self._models.get(name)
+        if model is None:
             raise ModelNotFound(
-                f"The model '{model}' does not exist. Available: {', '.join(self._targets)}.",
+                f"The model '{name}' does not exist. Available: {', '.join(self._targets)}.",
                 param="model",
             )
-        return targets
+        return model
 
-    def route(self, model: str) -> Target:
-        for target in self.targets(model):
-            if target.provider.ready:
-                return target
-        raise ServiceUnavailable(
-            f"No deployment of '{model}' is ready (starting or restarting); retry shortly."
+    def targets(self, model: str) -> list[Target]:
+        self.model(model)
+        return self._targets[model]
+
+    def plan(self, request: RouteRequest) -> Plan:
+        """The ordered attempts for ``request``; raises when no deployment may serve it."""
+        model = self.model(request.model)
+        now = time.monotonic()
+        targets: list[Target] = []
+        decisions: list[Decision] = []
+        rejected: list[Rejection] = []
+        for alias in (model.name, *model.routing.fallbacks):
+            alias_model = self.model(alias)
+            by_name = {t.deployment.name: t for t in self._targets[alias]
+                       if t.provider.serves(request.endpoint, request.uses_tools)
+                       and t.provider.ready}
+            profile = self._profile(request, alias_model)
+            admission = admissible([self._candidate(t, alias, now) for t in by_name.values()],
+                                   profile)
+            rejected += admission.rejected
+            if not admission.kept:
+                continue
+            decision = get_policy(alias_model.routing.policy)(admission.kept, profile,
+                                                              self.context)
+            decisions.append(decision)
+            targets += [by_name[name] for name in decision.names
+                        if by_name[name] not in targets]
+        if not targets:
+            raise self._refusal(request, model, rejected)
+        r = model.routing.retry
+        retry = RetryPolicy(max_attempts_per_deployment=r.per_deployment,
+                            max_attempts=r.max_attempts, deadline_s=r.deadline_s,
+                            base_s=r.backoff_base_s, cap_s=r.backoff_cap_s)
+        return Plan(model, tuple(targets), tuple(decisions), retry)
+
+    def _profile(self, request: RouteRequest, model: ModelConfig) -> RequestProfile:
+        routing = model.routing
+        caps = [c for c in (request.max_price_usd, routing.max_request_usd) if c is not None]
+        return RequestProfile(
+            prompt_tokens=request.prompt_tokens, output_tokens=request.output_tokens,
+            prefix_key=request.prefix_key, allowed_regions=request.residency,
+            allowed_jurisdictions=(frozenset(routing.residency)
+                                   if routing.residency is not None else None),
+            max_price_usd=min(caps) if caps else None,
+            slo_ttft_s=routing.slo.ttft_s, slo_tpot_s=routing.slo.tpot_s,
         )
+
+    def _candidate(self, target: Target, alias: str, now: float) -> Candidate:
+        d = target.deployment
+        live = self.stats[d.name].snapshot(now)
+        input_price, output_price, cached_price = _prices(d, live.itl_s)
+        engine = d.engine
+        return Candidate(
+            name=d.name, alias=alias, provider=d.provider, region=d.region,
+            jurisdiction=d.area, input_per_mtok=input_price, output_per_mtok=output_price,
+            cached_input_per_mtok=cached_price, weight=d.weight, in_flight=live.in_flight,
+            capacity=d.max_in_flight or (engine.parallel if engine is not None else None),
+            ttft_s=live.ttft_s, itl_s=live.itl_s, error_rate=live.error_rate,
+            grid_gco2_per_kwh=d.energy.grid_gco2_per_kwh,
+            joules_per_output_token=d.energy.joules_per_token, pue=d.energy.pue,
+            breaker_open=live.breaker_open,
+        )
+
+    def _refusal(self, request: RouteRequest, model: ModelConfig,
+                 rejected: list[Rejection]) -> Exception:
+        if not rejected:
+            what = "tool calls" if request.uses_tools else request.endpoint
+            if not any(t.provider.serves(request.endpoint, request.uses_tools)
+                       for t in self._targets[model.name]):
+                return InvalidRequest(f"No deployment of '{request.model}' supports {what}.",
+                                      param="model")
+            return ServiceUnavailable(
+                f"No deployment of '{request.model}' is ready (starting or restarting); "
+                "retry shortly.")
+        why = refusal(Admission((), tuple(rejected)), request.model)
+        error = _REFUSALS.get(why.constraint, ServiceUnavailable)
+        return error(why.message)
+
+
+def _prices(d: DeploymentConfig, itl_s: float | None) -> tuple[float, float, float | None]:
+    """USD per million input, output and cached-input tokens. A deployment on our own hardware
+    has no list price: its output price is its hourly cost over the tokens it makes in an hour
+    at its measured inter-token latency (an upper bound: batching shares that time), and its
+    input tokens are counted free."""
+    if d.price is not None:
+        return d.price.input_per_mtok, d.price.output_per_mtok, d.price.cached_input_per_mtok
+    if d.hardware is not None and itl_s is not None:
+        per_second = d.hardware.usd_per_hour * d.hardware.count / 3600
+        return 0.0, per_second * itl_s * 1_000_000, None
+    return 0.0, 0.0, None

@@ -1,0 +1,197 @@
+"""The data path of one generation, whatever protocol the client speaks.
+
+The protocol's handler parses the body into a canonical request, then::
+
+    plan = router.plan(...)            route: constraints, policy, fallbacks
+    attempts.open(...)                 provider stream, retried until one starts
+    collect() / sse(writer)            meter every event; the ledger record is appended
+                                       before the response's last byte leaves
+
+and renders the result in its protocol. Failures before the first byte get a proper status;
+after it, an error event in the stream. Either way exactly one ledger record is written.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from inferplane.api.accounting import CLIENT_CLOSED, Accounting
+from inferplane.errors import InferplaneError, InvalidRequest, ServiceUnavailable
+from inferplane.gateway import Gateway
+from inferplane.protocol.types import (
+    Finished,
+    GenerationRequest,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+)
+from inferplane.routing.dispatch import Attempts, retryable
+from inferplane.routing.policy import prefix_key
+from inferplane.routing.router import RouteRequest
+
+RESIDENCY_HEADER = "x-inferplane-residency"
+MAX_PRICE_HEADER = "x-inferplane-max-price-usd"
+DEFAULT_OUTPUT_TOKENS = 256  # for cost estimates when the request sets no limit
+_CHARS_PER_TOKEN = 4  # a rough prompt-size estimate before the upstream counts it
+
+
+class StreamWriter(Protocol):
+    """Renders canonical events as one protocol's stream frames."""
+
+    def first(self) -> bytes: ...
+    def text(self, text: str) -> bytes: ...
+    def tool_call(self, delta: ToolCallDelta) -> bytes: ...
+    def finish(self, finished: Finished) -> bytes: ...
+    def done(self, finished: Finished) -> bytes: ...
+    def error(self, exc: InferplaneError) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A whole (non-streamed) generation."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...]
+    finished: Finished
+
+
+def route_request(req: GenerationRequest, headers: Mapping[str, str]) -> RouteRequest:
+    """What the router needs from a request: its size, prefix, and the client's limits."""
+    text = req.prompt if req.prompt is not None else "\n".join(m.content for m in req.messages)
+    return RouteRequest(
+        model=req.model, endpoint=req.endpoint, uses_tools=bool(req.tools),
+        prompt_tokens=len(text) // _CHARS_PER_TOKEN,
+        output_tokens=req.params.max_tokens or DEFAULT_OUTPUT_TOKENS,
+        prefix_key=prefix_key(text), residency=_residency(headers.get(RESIDENCY_HEADER)),
+        max_price_usd=_max_price(headers.get(MAX_PRICE_HEADER)),
+    )
+
+
+def _residency(value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    areas = frozenset(v.strip().lower() for v in value.split(",") if v.strip())
+    if not areas:
+        raise InvalidRequest(f"The {RESIDENCY_HEADER} header names no region or jurisdiction.",
+                             param=RESIDENCY_HEADER)
+    return areas
+
+
+def _max_price(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        price = float(value)
+    except ValueError:
+        price = math.nan
+    if not (math.isfinite(price) and price > 0):
+        raise InvalidRequest(f"The {MAX_PRICE_HEADER} header must be a positive number of US "
+                             "dollars.", param=MAX_PRICE_HEADER)
+    return price
+
+
+class Generation:
+    """One request on its way through the data path."""
+
+    def __init__(self, gateway: Gateway, req: GenerationRequest, acct: Accounting) -> None:
+        self.gateway = gateway
+        self.req = req
+        self.acct = acct
+        self._attempts: Attempts | None = None
+        self._events: AsyncGenerator[StreamEvent, None] | None = None
+
+    async def start(self, headers: Mapping[str, str]) -> None:
+        """Route and open the first stream that starts (raises when none does)."""
+        plan = self.gateway.router.plan(route_request(self.req, headers))
+        self.acct.policy, self.acct.reason = plan.policy, plan.reason()
+        self._attempts = Attempts(self.gateway.router, plan, self.acct.attempts)
+        await self._open()
+
+    async def _open(self) -> None:
+        assert self._attempts is not None
+        target, started, self._events = await self._attempts.open(self.req, self.acct)
+        self.acct.target = target
+        self.acct.started(started.prompt_tokens)
+
+    def headers(self) -> dict[str, str]:
+        """Tell the client which deployment served it and after how many attempts."""
+        headers = {"x-request-id": self.acct.id, "x-inferplane-attempts": str(len(
+            self.acct.attempts))}
+        if self.acct.target is not None:
+            headers["x-inferplane-deployment"] = self.acct.target.deployment.name
+        return headers
+
+    async def collect(self) -> Result:
+        """The whole generation. Nothing has reached the client yet, so a retryable failure
+        midway is retried on the next attempt of the plan."""
+        while True:
+            try:
+                return await self._collect_once()
+            except InferplaneError as exc:
+                if not retryable(exc):
+                    raise
+                await self._open()  # raises the last error once the plan is spent
+
+    async def _collect_once(self) -> Result:
+        assert self._events is not None
+        parts: list[str] = []
+        calls: dict[int, list[str]] = {}
+        heads: dict[int, tuple[str, str]] = {}
+        try:
+            async for event in self._events:
+                if isinstance(event, TextDelta):
+                    self.acct.delta()
+                    parts.append(event.text)
+                elif isinstance(event, ToolCallDelta):
+                    self.acct.delta()
+                    if event.id is not None or event.name is not None:
+                        heads[event.index] = (event.id or f"call_{event.index}",
+                                              event.name or "")
+                    calls.setdefault(event.index, []).append(event.arguments)
+                elif isinstance(event, Finished):
+                    self.acct.finished(event)
+                    tool_calls = tuple(
+                        ToolCall(*heads.get(i, (f"call_{i}", "")), "".join(calls[i]))
+                        for i in sorted(calls)
+                    )
+                    return Result("".join(parts), tool_calls, event)
+        finally:
+            await self._events.aclose()
+        raise ServiceUnavailable("the deployment ended the request without finishing it")
+
+    async def sse(self, writer: StreamWriter) -> AsyncGenerator[bytes, None]:
+        """The client's stream. Its ledger record is appended before the final frame; if the
+        client leaves first, the upstream stream is closed at once and a 499 recorded."""
+        assert self._events is not None
+        events, ledger, acct = self._events, self.gateway.ledger, self.acct
+        recorded = False
+        try:
+            yield writer.first()
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    acct.delta()
+                    yield writer.text(event.text)
+                elif isinstance(event, ToolCallDelta):
+                    acct.delta()
+                    yield writer.tool_call(event)
+                elif isinstance(event, Finished):
+                    acct.finished(event)
+                    yield writer.finish(event)
+                    ledger.append(acct.record(200))
+                    recorded = True
+                    yield writer.done(event)
+                    return
+            raise ServiceUnavailable("the deployment ended the stream without finishing it")
+        except InferplaneError as exc:
+            if not recorded:
+                ledger.append(acct.record(exc.status, exc))
+                recorded = True
+            yield writer.error(exc)
+        finally:
+            await events.aclose()
+            if not recorded:
+                ledger.append(acct.record(CLIENT_CLOSED, "client_disconnected"))

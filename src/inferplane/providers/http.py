@@ -1,0 +1,227 @@
+"""HTTP upstreams: a pooled client per deployment, its deadlines, SSE reading, error mapping.
+
+Adapters build URLs, bodies and headers and translate payloads; this module owns the transport,
+so every adapter times out, reports broken connections and maps error statuses the same way:
+each failure becomes an :class:`~inferplane.errors.UpstreamError` saying whether a retry may
+help and what ``Retry-After`` asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import orjson
+
+from inferplane.errors import UpstreamError, UpstreamTimeout
+from inferplane.routing.retry import is_retryable, parse_retry_after
+
+if TYPE_CHECKING:
+    from inferplane.config import TimeoutsConfig
+
+MAX_LINE_BYTES = 1 << 20  # one SSE line (a large tool call's arguments fit)
+_AUTH_STATUSES = frozenset({401, 403})
+
+
+@dataclass(slots=True)
+class Deadline:
+    """The time limits of one upstream request, measured from its start."""
+
+    timeouts: TimeoutsConfig
+    start: float = field(default_factory=time.monotonic)
+
+    def remaining(self) -> float:
+        return max(0.0, self.start + self.timeouts.total_s - time.monotonic())
+
+    def first_token(self) -> float:
+        """Until the first event must have arrived (capped by the total)."""
+        left = self.start + self.timeouts.first_token_s - time.monotonic()
+        return max(0.0, min(left, self.remaining()))
+
+    def idle(self) -> float:
+        """Until the next event must arrive."""
+        return min(self.timeouts.idle_s, self.remaining())
+
+
+class HttpUpstream:
+    """One deployment's connection pool. Create in :meth:`start`, release in :meth:`stop`."""
+
+    def __init__(self, name: str, timeouts: TimeoutsConfig,
+                 headers: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        self.timeouts = timeouts
+        self._headers = dict(headers or {})
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect_s),
+            headers=self._headers, read_bufsize=MAX_LINE_BYTES,
+        )
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def deadline(self) -> Deadline:
+        return Deadline(self.timeouts)
+
+    async def post(self, url: str, body: Any, deadline: Deadline,
+                   headers: Mapping[str, str] | None = None) -> aiohttp.ClientResponse:
+        """Send ``body`` as JSON; the response once its headers arrived with a 2xx status."""
+        if self._session is None:
+            raise UpstreamError(f"deployment {self.name!r} is not started", retryable=True)
+        try:
+            async with asyncio.timeout(deadline.first_token()):
+                response = await self._session.post(
+                    url, data=orjson.dumps(body),
+                    headers={"content-type": "application/json", **(headers or {})},
+                )
+        except TimeoutError:
+            raise UpstreamTimeout(f"{self.name} did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            raise transport_error(self.name, exc) from exc
+        if response.status >= 400:
+            raise await self._status_error(response, deadline)
+        return response
+
+    async def read_json(self, response: aiohttp.ClientResponse, deadline: Deadline) -> Any:
+        """The whole body, parsed."""
+        try:
+            async with asyncio.timeout(deadline.remaining()):
+                raw = await response.read()
+        except TimeoutError:
+            raise UpstreamTimeout(f"{self.name} did not finish its response in time") from None
+        except aiohttp.ClientError as exc:
+            raise transport_error(self.name, exc) from exc
+        finally:
+            response.release()
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise malformed(self.name, "a response body that is not JSON") from None
+
+    async def events(self, response: aiohttp.ClientResponse, deadline: Deadline
+                     ) -> AsyncIterator[tuple[str, bytes]]:
+        """Server-sent events as ``(event name, data)``: the first must arrive within the first-
+        token limit, each next one within the idle limit. Closing early drops the connection."""
+        name, data = "", bytearray()
+        first, done = True, False
+        try:
+            while True:
+                wait = deadline.first_token() if first else deadline.idle()
+                try:
+                    async with asyncio.timeout(wait):
+                        line = await response.content.readline()
+                except TimeoutError:
+                    what = "start its stream" if first else "continue its stream"
+                    raise UpstreamTimeout(f"{self.name} did not {what} in time") from None
+                if not line:
+                    break
+                line = line.rstrip(b"\r\n")
+                if not line:  # a blank line ends an event
+                    if data:
+                        first = False
+                        yield name or "message", bytes(data)
+                    name, data = "", bytearray()
+                    continue
+                field_name, _, value = line.partition(b":")
+                value = value[1:] if value.startswith(b" ") else value
+                if field_name == b"data":
+                    data += b"\n" + value if data else value
+                elif field_name == b"event":
+                    name = value.decode("utf-8", "replace")
+            if data:
+                yield name or "message", bytes(data)
+            done = True
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"{self.name}: the connection broke mid-stream",
+                                retryable=True, code="upstream_disconnected") from exc
+        except ValueError as exc:  # a line over MAX_LINE_BYTES
+            raise malformed(self.name, "an over-long stream line") from exc
+        finally:
+            if done:
+                response.release()
+            else:
+                response.close()
+
+    async def _status_error(self, response: aiohttp.ClientResponse, deadline: Deadline
+                            ) -> UpstreamError:
+        status = response.status
+        try:
+            async with asyncio.timeout(min(deadline.remaining(), 5.0)):
+                raw = await response.read()
+        except (TimeoutError, aiohttp.ClientError):
+            raw = b""
+        finally:
+            response.release()
+        if status in _AUTH_STATUSES:  # its message may quote part of the key
+            message = f"the upstream refused this gateway's credentials ({status})"
+        else:
+            message = error_message(raw) or response.reason or "error"
+        return UpstreamError(
+            f"{self.name}: {message}", upstream_status=status,
+            retryable=is_retryable(status, "status"),
+            retry_after=parse_retry_after(response.headers.get("retry-after"), time.time()),
+        )
+
+
+def transport_error(name: str, exc: aiohttp.ClientError) -> UpstreamError:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamError(f"{name} is unreachable", retryable=True,
+                             code="upstream_unreachable")
+    return UpstreamError(f"{name}: the connection failed ({type(exc).__name__})",
+                         retryable=True, code="upstream_disconnected")
+
+
+def malformed(name: str, what: str) -> UpstreamError:
+    return UpstreamError(f"{name} sent {what}", retryable=True, code="upstream_malformed")
+
+
+def error_message(raw: bytes) -> str:
+    """The message in an error body, whichever provider's shape it has.
+
+    >>> error_message(b'{"error": {"message": "bad model", "type": "x"}}')
+    'bad model'
+    >>> error_message(b'{"type": "error", "error": {"type": "x", "message": "slow down"}}')
+    'slow down'
+    >>> error_message(b'[{"error": {"code": 400, "message": "no"}}]')
+    'no'
+    >>> error_message(b'<html>gateway timeout</html>')
+    '<html>gateway timeout</html>'
+    """
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw[:300].decode("utf-8", "replace").strip()
+    if isinstance(body, list) and body:
+        body = body[0]
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    message = error if isinstance(error, str) else body.get("message") or body.get("detail")
+    return message if isinstance(message, str) else ""
+
+
+def get(data: Any, *path: str | int) -> Any:
+    """``data[path[0]][path[1]]...``, or None where a step is missing or of the wrong kind.
+
+    >>> get({"a": [{"b": 1}]}, "a", 0, "b"), get({"a": []}, "a", 0, "b")
+    (1, None)
+    """
+    for step in path:
+        if isinstance(step, int):
+            data = data[step] if isinstance(data, list) and -len(data) <= step < len(data) else None
+        else:
+            data = data.get(step) if isinstance(data, dict) else None
+        if data is None:
+            return None
+    return data

@@ -1,0 +1,224 @@
+"""Any OpenAI-compatible server: OpenAI, Azure OpenAI, vLLM, SGLang, TGI, Ollama, llama.cpp's
+server, LM Studio, Groq, Together, Fireworks, Mistral, OpenRouter and neocloud endpoints.
+
+Azure OpenAI is chosen by setting ``api_version`` on the deployment: requests then go to
+``{base_url}/openai/deployments/{upstream_model}/...?api-version=...`` with an ``api-key``
+header. Streaming requests always ask for ``stream_options.include_usage`` so the ledger gets
+the upstream's own token counts, including cached-input and reasoning tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import orjson
+
+from inferplane.errors import UpstreamError
+from inferplane.protocol.types import (
+    EmbeddingRequest,
+    Embeddings,
+    Endpoint,
+    Finished,
+    FinishReason,
+    GenerationRequest,
+    Message,
+    Meter,
+    Started,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from inferplane.providers.base import register
+from inferplane.providers.hosted import HostedProvider
+from inferplane.providers.http import get, malformed
+
+_PATHS: dict[str, str] = {
+    "chat.completions": "chat/completions", "completions": "completions",
+    "embeddings": "embeddings",
+}
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
+    "content_filter": "content_filter", "eos": "stop",
+}
+
+
+@register
+class OpenAICompatProvider(HostedProvider):
+    name = "openai"
+    endpoints = frozenset({"chat.completions", "completions", "embeddings"})
+    default_base_url = "https://api.openai.com/v1"
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        if self.deployment.api_version is not None:
+            return {"api-key": key}
+        return {"authorization": f"Bearer {key}"}
+
+    def url(self, endpoint: Endpoint) -> str:
+        path = _PATHS[endpoint]
+        version = self.deployment.api_version
+        if version is not None:
+            return (f"{self.base_url}/openai/deployments/{self.upstream_model}/{path}"
+                    f"?api-version={version}")
+        return f"{self.base_url}/{path}"
+
+    async def stream(
+        self, request: GenerationRequest, meter: Meter
+    ) -> AsyncGenerator[StreamEvent, None]:
+        deadline = self.http.deadline()
+        body = request_body(request, self.upstream_model)
+        response = await self.http.post(self.url(request.endpoint), body, deadline)
+        if not request.stream:
+            yield Started()
+            for event in response_events(await self.http.read_json(response, deadline),
+                                         self.deployment.name):
+                yield event
+            return
+        chunks = ChunkReader(self.deployment.name)
+        started = False
+        async for _, data in self.http.events(response, deadline):
+            if data == b"[DONE]":
+                yield chunks.finished()
+                return
+            if not started:
+                started = True
+                yield Started()
+            for event in chunks.feed(data):
+                yield event
+        raise UpstreamError(f"{self.deployment.name} ended its stream before [DONE]",
+                            retryable=True, code="upstream_disconnected")
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        deadline = self.http.deadline()
+        body: dict[str, Any] = {"model": self.upstream_model, "input": list(request.inputs)}
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
+        response = await self.http.post(self.url("embeddings"), body, deadline)
+        data = await self.http.read_json(response, deadline)
+        items = get(data, "data")
+        if not isinstance(items, list) or len(items) != len(request.inputs):
+            raise malformed(self.deployment.name, "an embeddings response without its vectors")
+        ordered = sorted(items, key=lambda item: get(item, "index") or 0)
+        vectors = [get(item, "embedding") for item in ordered]
+        if not all(isinstance(v, list) for v in vectors):
+            raise malformed(self.deployment.name, "an embedding that is not a list of numbers")
+        return Embeddings(vectors, get(data, "usage", "prompt_tokens") or 0)
+
+
+def request_body(request: GenerationRequest, model: str) -> dict[str, Any]:
+    """The canonical request as an OpenAI request body."""
+    p = request.params
+    body: dict[str, Any] = {"model": model, "stream": request.stream}
+    if request.endpoint == "chat.completions":
+        body["messages"] = [_message(m) for m in request.messages]
+    else:
+        body["prompt"] = request.prompt
+    if request.stream:
+        body["stream_options"] = {"include_usage": True}
+    if p.max_tokens is not None:
+        body["max_tokens"] = p.max_tokens
+    body["temperature"] = p.temperature
+    body["top_p"] = p.top_p
+    if p.stop:
+        body["stop"] = list(p.stop)
+    if p.seed is not None:
+        body["seed"] = p.seed
+    if request.tools:
+        body["tools"] = [
+            {"type": "function", "function": {
+                "name": t.name, "description": t.description, "parameters": dict(t.parameters),
+            }} for t in request.tools
+        ]
+    choice = request.tool_choice
+    if choice is not None:
+        body["tool_choice"] = choice.mode if choice.mode != "function" else {
+            "type": "function", "function": {"name": choice.name}}
+    if request.parallel_tool_calls is not None and request.tools:
+        body["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.user is not None:
+        body["user"] = request.user
+    return body
+
+
+def _message(m: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["content"] = m.content or None
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in m.tool_calls
+        ]
+    if m.tool_call_id is not None:
+        out["tool_call_id"] = m.tool_call_id
+    return out
+
+
+def usage(data: Any) -> Usage:
+    """OpenAI's ``usage`` object, including its cached and reasoning token details."""
+    return Usage(
+        prompt_tokens=get(data, "prompt_tokens") or 0,
+        completion_tokens=get(data, "completion_tokens") or 0,
+        cached_tokens=get(data, "prompt_tokens_details", "cached_tokens") or 0,
+        reasoning_tokens=get(data, "completion_tokens_details", "reasoning_tokens") or 0,
+    )
+
+
+def finish_reason(value: Any) -> FinishReason:
+    return _FINISH.get(value, "stop") if isinstance(value, str) else "stop"
+
+
+def response_events(data: Any, name: str) -> list[StreamEvent]:
+    """A whole (non-streamed) response as canonical events."""
+    choice = get(data, "choices", 0)
+    if not isinstance(choice, dict):
+        raise malformed(name, "a response without choices")
+    events: list[StreamEvent] = []
+    text = get(choice, "message", "content") if "message" in choice else get(choice, "text")
+    if isinstance(text, str) and text:
+        events.append(TextDelta(text))
+    for i, call in enumerate(get(choice, "message", "tool_calls") or []):
+        events.append(ToolCallDelta(i, get(call, "function", "arguments") or "",
+                                    get(call, "id") or f"call_{i}", get(call, "function", "name")))
+    events.append(Finished(finish_reason(choice.get("finish_reason")), usage(get(data, "usage"))))
+    return events
+
+
+class ChunkReader:
+    """Stream chunks -> canonical events; the usage chunk and finish reason are kept for
+    :meth:`finished`, since OpenAI sends usage in a chunk of its own after the last choice."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.finish: FinishReason = "stop"
+        self.usage = Usage()
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise malformed(self.name, "a stream chunk that is not JSON") from None
+        if error := get(chunk, "error"):
+            message = get(error, "message") or "error"
+            raise UpstreamError(f"{self.name}: {message}", retryable=True)
+        if get(chunk, "usage") is not None:
+            self.usage = usage(chunk["usage"])
+        choice = get(chunk, "choices", 0)
+        if choice is None:
+            return []
+        events: list[StreamEvent] = []
+        delta = get(choice, "delta")
+        text = get(delta, "content") if delta is not None else get(choice, "text")
+        if isinstance(text, str) and text:
+            events.append(TextDelta(text))
+        for call in get(delta, "tool_calls") or []:
+            events.append(ToolCallDelta(
+                get(call, "index") or 0, get(call, "function", "arguments") or "",
+                get(call, "id"), get(call, "function", "name"),
+            ))
+        if choice.get("finish_reason"):
+            self.finish = finish_reason(choice["finish_reason"])
+        return events
+
+    def finished(self) -> Finished:
+        return Finished(self.finish, self.usage)

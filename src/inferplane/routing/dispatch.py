@@ -1,0 +1,154 @@
+"""Trying a plan's deployments in turn until one streams.
+
+A failed attempt is retried only when its error says another attempt may succeed (429, 5xx,
+timeouts, broken connections, an engine restarting): on the same deployment after a jittered
+backoff that honours ``Retry-After``, up to the alias's per-deployment limit, then on the next
+deployment in the plan. The caller decides whether a failure after the stream started may be
+retried (never once bytes reached the client). Every attempt feeds the deployment's live stats
+and circuit breaker, and is logged for the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from inferplane.errors import (
+    InferplaneError,
+    ServiceUnavailable,
+    UpstreamError,
+)
+from inferplane.protocol.types import (
+    Finished,
+    GenerationRequest,
+    Meter,
+    Started,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+)
+from inferplane.routing.health import DeploymentStats
+from inferplane.routing.retry import RetryBudget
+from inferplane.routing.router import Plan, Router, Target
+
+
+def retryable(exc: InferplaneError) -> bool:
+    """Whether another attempt may succeed where this one failed."""
+    if isinstance(exc, UpstreamError):
+        return exc.retryable
+    return isinstance(exc, ServiceUnavailable)
+
+
+def deployment_at_fault(exc: InferplaneError) -> bool | None:
+    """The outcome a failure counts as for the breaker: True when the deployment failed, None
+    when it says nothing about it (the request itself was refused)."""
+    return True if retryable(exc) or exc.status in (502, 503, 504) else None
+
+
+class Attempts:
+    """One request's attempts over a :class:`Plan`; ``log`` receives one entry per attempt."""
+
+    def __init__(self, router: Router, plan: Plan, log: list[dict[str, Any]],
+                 rng: random.Random | None = None) -> None:
+        self.router = router
+        self.plan = plan
+        self.log = log
+        self.rng = rng or router.context.rng
+        self.budget = RetryBudget(plan.retry, started_at=time.monotonic())
+        self._index = 0
+        self._last: InferplaneError | None = None
+
+    async def open(self, request: GenerationRequest, meter: Meter
+                   ) -> tuple[Target, Started, AsyncGenerator[StreamEvent, None]]:
+        """The first deployment that starts: its target, its ``Started`` event and the rest of
+        its stream (observed for the stats). Raises the last error when every attempt failed."""
+        while (target := await self._next()) is not None:
+            name = target.deployment.name
+            stats = self.router.stats[name]
+            if not stats.start(time.monotonic()):  # its breaker opened meanwhile
+                self._index += 1
+                continue
+            self.budget.record(name)
+            entry: dict[str, Any] = {"deployment": name, "outcome": "ok"}
+            self.log.append(entry)
+            began = time.monotonic()
+            events = target.provider.stream(request, meter)
+            try:
+                first = await anext(events, None)
+                if not isinstance(first, Started):
+                    raise ServiceUnavailable(f"{name} ended the request before starting it")
+            except InferplaneError as exc:
+                await events.aclose()
+                stats.end(time.monotonic(), ok=None if deployment_at_fault(exc) is None else False)
+                _failed(entry, exc, began)
+                self._last = exc
+                if not retryable(exc):
+                    raise
+                continue
+            except BaseException:
+                await events.aclose()
+                stats.end(time.monotonic(), ok=None)
+                raise
+            entry["ms"] = round((time.monotonic() - began) * 1000, 1)
+            return target, first, _observed(events, stats, began, entry)
+        raise self._last or ServiceUnavailable(
+            f"No deployment of '{self.plan.model.name}' could take the request; retry shortly.")
+
+    async def _next(self) -> Target | None:
+        """The target of the next attempt, after its backoff; None when the budget is spent."""
+        targets = self.plan.targets
+        while self._index < len(targets):
+            target = targets[self._index]
+            name = target.deployment.name
+            tried = self.budget.attempts.get(name, 0)
+            if tried == 0:
+                return target if self.budget.allows(name, time.monotonic()) else None
+            retry_after = self._last.retry_after if isinstance(self._last, UpstreamError) else None
+            delay = self.budget.delay_before_retry(name, self.rng, retry_after)
+            over_cap = retry_after is not None and retry_after > self.plan.retry.cap_s
+            if not over_cap and self.budget.allows(name, time.monotonic(), delay):
+                await asyncio.sleep(delay)
+                return target
+            self._index += 1  # this deployment is spent (or asks for too long): the next one
+        return None
+
+
+def _failed(entry: dict[str, Any], exc: InferplaneError, began: float) -> None:
+    entry.update(outcome="error", error=exc.code or exc.type, status=exc.status,
+                 ms=round((time.monotonic() - began) * 1000, 1))
+    upstream = getattr(exc, "upstream_status", None)
+    if upstream is not None:
+        entry["upstream_status"] = upstream
+
+
+async def _observed(events: AsyncGenerator[StreamEvent, None], stats: DeploymentStats,
+                    began: float, entry: dict[str, Any]) -> AsyncGenerator[StreamEvent, None]:
+    """``events``, feeding the deployment's stats: time to first token, inter-token latency,
+    and the outcome (a client leaving early is no outcome)."""
+    first_at: float | None = None
+    pieces = 0
+    ok: bool | None = None
+    try:
+        async for event in events:
+            if isinstance(event, TextDelta | ToolCallDelta):
+                pieces += 1
+                if first_at is None:
+                    first_at = time.monotonic()
+                    stats.first_token(began, first_at)
+            elif isinstance(event, Finished) and first_at is not None:
+                tokens = max(event.usage.completion_tokens, pieces) - 1
+                stats.tokens(tokens, time.monotonic() - first_at)
+            if isinstance(event, Finished):
+                ok = True
+            yield event
+    except InferplaneError as exc:
+        ok = None if deployment_at_fault(exc) is None else False
+        _failed(entry, exc, began)
+        entry["outcome"] = "error_after_start"
+        raise
+    finally:
+        await events.aclose()
+        stats.end(time.monotonic(), ok)

@@ -1,0 +1,36 @@
+"""Secret references: ``env:NAME`` or ``file:PATH``, resolved when a provider starts.
+
+The configuration holds only the reference, so a secret never appears in a file Inferplane
+reads, a log line or an error message; errors name the reference, never the value.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from inferplane.errors import ConfigError
+
+
+def resolve_secret(ref: str, *, owner: str) -> str:
+    """The secret ``ref`` points to. ``owner`` names who needs it, for the error message.
+
+    >>> os.environ["DOCTEST_KEY"] = "s3cret"
+    >>> resolve_secret("env:DOCTEST_KEY", owner="deployment x")
+    's3cret'
+    """
+    kind, _, name = ref.partition(":")
+    if kind == "env":
+        value = os.environ.get(name)
+        if not value:
+            raise ConfigError(f"{owner}: the environment variable {name} is not set or empty")
+        return value
+    if kind == "file":
+        try:
+            value = Path(name).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{owner}: cannot read the key file {name}: {exc.strerror}") from None
+        if not value:
+            raise ConfigError(f"{owner}: the key file {name} is empty")
+        return value
+    raise ConfigError(f"{owner}: api_key must be env:NAME or file:PATH")
