@@ -31,6 +31,7 @@ class GatewayProc:
     root: Path
     port: int
     config: Path
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
 
@@ -46,7 +47,7 @@ class GatewayProc:
         return self.root / "ledger.db"
 
     def start(self, timeout: float = 120.0) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [str(BIN / "inferplane"), "up", "--config", str(self.config),
@@ -109,9 +110,7 @@ class GatewayProc:
 def write_config(root: Path, *, commit_interval_ms: int = 20) -> Path:
     path = root / "inferplane.yaml"
     path.write_text(
-        f"server: {{max_body_bytes: 65536}}\n"
-        f"store: {{url: 'sqlite:///{root}/ledger.db'}}\n"
-        f"ledger: {{dir: '{root}/wal', commit_interval_ms: {commit_interval_ms}}}\n"
+        "server: {max_body_bytes: 65536}\n" + ledger_yaml(root, commit_interval_ms) +
         "models:\n  - name: default\n    aliases: [gemma-3-270m]\n"
         "deployments:\n  - name: local-gemma\n    model: default\n    provider: llamacpp\n"
         "    engine: {model: 'builtin:gemma-3-270m', parallel: 8, context: 512}\n"
@@ -120,10 +119,23 @@ def write_config(root: Path, *, commit_interval_ms: int = 20) -> Path:
     return path
 
 
+def ledger_yaml(root: Path, commit_interval_ms: int = 20) -> str:
+    """The store and ledger sections for a test gateway living in ``root``."""
+    return (f"store: {{url: 'sqlite:///{root}/ledger.db'}}\n"
+            f"ledger: {{dir: '{root}/wal', commit_interval_ms: {commit_interval_ms}}}\n")
+
+
 @contextmanager
-def running_gateway(root: Path, **config: int) -> Iterator[GatewayProc]:
+def running_gateway(root: Path, config_text: str | None = None, *,
+                    env: dict[str, str] | None = None, **config: int) -> Iterator[GatewayProc]:
+    """A gateway on the default config (the embedded engine), or on ``config_text``."""
     root.mkdir(parents=True, exist_ok=True)
-    gateway = GatewayProc(root, free_port(), write_config(root, **config))
+    if config_text is None:
+        path = write_config(root, **config)
+    else:
+        path = root / "inferplane.yaml"
+        path.write_text(config_text)
+    gateway = GatewayProc(root, free_port(), path, env=env or {})
     gateway.start()
     try:
         yield gateway

@@ -273,10 +273,12 @@ def test_embeddings_input() -> None:
     req = parse_embeddings({"model": "e", "input": ["a", "b"], "dimensions": 8}, "emb-1")
     assert req.inputs == ("a", "b") and req.dimensions == 8
     assert parse_embeddings({"model": "e", "input": "a"}, "emb-2").inputs == ("a",)
-    for body, param in [({"model": "e"}, "input"), ({"model": "e", "input": []}, "input"),
-                        ({"model": "e", "input": [1]}, "input"),
-                        ({"model": "e", "input": "a", "encoding_format": "base64"},
-                         "encoding_format")]:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"model": "e"}, "input"), ({"model": "e", "input": []}, "input"),
+        ({"model": "e", "input": [1]}, "input"),
+        ({"model": "e", "input": "a", "encoding_format": "hex"}, "encoding_format"),
+    ]
+    for body, param in cases:
         with pytest.raises(InvalidRequest) as info:
             parse_embeddings(body, "emb-3")
         assert info.value.param == param

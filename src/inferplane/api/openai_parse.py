@@ -7,7 +7,7 @@ send some of them by default.
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from inferplane.errors import InvalidRequest
 from inferplane.protocol.types import (
@@ -24,6 +24,7 @@ from inferplane.protocol.types import (
 
 _ROLES: tuple[str, ...] = get_args(Role)
 MAX_STOP = 4
+_ENCODINGS: dict[Any, Literal["float", "base64"]] = {"float": "float", "base64": "base64"}
 
 
 def parse(endpoint: Endpoint, body: dict[str, Any], request_id: str, created: int
@@ -72,8 +73,9 @@ def parse_embeddings(body: dict[str, Any], request_id: str) -> EmbeddingRequest:
         isinstance(x, str) and x for x in inputs
     ):
         raise _missing_or_type("input", "a non-empty string or array of non-empty strings", raw)
-    if body.get("encoding_format") not in (None, "float"):
-        raise InvalidRequest("Only encoding_format 'float' is supported.",
+    encoding = _ENCODINGS.get(body.get("encoding_format") or "float")
+    if encoding is None:
+        raise InvalidRequest("encoding_format must be 'float' or 'base64'.",
                              param="encoding_format")
     dimensions = _optional(body, "dimensions", int)
     if dimensions is not None and dimensions < 1:
@@ -81,7 +83,7 @@ def parse_embeddings(body: dict[str, Any], request_id: str) -> EmbeddingRequest:
                              param="dimensions")
     user = body.get("user")
     return EmbeddingRequest(request_id, model, tuple(inputs), dimensions,
-                            user if isinstance(user, str) else None)
+                            user if isinstance(user, str) else None, encoding)
 
 
 def _sampling(endpoint: Endpoint, body: dict[str, Any]) -> SamplingParams:

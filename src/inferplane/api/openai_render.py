@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import struct
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -64,9 +67,12 @@ def completion(request: GenerationRequest, text: str, finished: Finished,
 
 
 def embeddings(request: EmbeddingRequest, result: Embeddings) -> dict[str, Any]:
+    """The vectors as float lists, or as base64 of little-endian float32 (what the openai SDK
+    asks for by default)."""
+    encode = _base64_floats if request.encoding_format == "base64" else list
     return {
         "object": "list", "model": request.model,
-        "data": [{"object": "embedding", "index": i, "embedding": list(v)}
+        "data": [{"object": "embedding", "index": i, "embedding": encode(v)}
                  for i, v in enumerate(result.vectors)],
         "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
     }
@@ -123,6 +129,13 @@ class ChunkWriter:
         if self.request.include_usage:
             event["usage"] = None
         return _event(event)
+
+
+def _base64_floats(vector: Sequence[float]) -> str:
+    """>>> _base64_floats([1.0])
+    'AACAPw=='
+    """
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 def _event(payload: dict[str, Any]) -> bytes:

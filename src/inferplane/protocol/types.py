@@ -96,6 +96,7 @@ class EmbeddingRequest:
     inputs: tuple[str, ...]
     dimensions: int | None = None
     user: str | None = None
+    encoding_format: Literal["float", "base64"] = "float"  # how the client wants the vectors
 
 
 @dataclass(frozen=True, slots=True)
