@@ -179,3 +179,19 @@ def test_client_disconnect_frees_the_engine_slot(gateway: GatewayProc) -> None:
         assert row["finish_reason"] == "cancelled"
         assert row["completion_tokens"] >= 1 and row["engine_seconds"] > 0
         assert row["cost_usd"] > 0
+
+
+def test_a_shared_prefix_is_reused_and_changes_nothing(gateway: GatewayProc) -> None:
+    c = client(gateway)
+    system = "You are a careful assistant who answers about rivers. " * 20
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": system}, {"role": "user", "content": "Name a river."}]
+    first = c.chat.completions.create(model="default", messages=messages, max_tokens=12,
+                                      temperature=0)
+    second = c.chat.completions.create(model="default", messages=messages, max_tokens=12,
+                                       temperature=0)
+    assert second.usage is not None and second.usage.prompt_tokens_details is not None
+    cached = second.usage.prompt_tokens_details.cached_tokens or 0
+    assert second.usage.prompt_tokens - 1 == cached > 200  # all but the last prompt token
+    # greedy decoding over a reused cache gives exactly what a fresh prefill gave
+    assert second.choices[0].message.content == first.choices[0].message.content

@@ -286,10 +286,12 @@ def test_simulated_engine_loop_runs_everything_to_completion(
     assert not finished & cancelled
     for s in seqs:
         expected = s.prompt + [1000 + k for k in range(1, s.max_new_tokens)]
+        assert s.reused < len(s.prompt)
+        got = s.prompt[: s.reused] + fed[s.id]  # a reused prefix was in the slot's cache
         if s.id in finished:
-            assert fed[s.id] == expected  # every token fed once, in order
+            assert got == expected  # every other token fed once, in order
         else:
-            assert fed[s.id] == expected[: len(fed[s.id])]
+            assert got == expected[: len(got)]
 
 
 def test_lowest_free_slot_is_taken_first() -> None:
@@ -318,3 +320,82 @@ def test_decode_tokens_are_in_increasing_slot_order() -> None:
     work = sched.plan()
     decode_slots = [w.seq.slot for w in work if len(w.tokens) == 1 and not w.seq.prefilling]
     assert decode_slots == sorted(decode_slots) == [0, 1, 2, 3]
+
+
+class Trims:
+    """A stand-in for the KV cache's trim: records calls, refuses partial trims if told."""
+
+    def __init__(self, partial_ok: bool = True) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.partial_ok = partial_ok
+
+    def __call__(self, slot: int, keep: int) -> bool:
+        self.calls.append((slot, keep))
+        return keep == 0 or self.partial_ok
+
+
+def run_to_end(sched: Scheduler, s: Sequence) -> None:
+    sched.submit(s)
+    for item in sched.plan():
+        Scheduler.advance(item)
+    assert sched.remove(s.id) is s
+
+
+def test_a_shared_prefix_goes_to_the_slot_that_holds_it() -> None:
+    trims = Trims()
+    sched = Scheduler(n_slots=4, batch_tokens=256, trim=trims)
+    system = list(range(1, 41))  # a 40-token shared prefix
+    other = Sequence("x", list(range(500, 540)), 4)
+    sched.submit(other)  # takes slot 0
+    sched.plan()
+    run_to_end(sched, Sequence("a", [*system, 90, 91], 4))  # slot 1
+    b = Sequence("b", [*system, 95, 96, 97], 4)
+    sched.submit(b)
+    work = sched.plan()
+    assert b.slot == 1 and b.reused == 40 and b.n_fed == 40
+    assert trims.calls == [(1, 40)]
+    item = next(w for w in work if w.seq is b)
+    assert item.tokens == [95, 96, 97] and item.pos == 40
+
+
+def test_the_last_prompt_token_is_always_decoded_again() -> None:
+    sched = Scheduler(n_slots=1, batch_tokens=256)
+    prompt = list(range(1, 31))
+    run_to_end(sched, Sequence("a", prompt, 4))
+    again = Sequence("b", list(prompt), 4)
+    sched.submit(again)
+    [item] = sched.plan()
+    assert again.reused == 29 and item.tokens == [30] and item.wants_logits
+
+
+def test_a_short_shared_prefix_is_not_worth_a_slot() -> None:
+    trims = Trims()
+    sched = Scheduler(n_slots=2, batch_tokens=256, trim=trims)
+    run_to_end(sched, Sequence("a", list(range(1, 11)), 4))  # slot 0, 10 tokens cached
+    b = Sequence("b", list(range(1, 9)) + [77], 4)  # 8 shared tokens < MIN_REUSE
+    sched.submit(b)
+    sched.plan()
+    assert b.slot == 0 and b.reused == 0 and trims.calls == [(0, 0)]
+
+
+def test_a_cache_that_cannot_be_trimmed_is_emptied() -> None:
+    trims = Trims(partial_ok=False)
+    sched = Scheduler(n_slots=1, batch_tokens=256, trim=trims)
+    prompt = list(range(1, 41))
+    run_to_end(sched, Sequence("a", prompt, 4))
+    b = Sequence("b", [*prompt, 5], 4)
+    sched.submit(b)
+    [item] = sched.plan()
+    assert trims.calls == [(0, 40), (0, 0)]
+    assert b.reused == 0 and item.pos == 0 and item.tokens == b.prompt
+
+
+def test_forgotten_caches_are_not_reused() -> None:
+    sched = Scheduler(n_slots=2, batch_tokens=256)
+    prompt = list(range(1, 41))
+    run_to_end(sched, Sequence("a", prompt, 4))
+    assert sched.forget_caches() == [0]
+    b = Sequence("b", [*prompt, 5], 4)
+    sched.submit(b)
+    sched.plan()
+    assert b.reused == 0

@@ -52,6 +52,9 @@ class LlamaModel:
         cparams.n_threads = threads
         cparams.n_threads_batch = threads
         cparams.kv_unified = False
+        # Keep the whole sliding-window cache (Gemma 3's local layers), so a slot's cache can be
+        # cut back to a shared prefix and reused instead of being decoded again.
+        cparams.swa_full = True
         cparams.no_perf = True
         self._ctx = lc.llama_init_from_model(self._model, cparams)
         if not self._ctx:
@@ -123,6 +126,10 @@ class LlamaModel:
     def clear(self, slot: int) -> None:
         """Free every KV cell of the sequence in ``slot``."""
         lc.llama_memory_seq_rm(self._mem, slot, -1, -1)
+
+    def trim(self, slot: int, keep: int) -> bool:
+        """Keep the first ``keep`` positions of ``slot``'s cache; False if llama.cpp cannot."""
+        return bool(lc.llama_memory_seq_rm(self._mem, slot, keep, -1))
 
     # -- sampling ----------------------------------------------------------------------------
 

@@ -4,13 +4,20 @@ Each engine step decodes one batch. The scheduler decides what goes in it: one t
 sequence that is generating (decode first, so running streams keep a steady pace), then prompt
 chunks of sequences still prefilling, within ``batch_tokens``. A sequence waiting for a slot is
 admitted as soon as one frees, so new requests join while others decode.
+
+Prefix reuse: a slot keeps its KV cache after its sequence ends, and the scheduler remembers
+which tokens it holds. A new sequence goes to the free slot whose cached tokens share the
+longest prefix with its prompt (at least ``MIN_REUSE`` tokens, else the lowest free slot), and
+prefills only the rest: a shared system prompt or a growing conversation is decoded once.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+MIN_REUSE = 16  # a shorter shared prefix (a BOS and a turn marker) is not worth a slot choice
 
 
 @dataclass(slots=True)
@@ -25,6 +32,8 @@ class Sequence:
     next_token: int | None = None
     generated: int = 0
     engine_seconds: float = 0.0
+    reused: int = 0  # prompt tokens found in the slot's cache, not prefilled again
+    history: list[int] = field(default_factory=list)  # the tokens the slot's KV cache holds
 
     @property
     def prefilling(self) -> bool:
@@ -41,14 +50,26 @@ class Work:
     wants_logits: bool
 
 
+Trim = Callable[[int, int], bool]
+
+
+def _keep_everything(_slot: int, _keep: int) -> bool:
+    return True
+
+
 class Scheduler:
-    def __init__(self, n_slots: int, batch_tokens: int) -> None:
+    """``trim(slot, keep)`` cuts a slot's KV cache back to its first ``keep`` positions (0:
+    empty it) before a new sequence uses the slot, and says whether it could."""
+
+    def __init__(self, n_slots: int, batch_tokens: int, trim: Trim = _keep_everything) -> None:
         if n_slots < 1 or batch_tokens < 1:
             raise ValueError("n_slots and batch_tokens must be positive")
         self.batch_tokens = batch_tokens
-        self._free = list(range(n_slots))  # a min-heap: the lowest free slot is taken first
+        self._free = set(range(n_slots))
+        self._cached: dict[int, list[int]] = {}  # free slot -> the tokens its KV cache holds
         self._waiting: deque[Sequence] = deque()
         self.running: dict[str, Sequence] = {}
+        self._trim = trim
 
     def __len__(self) -> int:
         return len(self._waiting) + len(self.running)
@@ -60,7 +81,8 @@ class Scheduler:
         """Drop a sequence (finished or cancelled) and free its slot; None if unknown."""
         seq = self.running.pop(seq_id, None)
         if seq is not None:
-            heapq.heappush(self._free, seq.slot)
+            self._free.add(seq.slot)
+            self._cached[seq.slot] = seq.history
             return seq
         for waiting in self._waiting:
             if waiting.id == seq_id:
@@ -72,7 +94,14 @@ class Scheduler:
         """The next step's batch; admits waiting sequences into free slots first."""
         while self._waiting and self._free:
             seq = self._waiting.popleft()
-            seq.slot = heapq.heappop(self._free)
+            seq.slot, reuse = self._best_slot(seq.prompt)
+            self._free.remove(seq.slot)
+            cached = self._cached.pop(seq.slot, None)
+            if cached and not self._trim(seq.slot, reuse):
+                self._trim(seq.slot, 0)  # cannot keep part of it: start the slot empty
+                reuse = 0
+            seq.history = cached[:reuse] if cached else []
+            seq.n_fed = seq.reused = reuse
             self.running[seq.id] = seq
         budget = self.batch_tokens
         work: list[Work] = []
@@ -90,9 +119,37 @@ class Scheduler:
                 budget -= len(chunk)
         return work
 
+    def forget_caches(self) -> list[int]:
+        """Stop trusting what free slots hold; returns those slots, for the caller to empty."""
+        slots = sorted(self._cached)
+        self._cached.clear()
+        return slots
+
+    def _best_slot(self, prompt: list[int]) -> tuple[int, int]:
+        """The free slot to use and how many prompt tokens its cache already holds. At least
+        the prompt's last token is always decoded again, for its logits."""
+        best, reuse = min(self._free), 0
+        for slot in sorted(self._free):
+            common = min(_common_prefix(self._cached.get(slot, ()), prompt), len(prompt) - 1)
+            if common >= MIN_REUSE and common > reuse:
+                best, reuse = slot, common
+        return best, reuse
+
     @staticmethod
     def advance(item: Work) -> None:
         """Record that ``item`` was decoded: its tokens are now in the KV cache."""
+        item.seq.history += item.tokens
         item.seq.n_fed += len(item.tokens)
         if not item.seq.prefilling:
             item.seq.next_token = None
+
+
+def _common_prefix(a: list[int] | tuple[()], b: list[int]) -> int:
+    """>>> _common_prefix([1, 2, 3], [1, 2, 4, 5])
+    2
+    """
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n

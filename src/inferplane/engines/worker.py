@@ -76,7 +76,7 @@ class Worker:
     def __init__(self, model: LlamaModel, channel: Channel, parallel: int) -> None:
         self.model = model
         self.channel = channel
-        self.scheduler = Scheduler(parallel, model.n_batch)
+        self.scheduler = Scheduler(parallel, model.n_batch, model.trim)
         self.state: dict[str, _Decoding] = {}
         self.running = True
 
@@ -145,9 +145,8 @@ class Worker:
             self._send_done(seq, "cancelled")
 
     def _release(self, request_id: str) -> Sequence | None:
+        """Drop a sequence; its slot keeps its KV cache for a later prompt that shares it."""
         seq = self.scheduler.remove(request_id)
-        if seq is not None and seq.slot >= 0:
-            self.model.clear(seq.slot)
         state = self.state.pop(request_id, None)
         if state is not None:
             self.model.free_sampler(state.sampler)
@@ -200,6 +199,8 @@ class Worker:
             self.channel.send({"ev": "error", "id": request_id, "code": "engine_error",
                                "message": f"The engine failed to decode: {reason}"})
             self._release(request_id)
+        for slot in self.scheduler.forget_caches():  # what a failed batch left is not trusted
+            self.model.clear(slot)
 
     def _finish(self, seq: Sequence, reason: str) -> None:
         state = self.state[seq.id]
@@ -213,6 +214,7 @@ class Worker:
         self.channel.send({
             "ev": "done", "id": seq.id, "finish_reason": reason,
             "prompt_tokens": len(seq.prompt), "completion_tokens": seq.generated,
+            "cached_tokens": seq.reused,
             "engine_seconds": seq.engine_seconds, "stop_sequence": stop_sequence,
         })
 

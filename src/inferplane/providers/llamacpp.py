@@ -103,6 +103,7 @@ class LlamaCppProvider(Provider):
 
 
 def _finished(event: dict[str, Any]) -> Finished:
-    usage = Usage(event["prompt_tokens"], event["completion_tokens"])
+    usage = Usage(event["prompt_tokens"], event["completion_tokens"],
+                  cached_tokens=event.get("cached_tokens", 0))
     return Finished(event["finish_reason"], usage, event["engine_seconds"],
                     event.get("stop_sequence"))
