@@ -39,7 +39,6 @@ from inferplane.protocol.types import (
     FinishReason,
     GenerationRequest,
     SamplingParams,
-    Started,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -161,16 +160,20 @@ def test_empty_text_gets_no_block_and_ids_get_the_prefix() -> None:
 # -- streams --------------------------------------------------------------------------------
 
 
+def end(writer: StreamWriter, finished: Finished) -> bytes:
+    return writer.finish(finished) + writer.done(finished)
+
+
 def test_stream_frames_event_by_event() -> None:
-    writer = StreamWriter(REQUEST)
+    writer = StreamWriter(REQUEST, prompt_tokens=12)
     raw = b"".join([
-        writer.start(Started(prompt_tokens=12)),
+        writer.first(),
         writer.text("Hel"), writer.text(""), writer.text("lo"),
         writer.tool_call(ToolCallDelta(0, "", "toolu_a", "weather")),
         writer.tool_call(ToolCallDelta(0, '{"city":')),
         writer.tool_call(ToolCallDelta(0, ' "Paris"}')),
         writer.tool_call(ToolCallDelta(1, "{}", "toolu_b", "time")),
-        writer.finish(Finished("tool_calls", USAGE)),
+        end(writer, Finished("tool_calls", USAGE)),
     ])
     frames = parse_sse(raw)
     expected: list[tuple[str, dict[str, Any]]] = [
@@ -213,16 +216,16 @@ def test_a_stream_rebuilds_the_non_streamed_message() -> None:
     calls = (ToolCall("toolu_a", "weather", '{"city": "Paris"}'),)
     finished = Finished("stop", USAGE, stop_sequence="END")
     writer = StreamWriter(REQUEST)
-    raw = (writer.start() + writer.text("It is ") + writer.text("sunny.")
+    raw = (writer.first() + writer.text("It is ") + writer.text("sunny.")
            + writer.tool_call(ToolCallDelta(0, '{"city": ', "toolu_a", "weather"))
-           + writer.tool_call(ToolCallDelta(0, '"Paris"}')) + writer.finish(finished))
+           + writer.tool_call(ToolCallDelta(0, '"Paris"}')) + end(writer, finished))
     assert accumulate(parse_sse(raw)) == message(REQUEST, "It is sunny.", finished, calls)
 
 
 def test_text_after_a_tool_call_opens_a_new_block() -> None:
     writer = StreamWriter(REQUEST)
-    raw = (writer.start() + writer.tool_call(ToolCallDelta(0, "{}", "toolu_a", "f"))
-           + writer.text("done") + writer.finish(Finished("stop", Usage())))
+    raw = (writer.first() + writer.tool_call(ToolCallDelta(0, "{}", "toolu_a", "f"))
+           + writer.text("done") + end(writer, Finished("stop", Usage())))
     starts = [(e["index"], e["content_block"]["type"])
               for name, e in parse_sse(raw) if name == "content_block_start"]
     assert starts == [(0, "tool_use"), (1, "text")]
@@ -230,7 +233,7 @@ def test_text_after_a_tool_call_opens_a_new_block() -> None:
 
 def test_a_late_piece_goes_to_its_own_block() -> None:
     writer = StreamWriter(REQUEST)
-    writer.start()
+    writer.first()
     writer.tool_call(ToolCallDelta(0, "{", "toolu_a", "f"))
     writer.tool_call(ToolCallDelta(1, "{", "toolu_b", "g"))
     (name, event), = parse_sse(writer.tool_call(ToolCallDelta(0, "}")))
@@ -239,7 +242,7 @@ def test_a_late_piece_goes_to_its_own_block() -> None:
 
 def test_a_stream_without_content_and_a_tool_call_without_id() -> None:
     writer = StreamWriter(REQUEST)
-    names = [n for n, _ in parse_sse(writer.start() + writer.finish(Finished("length", Usage())))]
+    names = [n for n, _ in parse_sse(writer.first() + end(writer, Finished("length", Usage())))]
     assert names == ["message_start", "ping", "message_delta", "message_stop"]
     (_, start), = parse_sse(StreamWriter(REQUEST).tool_call(ToolCallDelta(3)))
     assert start["content_block"]["id"] == "toolu_msg_1_3"
@@ -248,10 +251,10 @@ def test_a_stream_without_content_and_a_tool_call_without_id() -> None:
 def test_frames_validate_against_the_sdk_types() -> None:
     pydantic = pytest.importorskip("pydantic")
     types = pytest.importorskip("anthropic.types")
-    writer = StreamWriter(REQUEST)
-    raw = (writer.start(Started(3)) + writer.text("Hi")
+    writer = StreamWriter(REQUEST, prompt_tokens=3)
+    raw = (writer.first() + writer.text("Hi")
            + writer.tool_call(ToolCallDelta(0, '{"a": 1}', "toolu_a", "f"))
-           + writer.finish(Finished("tool_calls", USAGE)))
+           + end(writer, Finished("tool_calls", USAGE)))
     adapter = pydantic.TypeAdapter(types.RawMessageStreamEvent)
     for name, event in parse_sse(raw):
         if name != "ping":  # the SDKs skip pings; their event union leaves them out

@@ -22,7 +22,6 @@ from inferplane.protocol.types import (
     Finished,
     FinishReason,
     GenerationRequest,
-    Started,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -102,22 +101,23 @@ def message(request: GenerationRequest, text: str, finished: Finished,
 class StreamWriter:
     """Renders the SSE frames of one streaming response, opening and closing content blocks.
 
-    Call :meth:`start` once, then :meth:`text` and :meth:`tool_call` per event, then
-    :meth:`finish` (or :meth:`error`). Text after a tool call opens a new text block; a new
-    tool call index opens a new ``tool_use`` block, closing the one before. A late piece of an
-    earlier tool call goes to that call's own block.
+    Call :meth:`first` once, then :meth:`text` and :meth:`tool_call` per event, then
+    :meth:`finish` and :meth:`done` (or :meth:`error`). Text after a tool call opens a new text
+    block; a new tool call index opens a new ``tool_use`` block, closing the one before. A late
+    piece of an earlier tool call goes to that call's own block.
     """
 
-    def __init__(self, request: GenerationRequest) -> None:
+    def __init__(self, request: GenerationRequest, prompt_tokens: int = 0) -> None:
         self.request = request
+        self.prompt_tokens = prompt_tokens  # known at the start from a local engine only
         self._blocks = 0  # content blocks opened so far
         self._open: int | None = None  # the open block's index
         self._open_is_text = False
         self._tool_blocks: dict[int, int] = {}  # tool call index -> block index
 
-    def start(self, started: Started | None = None) -> bytes:
+    def first(self) -> bytes:
         """``message_start`` (with the prompt's tokens where known) and a ``ping``."""
-        prompt = started.prompt_tokens if started is not None else 0
+        prompt = self.prompt_tokens
         head: dict[str, Any] = {
             "id": message_id(self.request.id), "type": "message", "role": "assistant",
             "model": self.request.model, "content": [], "stop_reason": None,
@@ -151,12 +151,14 @@ class StreamWriter:
         return out
 
     def finish(self, finished: Finished) -> bytes:
-        """Close the open block, then ``message_delta`` (final usage) and ``message_stop``."""
+        """Close the open block, then ``message_delta`` with the stop reason and final usage."""
         delta = {"stop_reason": stop_reason(finished), "stop_sequence": finished.stop_sequence}
-        return (self._close()
-                + frame("message_delta", {"type": "message_delta", "delta": delta,
-                                          "usage": usage(finished.usage)})
-                + frame("message_stop", {"type": "message_stop"}))
+        return self._close() + frame("message_delta", {"type": "message_delta", "delta": delta,
+                                                       "usage": usage(finished.usage)})
+
+    def done(self, _finished: Finished) -> bytes:
+        """``message_stop``: the last frame, sent once the ledger has the record."""
+        return frame("message_stop", {"type": "message_stop"})
 
     def error(self, exc: InferplaneError) -> bytes:
         return error_frame(exc)

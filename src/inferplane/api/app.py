@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
-from inferplane.api import health, openai
+from inferplane.api import anthropic, health, openai
 from inferplane.api.errors import http_exception, unhandled_exception
 from inferplane.config import Config
 from inferplane.gateway import Gateway
@@ -30,7 +30,7 @@ def build_app(
             await gateway.stop()
 
     app = Starlette(
-        routes=[*openai.routes, *health.routes],
+        routes=[*openai.routes, *anthropic.routes, *health.routes],
         exception_handlers={HTTPException: http_exception, Exception: unhandled_exception},
         lifespan=lifespan,
     )

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from inferplane.api.anthropic_render import error_type as anthropic_error_type
 from inferplane.errors import InferplaneError
 
 log = logging.getLogger("inferplane.api")
@@ -33,15 +34,26 @@ def error_response(exc: InferplaneError, headers: dict[str, str] | None = None) 
                     headers=headers)
 
 
-async def http_exception(_request: Request, exc: Exception) -> Response:
-    """Starlette's own 404/405 etc., rendered as OpenAI errors instead of plain text."""
+def _anthropic(request: Request) -> bool:
+    return request.url.path.startswith("/v1/messages")
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 etc., rendered as the path's protocol errors, not plain text."""
     assert isinstance(exc, HTTPException)
-    body = error_body(str(exc.detail), _HTTP_TYPES.get(exc.status_code, "invalid_request_error"))
+    if _anthropic(request):
+        body = {"type": "error", "error": {"type": anthropic_error_type(exc.status_code),
+                                           "message": str(exc.detail)}}
+    else:
+        body = error_body(str(exc.detail),
+                          _HTTP_TYPES.get(exc.status_code, "invalid_request_error"))
     return Response(orjson.dumps(body), exc.status_code, media_type="application/json")
 
 
-async def unhandled_exception(_request: Request, exc: Exception) -> Response:
+async def unhandled_exception(request: Request, exc: Exception) -> Response:
     """A bug: log it with its traceback, answer 500 without one."""
     log.exception("unhandled error", exc_info=exc)
-    body = error_body("The server had an error while processing your request.", "api_error")
+    message = "The server had an error while processing your request."
+    body = ({"type": "error", "error": {"type": "api_error", "message": message}}
+            if _anthropic(request) else error_body(message, "api_error"))
     return Response(orjson.dumps(body), 500, media_type="application/json")

@@ -48,8 +48,7 @@ async def handle(request: Request, endpoint: Endpoint) -> Response | EventStream
         generation = Generation(gateway, req, acct)
         await generation.start(request.headers)  # errors before the first byte: a status
         if req.stream:
-            return EventStreamResponse(generation.sse(ChunkWriter(req)),
-                                       _raw(generation.headers()))
+            return EventStreamResponse(generation.sse(ChunkWriter(req)), generation.headers())
         result = await generation.collect()
     except InferplaneError as exc:
         gateway.ledger.append(acct.record(exc.status, exc))
@@ -93,10 +92,6 @@ async def create_embeddings(request: Request) -> Response:
     gateway.ledger.append(acct.record(200))
     return Response(orjson.dumps(embeddings(req, result)), 200, media_type="application/json",
                     headers={"x-request-id": acct.id})
-
-
-def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(k.encode(), v.encode()) for k, v in headers.items()]
 
 
 async def list_models(request: Request) -> Response:

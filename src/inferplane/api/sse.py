@@ -21,9 +21,9 @@ _HEADERS = [
 
 class EventStreamResponse:
     def __init__(self, body: AsyncGenerator[bytes, None],
-                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+                 headers: dict[str, str] | None = None) -> None:
         self.body = body
-        self.headers = _HEADERS + (headers or [])
+        self.headers = _HEADERS + [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pump = asyncio.create_task(self._pump(send))
