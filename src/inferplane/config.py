@@ -135,9 +135,9 @@ class RetryConfig(_Section):
 class RoutingConfig(_Section):
     """How a model's requests pick a deployment, and which models to fall back to."""
 
-    policy: Literal["cost", "latency", "least-busy", "weighted", "prefix-affinity", "carbon"] = (
-        "cost"
-    )
+    policy: Literal[
+        "cost", "latency", "least-busy", "weighted", "round-robin", "prefix-affinity", "carbon"
+    ] = "cost"
     fallbacks: list[str] = Field(default_factory=list, examples=[["chat-large"]])
     slo: SloConfig = Field(default_factory=SloConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)

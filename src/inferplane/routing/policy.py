@@ -46,6 +46,7 @@ class PolicyContext:
     """What a policy may use besides the candidates and the request: randomness and knobs."""
 
     rng: random.Random
+    turn: int = 0  # this request's number, for round-robin
     explore_in_flight: int = 1
     affinity_slack: int = 2
     affinity_slack_share: float = 0.5
@@ -231,6 +232,29 @@ def weighted(candidates: Sequence[Candidate], profile: RequestProfile,
     return Decision("weighted", tuple(ordered), keys, reason)
 
 
+# round-robin
+
+
+def round_robin(candidates: Sequence[Candidate], profile: RequestProfile,
+                ctx: PolicyContext) -> Decision:
+    """Each request starts one further along the (name-sorted) candidates: the baseline the
+    load- and cache-aware policies are measured against.
+
+    >>> cs = [Candidate(n, "m", "p", "local", "local") for n in "abc"]
+    >>> [round_robin(cs, RequestProfile(1, 1), PolicyContext(random.Random(), turn=t)).names[0]
+    ...  for t in range(4)]
+    ['a', 'b', 'c', 'a']
+    """
+    if not candidates:
+        return _empty("round-robin")
+    ordered = sorted(candidates, key=lambda c: c.name)
+    start = ctx.turn % len(ordered)
+    ordered = ordered[start:] + ordered[:start]
+    scores: dict[str, float | None] = {c.name: float(i) for i, c in enumerate(ordered)}
+    return Decision("round-robin", tuple(ordered), scores,
+                    f"round-robin: turn {ctx.turn} of {len(ordered)}")
+
+
 # prefix-affinity
 
 
@@ -348,6 +372,7 @@ POLICIES: Mapping[str, Policy] = MappingProxyType({
     "latency": latency,
     "least-busy": least_busy,
     "weighted": weighted,
+    "round-robin": round_robin,
     "prefix-affinity": prefix_affinity,
     "carbon": carbon,
 })

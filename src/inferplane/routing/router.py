@@ -8,10 +8,11 @@ The decisions themselves are the pure functions of ``constraints.py`` and ``poli
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from inferplane.errors import (
@@ -95,6 +96,7 @@ class Router:
         self.stats = {d.name: DeploymentStats(breaker=CircuitBreaker(breaker))
                       for d in config.deployments}
         self.context = PolicyContext(rng=rng or random.Random())
+        self._turns = itertools.count()
 
     def model_names(self) -> list[str]:
         return list(self._targets)
@@ -116,6 +118,7 @@ class Router:
         """The ordered attempts for ``request``; raises when no deployment may serve it."""
         model = self.model(request.model)
         now = time.monotonic()
+        context = replace(self.context, turn=next(self._turns))
         targets: list[Target] = []
         decisions: list[Decision] = []
         rejected: list[Rejection] = []
@@ -130,8 +133,7 @@ class Router:
             rejected += admission.rejected
             if not admission.kept:
                 continue
-            decision = get_policy(alias_model.routing.policy)(admission.kept, profile,
-                                                              self.context)
+            decision = get_policy(alias_model.routing.policy)(admission.kept, profile, context)
             decisions.append(decision)
             targets += [by_name[name] for name in decision.names
                         if by_name[name] not in targets]

@@ -56,8 +56,8 @@ def test_every_policy_orders_every_candidate_once(name: str, candidates: list[Ca
 
 
 def test_registry_lookup() -> None:
-    assert set(POLICIES) == {"cost", "latency", "least-busy", "weighted", "prefix-affinity",
-                             "carbon"}
+    assert set(POLICIES) == {"cost", "latency", "least-busy", "weighted", "round-robin",
+                             "prefix-affinity", "carbon"}
     assert get_policy("cost") is cost
     with pytest.raises(ValueError, match="unknown routing policy 'fastest'; known: cost"):
         get_policy("fastest")
