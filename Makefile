@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test lint typecheck unit integration bench-engine clean
+.PHONY: run test lint typecheck unit integration bench-engine bench-affinity clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ test: lint typecheck $(VENV)/.installed-dev
 
 bench-engine: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_engine.py
+
+bench-affinity: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/bench_affinity.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

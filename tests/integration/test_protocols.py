@@ -33,11 +33,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, up: UpstreamProcess
     ref = "api_key: 'env:UPSTREAM_KEY', upstream_model: echo-1"
     text = (
         ledger_yaml(root)
-        + "models:\n  - name: oa\n  - name: an\n  - name: ge\n  - name: local\n"
+        + "models:\n  - name: oa\n  - name: an\n  - name: ge\n  - name: az\n  - name: local\n"
         "deployments:\n"
         f"  - {{name: oa-1, model: oa, provider: openai, base_url: '{up.url}/v1', {ref}}}\n"
         f"  - {{name: an-1, model: an, provider: anthropic, base_url: '{up.url}', {ref}}}\n"
         f"  - {{name: ge-1, model: ge, provider: gemini, base_url: '{up.url}/v1beta', {ref}}}\n"
+        f"  - {{name: az-1, model: az, provider: openai, base_url: '{up.url}', {ref},\n"
+        "     api_version: '2024-10-21'}\n"
         "  - {name: local-1, model: local, provider: llamacpp,\n"
         "     engine: {model: 'builtin:gemma-3-270m', parallel: 2, context: 512}}\n"
     )
@@ -189,3 +191,11 @@ def test_openai_streamed_tool_calls(oai: openai.OpenAI, model: str) -> None:
     arguments = "".join(tc.function.arguments or "" for tc in calls if tc.function)
     assert json.loads(arguments) == {"echo": "define gateway"}
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+
+
+def test_azure_openai_paths_and_key_header(oai: openai.OpenAI, up: UpstreamProcess) -> None:
+    reply = oai.chat.completions.create(model="az", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content == "[up] echo: hi"
+    seen = up.requests()[-1]
+    assert seen["path"] == "/openai/deployments/echo-1/chat/completions"
+    assert seen["query"]["api-version"] == "2024-10-21" and seen["auth_ok"]

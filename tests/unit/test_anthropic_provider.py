@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import doctest
 from typing import Any
 
 import orjson
@@ -25,7 +24,6 @@ from inferplane.protocol.types import (
     ToolChoice,
     Usage,
 )
-from inferplane.providers import anthropic
 from inferplane.providers.anthropic import (
     DEFAULT_MAX_TOKENS,
     AnthropicProvider,
@@ -338,7 +336,3 @@ def test_unknown_events_give_nothing() -> None:
     reader = EventReader("claude")
     assert reader.feed("ping", b'{"type": "ping"}') == []
     assert reader.feed("future_event", b'{"type": "future_event"}') == []
-
-
-def test_doctests() -> None:
-    assert doctest.testmod(anthropic).failed == 0

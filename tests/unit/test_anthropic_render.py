@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 from typing import Any
 
 import orjson
@@ -10,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inferplane.api import anthropic_render
 from inferplane.api.anthropic_render import (
     REQUEST_ID_HEADER,
     StreamWriter,
@@ -306,7 +304,3 @@ def test_error_frame() -> None:
     assert parse_sse(error_frame(exc)) == [("error", {"type": "error", "error": {
         "type": "overloaded_error", "message": "no deployment can serve claude-x now"}})]
     assert StreamWriter(REQUEST).error(exc) == error_frame(exc)
-
-
-def test_doctests() -> None:
-    assert doctest.testmod(anthropic_render).failed == 0

@@ -3,7 +3,6 @@ stream chunks -> canonical events."""
 
 from __future__ import annotations
 
-import doctest
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -69,11 +68,6 @@ def response(*parts: dict[str, Any], finish: str | None = "STOP",
         out["usageMetadata"] = usage
     return out
 
-
-def test_docstring_examples() -> None:
-    result = doctest.testmod(gemini, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0
-    assert result.failed == 0
 
 
 # ---- requests ---------------------------------------------------------------------------------

@@ -372,7 +372,7 @@ def test_a_short_shared_prefix_is_not_worth_a_slot() -> None:
     trims = Trims()
     sched = Scheduler(n_slots=2, batch_tokens=256, trim=trims)
     run_to_end(sched, Sequence("a", list(range(1, 11)), 4))  # slot 0, 10 tokens cached
-    b = Sequence("b", list(range(1, 9)) + [77], 4)  # 8 shared tokens < MIN_REUSE
+    b = Sequence("b", [*range(1, 9), 77], 4)  # 8 shared tokens < MIN_REUSE
     sched.submit(b)
     sched.plan()
     assert b.slot == 0 and b.reused == 0 and trims.calls == [(0, 0)]

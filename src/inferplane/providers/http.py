@@ -161,14 +161,17 @@ class HttpUpstream:
             raw = b""
         finally:
             response.release()
-        if status in _AUTH_STATUSES:  # its message may quote part of the key
+        # Its message may quote part of the key. Gemini answers a wrong key with 400.
+        if status in _AUTH_STATUSES or (status == 400 and b"API_KEY_INVALID" in raw):
             message = f"the upstream refused this gateway's credentials ({status})"
+            status = 401
         else:
             message = error_message(raw) or response.reason or "error"
+        retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
         return UpstreamError(
             f"{self.name}: {message}", upstream_status=status,
             retryable=is_retryable(status, "status"),
-            retry_after=parse_retry_after(response.headers.get("retry-after"), time.time()),
+            retry_after=retry_after if retry_after is not None else retry_delay(raw),
         )
 
 
@@ -209,6 +212,29 @@ def error_message(raw: bytes) -> str:
         error = error.get("message")
     message = error if isinstance(error, str) else body.get("message") or body.get("detail")
     return message if isinstance(message, str) else ""
+
+
+def retry_delay(raw: bytes) -> float | None:
+    """The wait a Google API error asks for in its body (``RetryInfo.retryDelay``), seconds.
+
+    >>> retry_delay(b'{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.'
+    ...             b'RetryInfo", "retryDelay": "3.5s"}]}}')
+    3.5
+    """
+    if b"retryDelay" not in raw:
+        return None
+    try:
+        details = get(orjson.loads(raw), "error", "details")
+    except orjson.JSONDecodeError:
+        return None
+    for detail in details if isinstance(details, list) else []:
+        delay = get(detail, "retryDelay")
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return max(0.0, float(delay[:-1]))
+            except ValueError:
+                return None
+    return None
 
 
 def get(data: Any, *path: str | int) -> Any:
