@@ -12,13 +12,14 @@ from rich.console import Console
 
 from inferplane import __version__
 from inferplane.api.app import build_app
-from inferplane.cli import config_cmd, ledger_cmd
+from inferplane.cli import config_cmd, ledger_cmd, plan_cmd
 from inferplane.cli.config_cmd import ConfigOption
 from inferplane.gateway import Gateway
 
 app = typer.Typer(help="Inferplane: one endpoint in front of every model.", no_args_is_help=True)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(ledger_cmd.app, name="ledger")
+app.add_typer(plan_cmd.app, name="plan")
 console = Console(stderr=True)
 
 
