@@ -43,6 +43,7 @@ def config(root: Path, ups: list[UpstreamProcess]) -> str:
         "  - name: fast\n    routing: {policy: latency}\n"
         "  - name: eu-only\n    routing: {residency: [eu]}\n"
         "  - name: flaky\n    routing: {policy: cost, retry: {max_attempts: 1}}\n"
+        "  - name: impatient\n    routing: {retry: {backoff_base_s: 0.01}}\n"
         "deployments:\n"
         + deployment("cheap-us", "chat", up1, ", region: us-east-1, jurisdiction: us, "
                      "price: {input_per_mtok: 0.1, output_per_mtok: 0.4, "
@@ -65,6 +66,8 @@ def config(root: Path, ups: list[UpstreamProcess]) -> str:
         + deployment("eu-1", "eu-only", up2, ", region: eu-west-1, jurisdiction: eu")
         + deployment("us-1", "eu-only", up1, ", region: us-east-1, jurisdiction: us")
         + deployment("flaky-1", "flaky", up3)
+        + deployment("impatient-1", "impatient", up3,
+                     ", timeouts: {first_token_s: 0.5, idle_s: 0.5}")
     )
 
 
@@ -319,3 +322,27 @@ def test_mid_stream_reset_ends_the_stream_with_an_error_and_a_record(
     record = gateway.ledger_row(request_id)
     assert record["status"] == 502 and record["error_type"] == "upstream_disconnected"
     assert not ups[1].requests()  # bytes had reached the client: no retry elsewhere
+
+
+def test_a_slow_first_token_times_out_and_is_retried(
+        client: openai.OpenAI, ups: list[UpstreamProcess], gateway: GatewayProc) -> None:
+    ups[2].add_faults({"kind": "slow_first_token", "delay_ms": 3000})
+    began = time.monotonic()
+    text, headers = chat(client, "impatient")
+    assert text.startswith("[up3]") and headers["x-inferplane-attempts"] == "2"
+    assert time.monotonic() - began < 2.5  # gave up on the slow attempt after 0.5 s
+    attempts = json.loads(gateway.ledger_row(headers["x-request-id"])["attempts"])
+    assert attempts[0]["error"] == "upstream_timeout"
+
+
+def test_a_stalled_stream_ends_with_a_timeout_event(
+        ups: list[UpstreamProcess], gateway: GatewayProc) -> None:
+    ups[2].add_faults({"kind": "hang", "after_chunks": 2})
+    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json={
+        "model": "impatient", "stream": True,
+        "messages": [{"role": "user", "content": "one two three four five"}],
+    }, timeout=30) as response:
+        request_id = response.headers["x-request-id"]
+        events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+    assert json.loads(events[-1])["error"]["code"] == "upstream_timeout"
+    assert gateway.ledger_row(request_id)["status"] == 504
