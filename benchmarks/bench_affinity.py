@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from openai import AsyncOpenAI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     RequestResult,
     RequestSettings,
     ServerProcess,
@@ -40,8 +40,11 @@ from common import (  # noqa: E402
 BIN = Path(sys.executable).parent
 RESULTS = Path(__file__).resolve().parent / "results"
 POLICIES = ("round-robin", "prefix-affinity")
-WORDS = ("river harbour ledger lantern meadow quarry signal timber orchard beacon compass "
-         "granite willow canyon ember falcon glacier harvest island jasmine kettle").split()
+WORDS = [
+    "river", "harbour", "ledger", "lantern", "meadow", "quarry", "signal", "timber",
+    "orchard", "beacon", "compass", "granite", "willow", "canyon", "ember", "falcon",
+    "glacier", "harvest", "island", "jasmine", "kettle",
+]
 
 
 def document(i: int, words: int) -> str:

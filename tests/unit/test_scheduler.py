@@ -375,7 +375,23 @@ def test_a_short_shared_prefix_is_not_worth_a_slot() -> None:
     b = Sequence("b", [*range(1, 9), 77], 4)  # 8 shared tokens < MIN_REUSE
     sched.submit(b)
     sched.plan()
-    assert b.slot == 0 and b.reused == 0 and trims.calls == [(0, 0)]
+    assert b.slot == 1 and b.reused == 0 and trims.calls == []  # the empty slot, cache kept
+
+
+def test_without_a_match_the_least_recently_released_cache_is_evicted() -> None:
+    trims = Trims()
+    sched = Scheduler(n_slots=2, batch_tokens=256, trim=trims)
+    first, second = Sequence("a", list(range(100, 140)), 4), Sequence("b", list(range(200, 240)), 4)
+    sched.submit(first)
+    sched.submit(second)
+    for item in sched.plan():
+        Scheduler.advance(item)
+    sched.remove("b")  # slot 1 released first
+    sched.remove("a")  # slot 0 released last: the more recent cache
+    c = Sequence("c", list(range(300, 340)), 4)
+    sched.submit(c)
+    sched.plan()
+    assert c.slot == 1 and trims.calls == [(1, 0)]
 
 
 def test_a_cache_that_cannot_be_trimmed_is_emptied() -> None:

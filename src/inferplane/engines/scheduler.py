@@ -7,8 +7,9 @@ admitted as soon as one frees, so new requests join while others decode.
 
 Prefix reuse: a slot keeps its KV cache after its sequence ends, and the scheduler remembers
 which tokens it holds. A new sequence goes to the free slot whose cached tokens share the
-longest prefix with its prompt (at least ``MIN_REUSE`` tokens, else the lowest free slot), and
-prefills only the rest: a shared system prompt or a growing conversation is decoded once.
+longest prefix with its prompt (at least ``MIN_REUSE`` tokens), and prefills only the rest: a
+shared system prompt or a growing conversation is decoded once. Without a match it takes an
+empty slot, else the one released longest ago, so the caches kept are the recently used ones.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class Scheduler:
         self.batch_tokens = batch_tokens
         self._free = set(range(n_slots))
         self._cached: dict[int, list[int]] = {}  # free slot -> the tokens its KV cache holds
+        self._released: dict[int, int] = {}  # free slot -> when it was released (a counter)
+        self._clock = 0
         self._waiting: deque[Sequence] = deque()
         self.running: dict[str, Sequence] = {}
         self._trim = trim
@@ -83,6 +86,8 @@ class Scheduler:
         if seq is not None:
             self._free.add(seq.slot)
             self._cached[seq.slot] = seq.history
+            self._clock += 1
+            self._released[seq.slot] = self._clock
             return seq
         for waiting in self._waiting:
             if waiting.id == seq_id:
@@ -128,7 +133,9 @@ class Scheduler:
     def _best_slot(self, prompt: list[int]) -> tuple[int, int]:
         """The free slot to use and how many prompt tokens its cache already holds. At least
         the prompt's last token is always decoded again, for its logits."""
-        best, reuse = min(self._free), 0
+        empty = [slot for slot in self._free if not self._cached.get(slot)]
+        best = min(empty) if empty else min(self._free, key=lambda s: self._released.get(s, 0))
+        reuse = 0
         for slot in sorted(self._free):
             common = min(_common_prefix(self._cached.get(slot, ()), prompt), len(prompt) - 1)
             if common >= MIN_REUSE and common > reuse:
