@@ -5,7 +5,6 @@ sequences, and faults as UpstreamErrors."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import orjson
 import pytest
@@ -14,7 +13,6 @@ from inferplane.config import DeploymentConfig, TimeoutsConfig
 from inferplane.errors import UpstreamError
 from inferplane.protocol.types import (
     Finished,
-    GenerationRequest,
     Message,
     SamplingParams,
     Started,
@@ -28,18 +26,12 @@ from inferplane.protocol.types import (
 from inferplane.providers.anthropic import ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS, AnthropicProvider
 from tests.upstream.process import UpstreamProcess
 
+from .adapter_helpers import Meter, chat, collect, text_of
+
 KEY = "anthropic-test-key"
 MODEL = "claude-test"
 ECHO = Tool("echo", "Echo the text", {"type": "object",
                                       "properties": {"echo": {"type": "string"}}})
-
-
-class Meter:
-    def __init__(self) -> None:
-        self.events: list[Finished] = []
-
-    def finished(self, event: Finished) -> None:
-        self.events.append(event)
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +60,6 @@ async def provider(upstream: UpstreamProcess, monkeypatch: pytest.MonkeyPatch
     p = await started(upstream, "INFERPLANE_TEST_ANTHROPIC_KEY")
     yield p
     await p.stop()
-
-
-def chat(*messages: Message, stream: bool = False, **fields: Any) -> GenerationRequest:
-    return GenerationRequest(id="msg_1", endpoint="chat.completions", model="chat",
-                             params=fields.pop("params", SamplingParams()),
-                             messages=messages, stream=stream, **fields)
-
-
-async def collect(provider: AnthropicProvider, request: GenerationRequest) -> list[StreamEvent]:
-    return [e async for e in provider.stream(request, Meter())]
-
-
-def text_of(events: list[StreamEvent]) -> str:
-    return "".join(e.text for e in events if isinstance(e, TextDelta))
 
 
 @pytest.mark.parametrize("stream", [False, True])

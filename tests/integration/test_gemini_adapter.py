@@ -4,7 +4,6 @@ streamed replies, a tool call and its result, usage, and faults as UpstreamError
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import orjson
 import pytest
@@ -13,7 +12,6 @@ from inferplane.config import DeploymentConfig, TimeoutsConfig
 from inferplane.errors import UpstreamError
 from inferplane.protocol.types import (
     Finished,
-    GenerationRequest,
     Message,
     SamplingParams,
     Started,
@@ -27,18 +25,12 @@ from inferplane.protocol.types import (
 from inferplane.providers.gemini import SKIP_SIGNATURE, GeminiProvider
 from tests.upstream.process import UpstreamProcess
 
+from .adapter_helpers import Meter, chat, collect, text_of
+
 KEY = "gemini-test-key"
 MODEL = "gemini-test"
 ECHO = Tool("echo", "Echo the text", {"type": "object", "additionalProperties": False,
                                       "properties": {"echo": {"type": "string"}}})
-
-
-class Meter:
-    def __init__(self) -> None:
-        self.events: list[Finished] = []
-
-    def finished(self, event: Finished) -> None:
-        self.events.append(event)
 
 
 @pytest.fixture(scope="module")
@@ -62,20 +54,6 @@ async def provider(upstream: UpstreamProcess, monkeypatch: pytest.MonkeyPatch
     await p.start()
     yield p
     await p.stop()
-
-
-def chat(*messages: Message, stream: bool = False, **fields: Any) -> GenerationRequest:
-    return GenerationRequest(id="req-1", endpoint="chat.completions", model="chat",
-                             params=fields.pop("params", SamplingParams()),
-                             messages=messages, stream=stream, **fields)
-
-
-async def collect(provider: GeminiProvider, request: GenerationRequest) -> list[StreamEvent]:
-    return [e async for e in provider.stream(request, Meter())]
-
-
-def text_of(events: list[StreamEvent]) -> str:
-    return "".join(e.text for e in events if isinstance(e, TextDelta))
 
 
 @pytest.mark.parametrize("stream", [False, True])
