@@ -7,9 +7,14 @@ reads, a log line or an error message; errors name the reference, never the valu
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inferplane.errors import ConfigError
+
+if TYPE_CHECKING:
+    from inferplane.config import DeploymentConfig
 
 
 def resolve_secret(ref: str, *, owner: str) -> str:
@@ -34,3 +39,16 @@ def resolve_secret(ref: str, *, owner: str) -> str:
             raise ConfigError(f"{owner}: the key file {name} is empty")
         return value
     raise ConfigError(f"{owner}: api_key must be env:NAME or file:PATH")
+
+
+def missing_secrets(deployments: Iterable[DeploymentConfig]) -> list[str]:
+    """What keeps each deployment's key from resolving, checked before the gateway starts."""
+    problems = []
+    for d in deployments:
+        if d.api_key is None:
+            continue
+        try:
+            resolve_secret(d.api_key, owner=f"deployment {d.name}")
+        except ConfigError as exc:
+            problems.append(exc.message)
+    return problems

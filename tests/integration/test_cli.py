@@ -27,6 +27,19 @@ def test_up_refuses_an_invalid_config_with_locations(tmp_path: Path) -> None:
         assert "Traceback" not in out
 
 
+def test_up_refuses_a_deployment_whose_key_is_missing(tmp_path: Path) -> None:
+    config = tmp_path / "inferplane.yaml"
+    config.write_text(
+        f"store: {{url: 'sqlite:///{tmp_path}/x.db'}}\nledger: {{dir: '{tmp_path}/wal'}}\n"
+        "models: [{name: chat}]\ndeployments:\n"
+        "  - {name: oa, model: chat, provider: openai, base_url: 'http://127.0.0.1:9/v1',\n"
+        "     api_key: 'env:INFERPLANE_TEST_MISSING_KEY'}\n")
+    result = run("up", "--config", str(config))
+    out = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "INFERPLANE_TEST_MISSING_KEY is not set" in out and "Traceback" not in out
+
+
 def test_ledger_tail_and_stats_read_the_gateways_records(gateway: GatewayProc) -> None:
     import httpx
 

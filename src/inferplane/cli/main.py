@@ -9,19 +9,20 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 
 from inferplane import __version__
 from inferplane.api.app import build_app
 from inferplane.cli import config_cmd, ledger_cmd, plan_cmd
 from inferplane.cli.config_cmd import ConfigOption
 from inferplane.gateway import Gateway
+from inferplane.secrets import missing_secrets
 
 app = typer.Typer(help="Inferplane: one endpoint in front of every model.", no_args_is_help=True)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(plan_cmd.app, name="plan")
 console = Console(stderr=True)
-
 
 
 @app.command()
@@ -36,6 +37,11 @@ def up(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
     cfg = cfg.model_copy(update={"server": server_cfg})
+    missing = missing_secrets(cfg.deployments)
+    if missing:
+        for problem in missing:
+            console.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -49,6 +55,8 @@ def up(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
     server.run()
+    if not server.started:  # start-up failed (the cause is logged above)
+        raise typer.Exit(1)
 
 
 async def _announce(gateway: Gateway) -> None:
