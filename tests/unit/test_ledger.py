@@ -99,6 +99,25 @@ def test_reader_ignores_a_torn_last_line_and_skips_garbage(tmp_path: Path) -> No
     assert position == WalPosition(2, len(encode(record(9))))
 
 
+def test_a_line_from_before_later_fields_is_replayed_with_their_defaults(
+        url: str, wal_dir: Path) -> None:
+    old = json.loads(encode(record(1)))
+    for name in ("cached_tokens", "region", "routing_policy", "attempts", "attempt_count"):
+        del old[name]  # fields added after the first release
+    wal_dir.mkdir()
+    (wal_dir / segment_name(1)).write_bytes(json.dumps(old).encode() + b"\n")
+    rows, _ = read_records(wal_dir, WalPosition(0, 0), limit=10, active=2)
+    assert rows == [{**old, "cached_tokens": 0, "region": None, "routing_policy": None,
+                     "attempts": None, "attempt_count": 1}]
+    Ledger.open(url, str(wal_dir)).close()  # recovery moves it into the store
+    store = Store.open(url)
+    try:
+        stored = store.get("req-000001")
+    finally:
+        store.close()
+    assert stored is not None and stored.attempt_count == 1 and stored.cached_tokens == 0
+
+
 def test_reader_respects_the_limit_across_segments(tmp_path: Path) -> None:
     for segment in (1, 2):
         lines = b"".join(encode(record(segment * 10 + i)) for i in range(3))

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import MISSING
-from dataclasses import fields as dataclass_fields
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -152,16 +150,8 @@ def _compile_sqlite_insert() -> tuple[str, Callable[[Row], tuple[Any, ...]]]:
 _SQLITE_INSERT, _sqlite_params = _compile_sqlite_insert()
 
 
-# Columns added after the first release: a WAL written by an older version lacks them.
-_LATER_COLUMNS = {
-    f.name: f.default for f in dataclass_fields(UsageRecord) if f.default is not MISSING
-}
-
-
 def _insert_ignoring_duplicates(connection: Connection, rows: Sequence[Row]) -> None:
     statement: Insert
-    rows = [row if len(row) == len(usage_records.c) else {**_LATER_COLUMNS, **row}
-            for row in rows]
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql(_SQLITE_INSERT, [_sqlite_params(row) for row in rows])
         return

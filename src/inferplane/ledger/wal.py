@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, get_args
 
@@ -30,6 +30,9 @@ FSYNC_POLICIES: tuple[str, ...] = get_args(FsyncPolicy)
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(UsageRecord))
 _FIELD_SET = frozenset(FIELDS)
+# Fields added after the first release have defaults: a line written before them lacks them.
+_DEFAULTS = {f.name: f.default for f in fields(UsageRecord) if f.default is not MISSING}
+_REQUIRED = _FIELD_SET - _DEFAULTS.keys()
 
 _datasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
 
@@ -78,16 +81,21 @@ def encode(record: UsageRecord) -> bytes:
 
 
 def decode(line: bytes) -> dict[str, Any] | None:
-    """A WAL line back to a row of the record's fields, or None when the line is not a record."""
+    """A WAL line back to a row of the record's fields, or None when the line is not a record.
+    Fields a line from an older version lacks take their defaults.
+
+    >>> decode(b'{"id": "x"}') is None
+    True
+    """
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(obj, dict) or not obj.keys() >= _FIELD_SET:
+    if not isinstance(obj, dict) or not obj.keys() >= _REQUIRED:
         return None
-    if len(obj) == len(_FIELD_SET):  # the usual case: exactly the record's fields
+    if obj.keys() == _FIELD_SET:  # the usual case: exactly the record's fields
         return obj
-    return {name: obj[name] for name in FIELDS}
+    return {name: obj[name] if name in obj else _DEFAULTS[name] for name in FIELDS}
 
 
 def fsync_dir(directory: Path) -> None:
