@@ -106,6 +106,16 @@ def chat(client: openai.OpenAI, model: str, text: str = "hello there", **kw: Any
     return completion.choices[0].message.content or "", raw.headers
 
 
+def raw_stream(gateway: GatewayProc, model: str, text: str) -> tuple[str, list[str]]:
+    """A streamed chat read as raw SSE (an SDK hides the error event): its request id and
+    the data of each event."""
+    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json={
+        "model": model, "stream": True, "messages": [{"role": "user", "content": text}],
+    }, timeout=30) as response:
+        events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+        return response.headers["x-request-id"], events
+
+
 def served_by(headers: Mapping[str, str]) -> str:
     return headers["x-inferplane-deployment"]
 
@@ -310,12 +320,7 @@ def test_breaker_opens_then_probes_and_closes(
 def test_mid_stream_reset_ends_the_stream_with_an_error_and_a_record(
         client: openai.OpenAI, ups: list[UpstreamProcess], gateway: GatewayProc) -> None:
     ups[0].add_faults({"kind": "reset_mid_stream", "after_chunks": 2})
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json={
-        "model": "chat", "stream": True,
-        "messages": [{"role": "user", "content": "a long answer please now"}],
-    }, timeout=30) as response:
-        request_id = response.headers["x-request-id"]
-        events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+    request_id, events = raw_stream(gateway, "chat", "a long answer please now")
     assert events[-1] != "[DONE]"
     error = json.loads(events[-1])["error"]
     assert error["code"] == "upstream_disconnected"
@@ -338,11 +343,6 @@ def test_a_slow_first_token_times_out_and_is_retried(
 def test_a_stalled_stream_ends_with_a_timeout_event(
         ups: list[UpstreamProcess], gateway: GatewayProc) -> None:
     ups[2].add_faults({"kind": "hang", "after_chunks": 2})
-    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json={
-        "model": "impatient", "stream": True,
-        "messages": [{"role": "user", "content": "one two three four five"}],
-    }, timeout=30) as response:
-        request_id = response.headers["x-request-id"]
-        events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+    request_id, events = raw_stream(gateway, "impatient", "one two three four five")
     assert json.loads(events[-1])["error"]["code"] == "upstream_timeout"
     assert gateway.ledger_row(request_id)["status"] == 504

@@ -23,43 +23,35 @@ from inferplane.api.anthropic_render import (
     error_status,
     message,
 )
-from inferplane.api.body import read_json_object
-from inferplane.api.datapath import Generation
+from inferplane.api.datapath import Result, Surface, serve
 from inferplane.api.sse import EventStreamResponse
 from inferplane.errors import InferplaneError
-from inferplane.gateway import Gateway
+from inferplane.protocol.types import GenerationRequest
+
+
+def _error(exc: InferplaneError, headers: dict[str, str]) -> Response:
+    request_id = headers.get(REQUEST_ID_HEADER)
+    return Response(orjson.dumps(error_body(exc, request_id)), error_status(exc),
+                    media_type="application/json",
+                    headers={**headers, **error_headers(exc, request_id)})
+
+
+def _headers(headers: dict[str, str]) -> dict[str, str]:
+    """Anthropic's clients read the request id from ``request-id``."""
+    return {**headers, REQUEST_ID_HEADER: headers["x-request-id"]}
+
+
+def _render(req: GenerationRequest, result: Result) -> dict[str, object]:
+    return message(req, result.text, result.finished, result.tool_calls)
+
+
+SURFACE = Surface(parse=parse, writer=lambda req, acct: StreamWriter(req, acct.prompt_tokens),
+                  render=_render, error=_error, headers=_headers)
 
 
 async def messages(request: Request) -> Response | EventStreamResponse:
-    gateway: Gateway = request.app.state.gateway
     acct = Accounting(id="msg_" + uuid.uuid4().hex, endpoint="messages")
-    generation: Generation | None = None
-    try:
-        body = await read_json_object(request, gateway.config.server.max_body_bytes)
-        req = parse(body, acct.id, int(acct.ts))
-        acct.model, acct.stream = req.model, req.stream
-        generation = Generation(gateway, req, acct)
-        await generation.start(request.headers)
-        if req.stream:
-            writer = StreamWriter(req, acct.prompt_tokens)
-            return EventStreamResponse(generation.sse(writer), _headers(generation))
-        result = await generation.collect()
-    except InferplaneError as exc:
-        gateway.ledger.append(acct.record(exc.status, exc))
-        headers = {**(_headers(generation) if generation else {}),
-                   **error_headers(exc, acct.id)}
-        return Response(orjson.dumps(error_body(exc, acct.id)), error_status(exc),
-                        media_type="application/json", headers=headers)
-    gateway.ledger.append(acct.record(200))  # durable before the response leaves
-    out = message(req, result.text, result.finished, result.tool_calls)
-    return Response(orjson.dumps(out), 200, media_type="application/json",
-                    headers=_headers(generation))
-
-
-def _headers(generation: Generation) -> dict[str, str]:
-    headers = generation.headers()
-    headers[REQUEST_ID_HEADER] = headers["x-request-id"]
-    return headers
+    return await serve(request, acct, SURFACE)
 
 
 routes = [Route("/v1/messages", messages, methods=["POST"])]

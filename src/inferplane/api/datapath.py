@@ -1,27 +1,36 @@
 """The data path of one generation, whatever protocol the client speaks.
 
-The protocol's handler parses the body into a canonical request, then::
+:func:`serve` reads top to bottom: the protocol's :class:`Surface` parses the body into a
+canonical request, then::
 
     plan = router.plan(...)            route: constraints, policy, fallbacks
     attempts.open(...)                 provider stream, retried until one starts
     collect() / sse(writer)            meter every event; the ledger record is appended
                                        before the response's last byte leaves
 
-and renders the result in its protocol. Failures before the first byte get a proper status;
-after it, an error event in the stream. Either way exactly one ledger record is written.
+and the surface renders the result in its protocol. Failures before the first byte get a
+proper status; after it, an error event in the stream. Either way exactly one ledger record is
+written.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
 
 from inferplane.api.accounting import CLIENT_CLOSED, Accounting
+from inferplane.api.body import read_json_object
+from inferplane.api.sse import EventStreamResponse
 from inferplane.errors import InferplaneError, InvalidRequest, ServiceUnavailable
 from inferplane.gateway import Gateway
 from inferplane.protocol.types import (
+    EmbeddingRequest,
     Finished,
     GenerationRequest,
     StreamEvent,
@@ -30,7 +39,7 @@ from inferplane.protocol.types import (
     ToolCallDelta,
 )
 from inferplane.routing.dispatch import Attempts, retryable
-from inferplane.routing.policy import prefix_key
+from inferplane.routing.policy import PREFIX_CHARS, prefix_key
 from inferplane.routing.router import RouteRequest
 
 RESIDENCY_HEADER = "x-inferplane-residency"
@@ -59,16 +68,80 @@ class Result:
     finished: Finished
 
 
+def _same(headers: dict[str, str]) -> dict[str, str]:
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class Surface:
+    """What one client protocol plugs into the data path: how its bodies parse into a
+    canonical request, how results, streams and errors render, and its response headers."""
+
+    parse: Callable[[dict[str, Any], str, int], GenerationRequest]
+    writer: Callable[[GenerationRequest, Accounting], StreamWriter]
+    render: Callable[[GenerationRequest, Result], dict[str, Any]]
+    error: Callable[[InferplaneError, dict[str, str]], Response]
+    headers: Callable[[dict[str, str]], dict[str, str]] = _same
+
+
+async def serve(request: Request, acct: Accounting, surface: Surface
+                ) -> Response | EventStreamResponse:
+    """One generation request, start to end: parse -> route and start -> stream or collect
+    (metered) -> ledger -> the client, in the surface's protocol."""
+    gateway: Gateway = request.app.state.gateway
+    generation: Generation | None = None
+    try:
+        body = await read_json_object(request, gateway.config.server.max_body_bytes)
+        req = surface.parse(body, acct.id, int(acct.ts))
+        acct.model, acct.stream = req.model, req.stream
+        generation = Generation(gateway, req, acct)
+        await generation.start(request.headers)  # errors before the first byte: a status
+        if req.stream:
+            return EventStreamResponse(generation.sse(surface.writer(req, acct)),
+                                       surface.headers(generation.headers()))
+        result = await generation.collect()
+    except InferplaneError as exc:
+        gateway.ledger.append(acct.record(exc.status, exc))
+        headers = generation.headers() if generation is not None else {"x-request-id": acct.id}
+        return surface.error(exc, surface.headers(headers))
+    gateway.ledger.append(acct.record(200))  # durable before the response leaves
+    return Response(orjson.dumps(surface.render(req, result)), 200,
+                    media_type="application/json", headers=surface.headers(generation.headers()))
+
+
 def route_request(req: GenerationRequest, headers: Mapping[str, str]) -> RouteRequest:
     """What the router needs from a request: its size, prefix, and the client's limits."""
-    text = req.prompt if req.prompt is not None else "\n".join(m.content for m in req.messages)
+    texts = [req.prompt] if req.prompt is not None else [m.content for m in req.messages]
     return RouteRequest(
         model=req.model, endpoint=req.endpoint, uses_tools=bool(req.tools),
-        prompt_tokens=len(text) // _CHARS_PER_TOKEN,
+        prompt_tokens=sum(map(len, texts)) // _CHARS_PER_TOKEN,
         output_tokens=req.params.max_tokens or DEFAULT_OUTPUT_TOKENS,
-        prefix_key=prefix_key(text), residency=_residency(headers.get(RESIDENCY_HEADER)),
+        prefix_key=prefix_key(_leading(texts, PREFIX_CHARS)),
+        residency=_residency(headers.get(RESIDENCY_HEADER)),
         max_price_usd=_max_price(headers.get(MAX_PRICE_HEADER)),
     )
+
+
+def embedding_route_request(req: EmbeddingRequest) -> RouteRequest:
+    return RouteRequest(req.model, "embeddings", output_tokens=0,
+                        prompt_tokens=sum(map(len, req.inputs)) // _CHARS_PER_TOKEN)
+
+
+def _leading(texts: list[str], chars: int) -> str:
+    """The first ``chars`` characters of the texts joined by newlines, without joining a long
+    prompt whole on every request.
+
+    >>> _leading(["ab", "cd", "ef"], 4) == "ab" + chr(10) + "c"
+    True
+    """
+    parts: list[str] = []
+    size = 0
+    for text in texts:
+        parts.append(text)
+        size += len(text) + 1
+        if size >= chars:
+            break
+    return "\n".join(parts)[:chars]
 
 
 def _residency(value: str | None) -> frozenset[str] | None:

@@ -1,13 +1,11 @@
-"""OpenAI-compatible endpoints: parse the body, run the data path (``datapath.py``), render.
-
-The data path of one request reads top to bottom in :func:`handle`: parse -> route and start
-(attempts over the plan's deployments) -> collect or stream (metered) -> ledger -> client.
-"""
+"""OpenAI-compatible endpoints: their :class:`Surface` on the shared data path
+(``datapath.serve``: parse -> route and start -> collect or stream -> ledger -> client)."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from functools import partial
 
 import orjson
 from starlette.requests import Request
@@ -16,17 +14,34 @@ from starlette.routing import Route
 
 from inferplane.api.accounting import Accounting
 from inferplane.api.body import read_json_object
-from inferplane.api.datapath import Generation
+from inferplane.api.datapath import (
+    Result,
+    Surface,
+    embedding_route_request,
+    serve,
+)
 from inferplane.api.errors import error_response
 from inferplane.api.openai_parse import parse, parse_embeddings
 from inferplane.api.openai_render import ChunkWriter, completion, embeddings
 from inferplane.api.sse import EventStreamResponse
-from inferplane.errors import InferplaneError, ServiceUnavailable
+from inferplane.errors import InferplaneError
 from inferplane.gateway import Gateway
-from inferplane.protocol.types import Endpoint
-from inferplane.routing.router import RouteRequest
+from inferplane.protocol.types import Endpoint, GenerationRequest
+from inferplane.routing.dispatch import Attempts
 
-_PREFIX = {"chat.completions": "chatcmpl-", "completions": "cmpl-"}
+_PREFIX: dict[Endpoint, str] = {"chat.completions": "chatcmpl-", "completions": "cmpl-"}
+
+
+def _render(req: GenerationRequest, result: Result) -> dict[str, object]:
+    return completion(req, result.text, result.finished, result.tool_calls)
+
+
+def _surface(endpoint: Endpoint) -> Surface:
+    return Surface(parse=partial(parse, endpoint), writer=lambda req, _acct: ChunkWriter(req),
+                   render=_render, error=error_response)
+
+
+_SURFACES = {endpoint: _surface(endpoint) for endpoint in _PREFIX}
 
 
 async def chat_completions(request: Request) -> Response | EventStreamResponse:
@@ -38,26 +53,8 @@ async def completions(request: Request) -> Response | EventStreamResponse:
 
 
 async def handle(request: Request, endpoint: Endpoint) -> Response | EventStreamResponse:
-    gateway: Gateway = request.app.state.gateway
     acct = Accounting(id=_PREFIX[endpoint] + uuid.uuid4().hex, endpoint=endpoint)
-    generation: Generation | None = None
-    try:
-        body = await read_json_object(request, gateway.config.server.max_body_bytes)
-        req = parse(endpoint, body, acct.id, int(acct.ts))
-        acct.model, acct.stream = req.model, req.stream
-        generation = Generation(gateway, req, acct)
-        await generation.start(request.headers)  # errors before the first byte: a status
-        if req.stream:
-            return EventStreamResponse(generation.sse(ChunkWriter(req)), generation.headers())
-        result = await generation.collect()
-    except InferplaneError as exc:
-        gateway.ledger.append(acct.record(exc.status, exc))
-        headers = generation.headers() if generation is not None else {"x-request-id": acct.id}
-        return error_response(exc, headers)
-    gateway.ledger.append(acct.record(200))  # durable before the response leaves
-    body_out = completion(req, result.text, result.finished, result.tool_calls)
-    return Response(orjson.dumps(body_out), 200, media_type="application/json",
-                    headers=generation.headers())
+    return await serve(request, acct, _SURFACES[endpoint])
 
 
 async def create_embeddings(request: Request) -> Response:
@@ -67,24 +64,10 @@ async def create_embeddings(request: Request) -> Response:
         body = await read_json_object(request, gateway.config.server.max_body_bytes)
         req = parse_embeddings(body, acct.id)
         acct.model = req.model
-        plan = gateway.router.plan(RouteRequest(req.model, "embeddings",
-                                                prompt_tokens=sum(map(len, req.inputs)) // 4,
-                                                output_tokens=0))
+        plan = gateway.router.plan(embedding_route_request(req))
         acct.policy, acct.reason = plan.policy, plan.reason()
-        last: InferplaneError = ServiceUnavailable(f"No deployment of '{req.model}' answered.")
-        for target in plan.targets:
-            acct.target = target
-            acct.attempts.append({"deployment": target.deployment.name, "outcome": "ok"})
-            try:
-                result = await target.provider.embed(req)
-                break
-            except InferplaneError as exc:
-                acct.attempts[-1].update(outcome="error", error=exc.code or exc.type)
-                last = exc
-                if not getattr(exc, "retryable", False):
-                    raise
-        else:
-            raise last
+        acct.target, result = await Attempts(gateway.router, plan, acct.attempts).call(
+            lambda target: target.provider.embed(req))
     except InferplaneError as exc:
         gateway.ledger.append(acct.record(exc.status, exc))
         return error_response(exc, {"x-request-id": acct.id})
@@ -107,7 +90,7 @@ async def get_model(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     name = request.path_params["model"]
     try:
-        gateway.router.targets(name)
+        gateway.router.model(name)
     except InferplaneError as exc:
         return error_response(exc)
     body = {"id": name, "object": "model", "created": int(time.time()), "owned_by": "inferplane"}

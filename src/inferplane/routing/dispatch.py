@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncGenerator
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from inferplane.errors import (
     InferplaneError,
@@ -34,6 +34,8 @@ from inferplane.routing.health import DeploymentStats
 from inferplane.routing.retry import RetryBudget
 from inferplane.routing.router import Plan, Router, Target
 
+T = TypeVar("T")
+
 
 def retryable(exc: InferplaneError) -> bool:
     """Whether another attempt may succeed where this one failed."""
@@ -42,10 +44,10 @@ def retryable(exc: InferplaneError) -> bool:
     return isinstance(exc, ServiceUnavailable)
 
 
-def deployment_at_fault(exc: InferplaneError) -> bool | None:
-    """The outcome a failure counts as for the breaker: True when the deployment failed, None
-    when it says nothing about it (the request itself was refused)."""
-    return True if retryable(exc) or exc.status in (502, 503, 504) else None
+def breaker_outcome(exc: InferplaneError) -> bool | None:
+    """What a failure counts as for the deployment's stats and breaker: False (it failed)
+    when the deployment is at fault, None when the request itself was refused."""
+    return False if retryable(exc) or exc.status in (502, 503, 504) else None
 
 
 class Attempts:
@@ -65,6 +67,34 @@ class Attempts:
                    ) -> tuple[Target, Started, AsyncGenerator[StreamEvent, None]]:
         """The first deployment that starts: its target, its ``Started`` event and the rest of
         its stream (observed for the stats). Raises the last error when every attempt failed."""
+
+        async def start(target: Target) -> tuple[Started, AsyncGenerator[StreamEvent, None]]:
+            events = target.provider.stream(request, meter)
+            try:
+                first = await anext(events, None)
+                if not isinstance(first, Started):
+                    name = target.deployment.name
+                    raise ServiceUnavailable(f"{name} ended the request before starting it")
+            except BaseException:
+                await events.aclose()
+                raise
+            return first, events
+
+        target, (first, events), attempt = await self._attempt(start)
+        stats, began, entry = attempt
+        return target, first, _observed(events, stats, began, entry)
+
+    async def call(self, fn: Callable[[Target], Awaitable[T]]) -> tuple[Target, T]:
+        """``fn`` on the first deployment where it succeeds (a whole, unstreamed answer)."""
+        target, result, (stats, _, _) = await self._attempt(fn)
+        stats.end(time.monotonic(), ok=True)
+        return target, result
+
+    async def _attempt(self, fn: Callable[[Target], Awaitable[T]]
+                       ) -> tuple[Target, T, tuple[DeploymentStats, float, dict[str, Any]]]:
+        """Try ``fn`` on each target in turn, within the retry budget, each gated by its
+        breaker and logged. On success the deployment still counts the request in flight:
+        the caller ends it."""
         while (target := await self._next()) is not None:
             name = target.deployment.name
             stats = self.router.stats[name]
@@ -75,25 +105,20 @@ class Attempts:
             entry: dict[str, Any] = {"deployment": name, "outcome": "ok"}
             self.log.append(entry)
             began = time.monotonic()
-            events = target.provider.stream(request, meter)
             try:
-                first = await anext(events, None)
-                if not isinstance(first, Started):
-                    raise ServiceUnavailable(f"{name} ended the request before starting it")
+                result = await fn(target)
             except InferplaneError as exc:
-                await events.aclose()
-                stats.end(time.monotonic(), ok=None if deployment_at_fault(exc) is None else False)
+                stats.end(time.monotonic(), ok=breaker_outcome(exc))
                 _failed(entry, exc, began)
                 self._last = exc
                 if not retryable(exc):
                     raise
                 continue
             except BaseException:
-                await events.aclose()
                 stats.end(time.monotonic(), ok=None)
                 raise
             entry["ms"] = round((time.monotonic() - began) * 1000, 1)
-            return target, first, _observed(events, stats, began, entry)
+            return target, result, (stats, began, entry)
         raise self._last or ServiceUnavailable(
             f"No deployment of '{self.plan.model.name}' could take the request; retry shortly.")
 
@@ -145,7 +170,7 @@ async def _observed(events: AsyncGenerator[StreamEvent, None], stats: Deployment
                 ok = True
             yield event
     except InferplaneError as exc:
-        ok = None if deployment_at_fault(exc) is None else False
+        ok = breaker_outcome(exc)
         _failed(entry, exc, began)
         entry["outcome"] = "error_after_start"
         raise

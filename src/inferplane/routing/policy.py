@@ -258,7 +258,13 @@ def round_robin(candidates: Sequence[Candidate], profile: RequestProfile,
 # prefix-affinity
 
 
-def prefix_key(text: str, block_chars: int = 256, blocks: int = 4) -> int | None:
+PREFIX_BLOCK_CHARS = 256
+PREFIX_BLOCKS = 4
+PREFIX_CHARS = PREFIX_BLOCK_CHARS * PREFIX_BLOCKS  # all of a prompt that prefix_key reads
+
+
+def prefix_key(text: str, block_chars: int = PREFIX_BLOCK_CHARS,
+               blocks: int = PREFIX_BLOCKS) -> int | None:
     """A stable 64-bit key for the prompt's leading whole blocks; ``None`` below one block.
 
     Only whole blocks count, at most ``blocks`` of them, so prompts that share their first

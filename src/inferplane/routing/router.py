@@ -85,6 +85,7 @@ class Router:
                  rng: random.Random | None = None) -> None:
         self._models: dict[str, ModelConfig] = {}
         self._targets: dict[str, list[Target]] = {}
+        self._retry: dict[str, RetryPolicy] = {}  # by model name: fixed by the configuration
         for model in config.models:
             targets = [
                 Target(d, providers[d.name]) for d in config.deployments if d.model == model.name
@@ -92,6 +93,10 @@ class Router:
             for name in (model.name, *model.aliases):
                 self._models[name] = model
                 self._targets[name] = targets
+            r = model.routing.retry
+            self._retry[model.name] = RetryPolicy(
+                max_attempts_per_deployment=r.per_deployment, max_attempts=r.max_attempts,
+                deadline_s=r.deadline_s, base_s=r.backoff_base_s, cap_s=r.backoff_cap_s)
         breaker = BreakerConfig(**config.breaker.model_dump())
         self.stats = {d.name: DeploymentStats(breaker=CircuitBreaker(breaker))
                       for d in config.deployments}
@@ -119,7 +124,7 @@ class Router:
         model = self.model(request.model)
         now = time.monotonic()
         context = replace(self.context, turn=next(self._turns))
-        targets: list[Target] = []
+        targets: dict[str, Target] = {}  # by deployment name, in order of preference
         decisions: list[Decision] = []
         rejected: list[Rejection] = []
         for alias in (model.name, *model.routing.fallbacks):
@@ -135,15 +140,11 @@ class Router:
                 continue
             decision = get_policy(alias_model.routing.policy)(admission.kept, profile, context)
             decisions.append(decision)
-            targets += [by_name[name] for name in decision.names
-                        if by_name[name] not in targets]
+            for name in decision.names:
+                targets.setdefault(name, by_name[name])
         if not targets:
             raise self._refusal(request, model, rejected)
-        r = model.routing.retry
-        retry = RetryPolicy(max_attempts_per_deployment=r.per_deployment,
-                            max_attempts=r.max_attempts, deadline_s=r.deadline_s,
-                            base_s=r.backoff_base_s, cap_s=r.backoff_cap_s)
-        return Plan(model, tuple(targets), tuple(decisions), retry)
+        return Plan(model, tuple(targets.values()), tuple(decisions), self._retry[model.name])
 
     def _profile(self, request: RouteRequest, model: ModelConfig) -> RequestProfile:
         routing = model.routing
