@@ -42,13 +42,11 @@ from inferplane.configfile import (
 from inferplane.configfile import Problem as Problem  # re-exported: callers import it from here
 from inferplane.engines.model_files import BUILTIN_MODELS, BUILTIN_PREFIX
 from inferplane.errors import ConfigError
+from inferplane.providers.base import provider_names
 
 CONFIG_ENV = "INFERPLANE_CONFIG"
 DEFAULT_CONFIG_FILE = "inferplane.yaml"
 
-# Provider names a configuration file may use, unless the caller passes ``known_providers`` to
-# the loading functions: the built-ins, and any adapter installed under the entry-point group.
-KNOWN_PROVIDERS: set[str] = {"llamacpp", "openai", "anthropic", "gemini"}
 # Providers whose engine Inferplane starts itself: they need ``engine`` and have no ``base_url``.
 ENGINE_PROVIDERS = frozenset({"llamacpp"})
 
@@ -480,7 +478,9 @@ def parse_config(
     else:  # the missing one is reported as "has no deployment" / "unknown model" with its fix
         data.setdefault("models", [])
         data.setdefault("deployments", [])
-    context = {"known_providers": KNOWN_PROVIDERS if known_providers is None else known_providers}
+    # The names a file may use: every installed adapter, unless the caller says otherwise.
+    known = provider_names() if known_providers is None else known_providers
+    context = {"known_providers": known}
     config = None
     try:
         config = Config.model_validate(data, context=context)

@@ -74,6 +74,7 @@ class Provider(ABC):
         return self.name
 
 
+GROUP = "inferplane.providers"
 _REGISTRY: dict[str, type[Provider]] = {}
 
 
@@ -83,9 +84,15 @@ def register(cls: type[Provider]) -> type[Provider]:
     return cls
 
 
+def provider_names() -> set[str]:
+    """Every provider a configuration may name: the entry-point group's (the built-ins are
+    there too) and any registered in code."""
+    return set(_REGISTRY) | {entry.name for entry in entry_points(group=GROUP)}
+
+
 def provider_class(name: str) -> type[Provider]:
     if name not in _REGISTRY:
-        for entry in entry_points(group="inferplane.providers", name=name):
+        for entry in entry_points(group=GROUP, name=name):
             register(entry.load())
     if name not in _REGISTRY:
         known = ", ".join(sorted(_REGISTRY))

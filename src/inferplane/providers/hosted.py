@@ -22,7 +22,6 @@ class HostedProvider(Provider):
         self.base_url = (deployment.base_url or self.default_base_url).rstrip("/")
         self.upstream_model = deployment.upstream_model or deployment.model
         self.http = HttpUpstream(deployment.name, deployment.timeouts)
-        self._started = False
 
     def auth_headers(self, key: str) -> dict[str, str]:
         """The headers that carry the API key."""
@@ -34,17 +33,14 @@ class HostedProvider(Provider):
         if d.api_key is not None:
             key = resolve_secret(d.api_key, owner=f"deployment {d.name}")
             headers.update(self.auth_headers(key))
-        self.http = HttpUpstream(d.name, d.timeouts, headers)
-        await self.http.start()
-        self._started = True
+        await self.http.start(headers)
 
     async def stop(self) -> None:
         await self.http.stop()
-        self._started = False
 
     @property
     def ready(self) -> bool:
-        return self._started
+        return self.http.started
 
     async def status(self) -> dict[str, Any]:
         return {"ready": self.ready, "base_url": self.base_url, "model": self.upstream_model}

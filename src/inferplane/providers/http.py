@@ -50,18 +50,21 @@ class Deadline:
 class HttpUpstream:
     """One deployment's connection pool. Create in :meth:`start`, release in :meth:`stop`."""
 
-    def __init__(self, name: str, timeouts: TimeoutsConfig,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, name: str, timeouts: TimeoutsConfig) -> None:
         self.name = name
         self.timeouts = timeouts
-        self._headers = dict(headers or {})
         self._session: aiohttp.ClientSession | None = None
 
-    async def start(self) -> None:
+    @property
+    def started(self) -> bool:
+        return self._session is not None
+
+    async def start(self, headers: Mapping[str, str]) -> None:
+        """Open the pool; ``headers`` (the key among them) go with every request."""
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect_s),
-            headers=self._headers, read_bufsize=MAX_LINE_BYTES,
+            headers=dict(headers), read_bufsize=MAX_LINE_BYTES,
         )
 
     async def stop(self) -> None:
