@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from inferplane.cli.ledger_cmd import JsonOption
 from inferplane.planner import calibration as cal
 from inferplane.planner.catalog import load_catalog
 from inferplane.planner.energy import DEFAULT_GRID_G_PER_KWH, DEFAULT_PUE
@@ -40,13 +41,17 @@ CalibrationOption = Annotated[
     Path | None,
     typer.Option("--calibration", help="Calibration file (default ~/.inferplane/calibration.json)"),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 def _fail(message: str) -> typer.Exit:
     Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}",
                                                 soft_wrap=True)
     return typer.Exit(2)
+
+
+def _print_json(doc: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
 
 
 ModelOpt = Annotated[
@@ -122,13 +127,11 @@ def main(
 
         write_plot(result, plot)
     if as_json:
-        doc = plan_dict(result, used, str(cal_path) if calibrations else None)
-        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
-        sys.stdout.flush()
+        _print_json(plan_dict(result, used, str(cal_path) if calibrations else None))
         return
     console = Console()
     console.print(plan_table(result))
-    for line in plan_notes(result, used, cal_path if calibrations else None, plot):
+    for line in plan_notes(result, used, cal_path, plot):
         console.print(line, highlight=False)
 
 
@@ -172,7 +175,7 @@ def plan_table(result: Plan) -> Table:
 
 
 def plan_notes(result: Plan, calibrations: dict[str, cal.StoredCalibration],
-               cal_path: Path | None, plot: Path | None) -> list[str]:
+               cal_path: Path, plot: Path | None) -> list[str]:
     req = result.request
     notes = []
     if result.options:
@@ -191,7 +194,7 @@ def plan_notes(result: Plan, calibrations: dict[str, cal.StoredCalibration],
         "the requested rate (prefill included), median listed on-demand chip price unless "
         "--provider; n/p: no public price in the catalog; J/tok, kW: accelerators only; "
         f"gCO2 at {req.grid_g_per_kwh:g} g/kWh x PUE {req.pue:g}.")
-    if calibrations and cal_path is not None:
+    if calibrations:
         fits = ", ".join(
             f"{hw} (+/-{expected_error(hw, calibrations):.0%}, {c.points} points)"
             for hw, c in calibrations.items())
@@ -232,8 +235,7 @@ def calibrate(
                  "rel_error": r}
                 for m, r in zip(fit.run.measurements, fit.residuals, strict=True)],
         }
-        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
-        sys.stdout.flush()
+        _print_json(doc)
         return
     console = Console()
     table = Table(title=escape(f"calibration of {run.hardware.id} on {run.model.id} "

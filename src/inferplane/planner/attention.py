@@ -23,18 +23,18 @@ def kv_bytes_per_token_layer(m: Model, kv: Precision) -> float:
     return 2 * m.kv_heads * m.head_dim * kv.bytes_per_param
 
 
-def _layers_split(m: Model) -> tuple[int, int]:
-    """(full-attention layers, sliding-window layers)."""
-    if m.sliding_window is None:
-        return m.layers, 0
-    full = m.sliding_window.global_layers(m.layers)
-    return full, m.layers - full
+def _layers_split(m: Model) -> tuple[int, int, int]:
+    """(full-attention layers, sliding-window layers, the window in tokens)."""
+    sw = m.sliding_window
+    if sw is None:
+        return m.layers, 0, 0
+    full = sw.global_layers(m.layers)
+    return full, m.layers - full, sw.size
 
 
 def attended_tokens(m: Model, context: float) -> float:
     """Sum over layers of the tokens one query at position ``context`` attends to."""
-    full, local = _layers_split(m)
-    window = m.sliding_window.size if m.sliding_window is not None else 0
+    full, local, window = _layers_split(m)
     return full * context + local * min(context, window)
 
 
@@ -70,8 +70,7 @@ def decode_attention_flops(m: Model, context: float) -> float:
 
 def prefill_attention_flops(m: Model, prompt: float) -> float:
     """FLOPs of causal attention over a whole prompt of ``prompt`` tokens."""
-    full, local = _layers_split(m)
-    window = m.sliding_window.size if m.sliding_window is not None else 0
+    full, local, window = _layers_split(m)
     pairs_full = prompt * (prompt + 1) / 2
     w = min(prompt, window)
     pairs_local = w * (w + 1) / 2 + (prompt - w) * w

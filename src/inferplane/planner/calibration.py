@@ -180,12 +180,14 @@ def _golden(f: Callable[[float], float], lo: float, hi: float, iters: int = 40) 
     return (a + b) / 2
 
 
+def _log_loss(base: Sequence[float], measured: Sequence[float], overhead: float) -> float:
+    """Squared log error of predictions made without an overhead, once ``overhead`` is added."""
+    return sum(math.log((b + overhead) / m) ** 2 for b, m in zip(base, measured, strict=True))
+
+
 def _best_overhead(base: Sequence[float], measured: Sequence[float]) -> float:
     """The step overhead minimising the log error, given predictions made without one."""
-    def loss(o: float) -> float:
-        return sum(math.log((b + o) / m) ** 2 for b, m in zip(base, measured, strict=True))
-
-    return _golden(loss, *BOUNDS["step_overhead_s"])
+    return _golden(lambda o: _log_loss(base, measured, o), *BOUNDS["step_overhead_s"])
 
 
 def fit(run: CalibrationRun, measurements: Sequence[Measurement] | None = None) -> Fit:
@@ -205,8 +207,7 @@ def fit(run: CalibrationRun, measurements: Sequence[Measurement] | None = None) 
         """(loss, overhead) at these efficiencies, the overhead fitted or left at default."""
         base = [predict(run, Efficiency(bw, compute, 0.0), m) for m in points]
         o = _best_overhead(base, measured) if fit_overhead else defaults.step_overhead_s
-        loss = sum(math.log((b + o) / t) ** 2 for b, t in zip(base, measured, strict=True))
-        return loss, o
+        return _log_loss(base, measured, o), o
 
     bw, compute = defaults.bandwidth, defaults.compute
 
@@ -276,9 +277,7 @@ def load_store(path: Path) -> dict[str, StoredCalibration]:
         return {
             hw_id: StoredCalibration(
                 hardware=hw_id,
-                efficiency=Efficiency(bandwidth=float(e["bandwidth_efficiency"]),
-                                      compute=float(e["compute_efficiency"]),
-                                      step_overhead_s=float(e["step_overhead_s"])),
+                efficiency=Efficiency.from_dict(e),
                 fitted=tuple(e.get("fitted", [])),
                 rms_rel_error=float(e.get("rms_rel_error", math.nan)),
                 max_abs_rel_error=float(e.get("max_abs_rel_error", math.nan)),

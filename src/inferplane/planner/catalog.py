@@ -58,6 +58,13 @@ class Efficiency:
         return {"bandwidth_efficiency": self.bandwidth, "compute_efficiency": self.compute,
                 "step_overhead_s": self.step_overhead_s}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Efficiency:
+        """The inverse of :meth:`to_dict` (extra keys ignored)."""
+        return cls(bandwidth=float(data["bandwidth_efficiency"]),
+                   compute=float(data["compute_efficiency"]),
+                   step_overhead_s=float(data["step_overhead_s"]))
+
 
 @dataclass(frozen=True)
 class PowerModel:

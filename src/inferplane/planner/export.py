@@ -44,9 +44,7 @@ def option_dict(o: Option, calibrations: dict[str, StoredCalibration]) -> dict[s
         "tpot_s": {"p50": _num(load.tpot.p50), "p99": _num(load.tpot.p99)},
         "prefill_share": _num(load.prefill_share, 4),
         "decode_step_s": _num(step.total_s),
-        "decode_step_breakdown_s": {
-            "bandwidth": _num(step.bandwidth_s), "compute": _num(step.compute_s),
-            "interconnect": _num(step.interconnect_s), "overhead": _num(step.overhead_s)},
+        "decode_step_breakdown_s": {part: _num(s) for part, s in step.parts.items()},
         "usd_per_hour": _num(o.usd_per_hour, 4),
         "usd_per_mtok": _num(o.usd_per_mtok, 4),
         "price": None if o.price is None else {

@@ -86,6 +86,11 @@ def min_chips_for_weights(model: Model, hardware: Hardware, quant: Precision) ->
     return max(1, math.ceil(weight_bytes(model, quant).total / hardware.usable_bytes))
 
 
+def min_layout_chips(model: Model, hardware: Hardware, quant: Precision) -> int:
+    """The chips of the smallest candidate layout: the memory minimum up to a power of two."""
+    return 1 << math.ceil(math.log2(min_chips_for_weights(model, hardware, quant)))
+
+
 def layouts(model: Model, hardware: Hardware, quant: Precision, kv_quant: Precision,
             widen: int = 3) -> Iterator[Replica]:
     """Candidate replicas: chip counts from the memory minimum (power of two), ``widen`` doublings.
@@ -93,7 +98,7 @@ def layouts(model: Model, hardware: Hardware, quant: Precision, kv_quant: Precis
     For each chip count, every power-of-two tensor-parallel degree that fits the scale-up domain
     and divides the query heads, the rest as pipeline stages (at most one layer per stage).
     """
-    start = 1 << math.ceil(math.log2(min_chips_for_weights(model, hardware, quant)))
+    start = min_layout_chips(model, hardware, quant)
     n = start
     while n <= min(MAX_CHIPS, start << widen):
         tp = 1

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from inferplane.planner.catalog import Hardware, Model, Price
 from inferplane.planner.energy import DEFAULT_GRID_G_PER_KWH, DEFAULT_PUE, carbon_g_per_mtok
-from inferplane.planner.layout import Replica, layouts, min_chips_for_weights
+from inferplane.planner.layout import Replica, layouts, min_chips_for_weights, min_layout_chips
 from inferplane.planner.precision import Precision, compute_rate_key
 from inferplane.planner.roofline import prefill
 from inferplane.planner.serving import (
@@ -101,23 +101,16 @@ class Plan:
     request: PlanRequest
     options: tuple[Option, ...]  # the best per hardware, cheapest first
     infeasible: tuple[Infeasible, ...]
-    candidates: tuple[Option, ...] = field(default=())  # every feasible layout (for plots)
-
-
-def _percentile(load: ReplicaLoad, slo: Slo) -> tuple[float, float]:
-    if slo.percentile == 50.0:
-        return load.ttft.p50, load.tpot.p50
-    return load.ttft.p99, load.tpot.p99
+    candidates: tuple[Option, ...] = ()  # every feasible layout (for plots)
 
 
 def _violation(load: ReplicaLoad, slo: Slo) -> str:
     """'' when ``load`` meets ``slo``, else the name of what it misses."""
     if not load.stable:
         return "throughput"
-    ttft, tpot = _percentile(load, slo)
-    if ttft > slo.ttft_s:
+    if load.ttft.at(slo.percentile) > slo.ttft_s:
         return f"TTFT p{slo.percentile:g}"
-    if tpot > slo.tpot_s:
+    if load.tpot.at(slo.percentile) > slo.tpot_s:
         return f"TPOT p{slo.percentile:g}"
     return ""
 
@@ -219,9 +212,8 @@ def _binding(req: PlanRequest, replica: Replica, replicas: int, batch: int, load
     hw, step = replica.hardware, load.decode.step
     weights_gb = replica.weights.total / 1e9
     n_min = min_chips_for_weights(req.model, hw, req.quant)
-    memory_forced = n_min > 1 and replica.chips == 1 << math.ceil(math.log2(n_min))
-    shares = ", ".join(f"{part} {step.share(part):.0%}" for part in
-                       ("bandwidth", "compute", "interconnect", "overhead"))
+    memory_forced = n_min > 1 and replica.chips == min_layout_chips(req.model, hw, req.quant)
+    shares = ", ".join(f"{part} {step.share(part):.0%}" for part in step.parts)
     step_phrase = {
         "bandwidth": f"bandwidth: {step.bytes_per_chip / 1e9:,.1f} GB read per chip per step",
         "compute": f"compute: {step.share('compute'):.0%} of the decode step",

@@ -9,8 +9,7 @@ from inferplane.planner.plan import Option, Plan
 
 
 def _latency(option: Option, percentile: float) -> float:
-    tpot = option.load.tpot
-    return (tpot.p50 if percentile == 50.0 else tpot.p99) * 1e3
+    return option.load.tpot.at(percentile) * 1e3
 
 
 def write_plot(plan: Plan, path: Path) -> int:

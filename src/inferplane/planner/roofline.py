@@ -54,16 +54,19 @@ class StepTime:
         return self.bandwidth_s + self.compute_s + self.interconnect_s + self.overhead_s
 
     @property
+    def parts(self) -> dict[str, float]:
+        """Seconds by what bound them: 'bandwidth', 'compute', 'interconnect', 'overhead'."""
+        return {"bandwidth": self.bandwidth_s, "compute": self.compute_s,
+                "interconnect": self.interconnect_s, "overhead": self.overhead_s}
+
+    @property
     def bound(self) -> str:
-        """The largest share: 'bandwidth', 'compute', 'interconnect' or 'overhead'."""
-        parts = {"bandwidth": self.bandwidth_s, "compute": self.compute_s,
-                 "interconnect": self.interconnect_s, "overhead": self.overhead_s}
+        """The part with the largest share."""
+        parts = self.parts
         return max(parts, key=lambda k: parts[k])
 
     def share(self, part: str) -> float:
-        value = {"bandwidth": self.bandwidth_s, "compute": self.compute_s,
-                 "interconnect": self.interconnect_s, "overhead": self.overhead_s}[part]
-        return value / self.total_s if self.total_s > 0 else 0.0
+        return self.parts[part] / self.total_s if self.total_s > 0 else 0.0
 
 
 class _Parts:
@@ -109,7 +112,7 @@ def _stage(replica: Replica, tokens: float, kv_read: float, attn_flops: float) -
     parts.roof(w_bytes / bw, lin_flops / (lin_peak * eff.compute))
     parts.roof(kv_chip / bw, attn_chip / (attn_peak * eff.compute))
     layers = m.layers / pp
-    moe_layers = (0 if m.moe is None else m.layers - m.moe.dense_layers) / pp
+    moe_layers = counts.moe_layers / pp
     act = tokens * m.hidden * ACTIVATION_BYTES
     if tp > 1:
         link = replica.tp_link
@@ -120,6 +123,22 @@ def _stage(replica: Replica, tokens: float, kv_read: float, attn_flops: float) -
             parts.interconnect += moe_layers * (
                 allreduce_s(act, tp, link) + 2 * all_to_all_s(dispatch, tp, link))
     return parts, w_bytes + kv_chip, lin_flops + attn_chip
+
+
+def _through_stages(replica: Replica, parts: _Parts, tokens: float, bytes_per_chip: float,
+                    flops_per_chip: float) -> StepTime:
+    """``pp`` stages of ``parts`` each, the sends of ``tokens`` between them, and the overhead.
+
+    ``occupancy_s`` is left at 0 for the caller to set.
+    """
+    pp = replica.pp
+    sends = (pp - 1) * send_s(tokens * replica.model.hidden * ACTIVATION_BYTES, replica.pp_link)
+    return StepTime(
+        bandwidth_s=pp * parts.bandwidth, compute_s=pp * parts.compute,
+        interconnect_s=pp * parts.interconnect + sends,
+        overhead_s=replica.hardware.efficiency.step_overhead_s,
+        bytes_per_chip=bytes_per_chip, flops_per_chip=flops_per_chip,
+        peak_flops=linear_peak_flops(replica), occupancy_s=0.0)
 
 
 def decode_step(replica: Replica, batch: float, context: float,
@@ -135,13 +154,7 @@ def decode_step(replica: Replica, batch: float, context: float,
     kv_read = micro * kv_bytes(replica.model, replica.kv_quant, context)
     attn = tokens * decode_attention_flops(replica.model, context)
     parts, nbytes, flops = _stage(replica, tokens, kv_read, attn)
-    sends = (pp - 1) * send_s(tokens * replica.model.hidden * ACTIVATION_BYTES, replica.pp_link)
-    step = StepTime(
-        bandwidth_s=pp * parts.bandwidth, compute_s=pp * parts.compute,
-        interconnect_s=pp * parts.interconnect + sends,
-        overhead_s=replica.hardware.efficiency.step_overhead_s,
-        bytes_per_chip=pp * nbytes, flops_per_chip=pp * flops,
-        peak_flops=linear_peak_flops(replica), occupancy_s=0.0)
+    step = _through_stages(replica, parts, tokens, pp * nbytes, pp * flops)
     return replace(step, occupancy_s=step.total_s)
 
 
@@ -156,11 +169,5 @@ def prefill(replica: Replica, prompt: float, batch: int = 1) -> StepTime:
     kv_write = batch * kv_bytes(m, replica.kv_quant, prompt)
     attn = batch * prefill_attention_flops(m, prompt)
     parts, nbytes, flops = _stage(replica, tokens, kv_write, attn)  # one stage, all tokens
-    sends = (pp - 1) * send_s(tokens * m.hidden * ACTIVATION_BYTES, replica.pp_link)
-    step = StepTime(
-        bandwidth_s=pp * parts.bandwidth, compute_s=pp * parts.compute,
-        interconnect_s=pp * parts.interconnect + sends,
-        overhead_s=replica.hardware.efficiency.step_overhead_s,
-        bytes_per_chip=nbytes, flops_per_chip=flops,
-        peak_flops=linear_peak_flops(replica), occupancy_s=0.0)
+    step = _through_stages(replica, parts, tokens, nbytes, flops)
     return replace(step, occupancy_s=step.total_s / pp)

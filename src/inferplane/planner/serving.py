@@ -70,6 +70,10 @@ class Percentiles:
     p50: float
     p99: float
 
+    def at(self, percentile: float) -> float:
+        """The value at ``percentile`` (50 or 99, an SLO's choices)."""
+        return self.p50 if percentile == 50.0 else self.p99
+
 
 @dataclass(frozen=True)
 class DecodeCost:

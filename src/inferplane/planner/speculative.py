@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from inferplane.planner.errors import PlannerError
 
+DEFAULT_DRAFT_COST = 0.05
+
 
 @dataclass(frozen=True)
 class Speculation:
@@ -22,7 +24,7 @@ class Speculation:
 
     draft_tokens: int
     acceptance: float
-    draft_cost: float = 0.05
+    draft_cost: float = DEFAULT_DRAFT_COST
 
     def __post_init__(self) -> None:
         if self.draft_tokens < 1 or not 0.0 <= self.acceptance < 1.0 or self.draft_cost < 0:
@@ -47,7 +49,7 @@ def parse_speculation(text: str) -> Speculation:
         if len(parts) not in (2, 3):
             raise ValueError(text)
         k, a = int(parts[0]), float(parts[1])
-        cost = float(parts[2]) if len(parts) == 3 else 0.05
+        cost = float(parts[2]) if len(parts) == 3 else DEFAULT_DRAFT_COST
     except ValueError:
         raise PlannerError(
             f"bad --spec {text!r}: expected DRAFT_TOKENS:ACCEPTANCE[:DRAFT_COST], e.g. 4:0.7"
