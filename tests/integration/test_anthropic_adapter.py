@@ -16,7 +16,6 @@ from inferplane.protocol.types import (
     Message,
     SamplingParams,
     Started,
-    StreamEvent,
     TextDelta,
     Tool,
     ToolCall,
@@ -24,9 +23,8 @@ from inferplane.protocol.types import (
     Usage,
 )
 from inferplane.providers.anthropic import ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS, AnthropicProvider
+from tests.provider_helpers import Meter, chat, collect, collect_until_error, text_of
 from tests.upstream.process import UpstreamProcess
-
-from .adapter_helpers import Meter, chat, collect, text_of
 
 KEY = "anthropic-test-key"
 MODEL = "claude-test"
@@ -176,12 +174,9 @@ async def test_a_wrong_key_is_a_gateway_error(upstream: UpstreamProcess,
 async def test_an_error_event_mid_stream_is_retryable(provider: AnthropicProvider,
                                                       upstream: UpstreamProcess) -> None:
     upstream.add_faults({"kind": "stream_error", "after_chunks": 3, "protocol": "anthropic"})
-    events: list[StreamEvent] = []
-    with pytest.raises(UpstreamError) as info:
-        async for event in provider.stream(chat(Message("user", "a b c d"), stream=True),
-                                           Meter()):
-            events.append(event)
-    assert info.value.retryable and info.value.upstream_status == 529
+    events, err = await collect_until_error(provider, chat(Message("user", "a b c d"),
+                                                           stream=True))
+    assert err.retryable and err.upstream_status == 529
     assert isinstance(events[0], Started)
     assert not any(isinstance(e, Finished) for e in events)
 
@@ -190,12 +185,9 @@ async def test_a_broken_stream_is_retryable(provider: AnthropicProvider,
                                             upstream: UpstreamProcess) -> None:
     upstream.add_faults({"kind": "reset_mid_stream", "after_chunks": 3, "mode": "close",
                          "protocol": "anthropic"})
-    events: list[StreamEvent] = []
-    with pytest.raises(UpstreamError) as info:
-        async for event in provider.stream(chat(Message("user", "a b c d"), stream=True),
-                                           Meter()):
-            events.append(event)
-    assert info.value.retryable
+    events, err = await collect_until_error(provider, chat(Message("user", "a b c d"),
+                                                           stream=True))
+    assert err.retryable
     assert not any(isinstance(e, Finished) for e in events)
 
 

@@ -15,7 +15,6 @@ from inferplane.protocol.types import (
     Message,
     SamplingParams,
     Started,
-    StreamEvent,
     TextDelta,
     Tool,
     ToolCall,
@@ -23,9 +22,8 @@ from inferplane.protocol.types import (
     Usage,
 )
 from inferplane.providers.gemini import SKIP_SIGNATURE, GeminiProvider
+from tests.provider_helpers import Meter, chat, collect, collect_until_error, text_of
 from tests.upstream.process import UpstreamProcess
-
-from .adapter_helpers import Meter, chat, collect, text_of
 
 KEY = "gemini-test-key"
 MODEL = "gemini-test"
@@ -142,12 +140,9 @@ async def test_a_broken_stream_is_retryable(provider: GeminiProvider,
                                             upstream: UpstreamProcess) -> None:
     upstream.add_faults({"kind": "reset_mid_stream", "after_chunks": 1, "mode": "close",
                          "protocol": "gemini"})
-    events: list[StreamEvent] = []
-    with pytest.raises(UpstreamError) as info:
-        async for event in provider.stream(chat(Message("user", "a b c d"), stream=True),
-                                           Meter()):
-            events.append(event)
-    assert info.value.retryable
+    events, err = await collect_until_error(provider, chat(Message("user", "a b c d"),
+                                                           stream=True))
+    assert err.retryable
     assert not any(isinstance(e, Finished) for e in events)
 
 

@@ -36,11 +36,12 @@ def server() -> Iterator[UpstreamProcess]:
 
 
 @pytest.fixture
-def up(server: UpstreamProcess) -> Iterator[UpstreamProcess]:
+def up(server: UpstreamProcess) -> UpstreamProcess:
+    """The shared server with no faults, log or counters, and its default settings."""
     server.reset()
-    server.configure(cached_tokens=0, reasoning_tokens=0, think_ms=0, token_delay_ms=0)
-    yield server
-    server.clear_faults()
+    server.configure(cached_tokens=0, reasoning_tokens=0, think_ms=0, token_delay_ms=0,
+                     models=[])
+    return server
 
 
 def oai(up: UpstreamProcess, **kw: Any) -> openai.OpenAI:
@@ -193,14 +194,11 @@ def test_auth_model_and_json_errors(up: UpstreamProcess) -> None:
     assert bad_key.status_code == 400
     assert bad_key.json()["error"]["details"][0]["reason"] == "API_KEY_INVALID"
     up.configure(models=["gpt-x"])
-    try:
-        with pytest.raises(openai.NotFoundError) as nf:
-            oai(up).chat.completions.create(model="other", messages=[user("x")])
-        assert nf.value.code == "model_not_found"
-        assert gemini(up, "generateContent", {"contents": [{"parts": [{"text": "x"}]}]},
-                      model="other").json()["error"]["status"] == "NOT_FOUND"
-    finally:
-        up.configure(models=[])
+    with pytest.raises(openai.NotFoundError) as nf:
+        oai(up).chat.completions.create(model="other", messages=[user("x")])
+    assert nf.value.code == "model_not_found"
+    assert gemini(up, "generateContent", {"contents": [{"parts": [{"text": "x"}]}]},
+                  model="other").json()["error"]["status"] == "NOT_FOUND"
 
 
 def test_cached_and_reasoning_tokens(up: UpstreamProcess) -> None:

@@ -13,7 +13,6 @@ from inferplane.config import DeploymentConfig
 from inferplane.errors import UpstreamError
 from inferplane.protocol.types import (
     Finished,
-    GenerationRequest,
     Message,
     SamplingParams,
     StreamEvent,
@@ -34,14 +33,9 @@ from inferplane.providers.anthropic import (
     usage,
 )
 from inferplane.providers.base import provider_class
+from tests.provider_helpers import chat
 
 WEATHER = Tool("weather", "Weather in a city", {"type": "object"})
-
-
-def chat(*messages: Message, **fields: Any) -> GenerationRequest:
-    return GenerationRequest(id="msg_1", endpoint="chat.completions", model="alias",
-                             params=fields.pop("params", SamplingParams()),
-                             messages=messages or (Message("user", "Hi"),), **fields)
 
 
 def deployment(**fields: Any) -> DeploymentConfig:

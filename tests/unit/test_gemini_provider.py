@@ -35,6 +35,7 @@ from inferplane.providers.gemini import (
     request_body,
 )
 from inferplane.providers.http import HttpUpstream
+from tests.provider_helpers import chat, collect, collect_until_error
 
 WEATHER = Tool("weather", "Weather in a city", {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -44,12 +45,6 @@ WEATHER = Tool("weather", "Weather in a city", {
     "required": ["city"],
 })
 CALL = ToolCall("call_1", "weather", '{"city": "Oslo"}')
-
-
-def chat(*messages: Message, **fields: Any) -> GenerationRequest:
-    return GenerationRequest(id="req-1", endpoint="chat.completions", model="m",
-                             params=fields.pop("params", SamplingParams()),
-                             messages=messages, **fields)
 
 
 def read(*responses: Any, key: str = "req-1") -> tuple[list[Any], Finished]:
@@ -67,7 +62,6 @@ def response(*parts: dict[str, Any], finish: str | None = "STOP",
     if usage is not None:
         out["usageMetadata"] = usage
     return out
-
 
 
 # ---- requests ---------------------------------------------------------------------------------
@@ -415,14 +409,6 @@ class ChunkedHttp:
             yield "message", chunk
 
 
-class Meter:
-    def __init__(self) -> None:
-        self.events: list[Finished] = []
-
-    def finished(self, event: Finished) -> None:
-        self.events.append(event)
-
-
 def streaming(*chunks: dict[str, Any]) -> tuple[GeminiProvider, ChunkedHttp]:
     p = provider(upstream_model="g")
     http = ChunkedHttp(*chunks)
@@ -432,11 +418,8 @@ def streaming(*chunks: dict[str, Any]) -> tuple[GeminiProvider, ChunkedHttp]:
 
 async def test_a_stream_that_ends_without_a_finish_reason_broke() -> None:
     p, http = streaming(response({"text": "Hel"}, finish=None))
-    events: list[Any] = []
-    with pytest.raises(UpstreamError) as info:
-        async for event in p.stream(chat(Message("user", "Hi"), stream=True), Meter()):
-            events.append(event)
-    assert info.value.retryable and info.value.code == "upstream_disconnected"
+    events, err = await collect_until_error(p, chat(Message("user", "Hi"), stream=True))
+    assert err.retryable and err.code == "upstream_disconnected"
     assert events[1:] == [TextDelta("Hel")]
     assert http.urls == [
         "https://generativelanguage.googleapis.com/v1beta/models/g:streamGenerateContent?alt=sse"]
@@ -445,7 +428,7 @@ async def test_a_stream_that_ends_without_a_finish_reason_broke() -> None:
 async def test_a_streamed_call_signature_is_sent_back_next_turn() -> None:
     p, _ = streaming(response({"functionCall": {"name": "now"}, "thoughtSignature": "c2ln"},
                               responseId="r1"))
-    events = [e async for e in p.stream(chat(Message("user", "?"), stream=True), Meter())]
+    events = await collect(p, chat(Message("user", "?"), stream=True))
     call = events[1]
     assert isinstance(call, ToolCallDelta) and call.id is not None
     assert events[-1] == Finished("tool_calls", Usage())
@@ -457,11 +440,8 @@ async def test_a_streamed_call_signature_is_sent_back_next_turn() -> None:
 
 async def test_a_blocked_streamed_prompt_fails_before_started() -> None:
     p, _ = streaming({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}})
-    events: list[Any] = []
-    with pytest.raises(UpstreamError) as info:
-        async for event in p.stream(chat(Message("user", "?"), stream=True), Meter()):
-            events.append(event)
-    assert not info.value.retryable and events == []
+    events, err = await collect_until_error(p, chat(Message("user", "?"), stream=True))
+    assert not err.retryable and events == []
 
 
 class JsonHttp(ChunkedHttp):

@@ -179,8 +179,8 @@ def parse(body: Any, settings: Settings, *, need_max_tokens: bool = True) -> Mes
     results = _blocks(messages[-1].get("content"), "tool_result")
     prompt = Prompt(
         prompt_tokens=count_words(texts) + len(tools),
-        last_user=" ".join(last_user.split()),
-        tool_result=" ".join(content_text(results).split()) if results else None,
+        last_user=last_user,
+        tool_result=content_text(results) if results else None,
         tool=_chosen_tool(tools, body.get("tool_choice")),
         max_tokens=max_tokens,
         stop=stops(body.get("stop_sequences")),
@@ -224,7 +224,8 @@ def response(call: MessagesCall, reply: Reply, settings: Settings) -> Body:
 
 
 def stream(call: MessagesCall, reply: Reply, settings: Settings) -> Stream:
-    start_usage = {**usage(reply, settings), "output_tokens": 1}
+    final = usage(reply, settings)
+    start_usage = {**final, "output_tokens": 1}
     start_usage.pop("output_tokens_details", None)
     message: dict[str, Any] = {"id": new_id("msg_01"), "type": "message", "role": "assistant",
                                "model": call.model, "content": [], "stop_reason": None,
@@ -237,7 +238,6 @@ def stream(call: MessagesCall, reply: Reply, settings: Settings) -> Stream:
         block = {"type": "tool_use", "id": new_id("toolu_01"), "name": tc.name, "input": {}}
         deltas = [{"type": "input_json_delta", "partial_json": f}
                   for f in ["", *tc.fragments]]
-    final = usage(reply, settings)
     out_usage = {"output_tokens": final["output_tokens"]}
     if "output_tokens_details" in final:
         out_usage["output_tokens_details"] = final["output_tokens_details"]

@@ -12,7 +12,6 @@ import dataclasses
 from typing import Any
 
 from . import completions, embeddings, openai_wire
-from .echo import answer
 from .settings import Settings
 from .wire import Body, Output, Request, WireError, json_body, sse
 
@@ -80,9 +79,7 @@ def chat_completions(req: Request, settings: Settings) -> Output:
     body, settings = _deployment(req, settings)
     call = openai_wire.parse_chat(body, settings)
     call.extras = EXTRAS
-    reply = answer(call.prompt, settings.name)
-    render = openai_wire.chat_stream if call.stream else openai_wire.chat_response
-    return render(call, reply, settings)
+    return openai_wire.chat(call, settings)
 
 
 def completions_(req: Request, settings: Settings) -> Output:

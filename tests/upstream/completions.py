@@ -22,6 +22,7 @@ from .wire import (
     json_body,
     new_id,
     now,
+    prompt_texts,
     require,
     sse,
     stops,
@@ -32,15 +33,11 @@ DEFAULT_MAX_TOKENS = 16
 
 def completion_prompts(body: Any) -> list[str]:
     """The prompts of a Completions request: a string, strings, or token-id arrays."""
-    raw = require(body, "prompt", "Missing required parameter: 'prompt'.")
-    if isinstance(raw, str):
-        return [raw]
-    if isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw):
-        return [" ".join(map(str, raw))]
-    if isinstance(raw, list) and raw:
-        return [p if isinstance(p, str) else " ".join(map(str, p)) for p in raw]
-    raise WireError(400, "Invalid prompt: expected a string, strings or token arrays.",
-                    param="prompt")
+    prompts = prompt_texts(require(body, "prompt", "Missing required parameter: 'prompt'."))
+    if prompts is None:
+        raise WireError(400, "Invalid prompt: expected a string, strings or token arrays.",
+                        param="prompt")
+    return prompts
 
 
 def create(req: Request, settings: Settings) -> Output:
@@ -52,7 +49,7 @@ def create(req: Request, settings: Settings) -> Output:
     limit = DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
     stop = stops(body.get("stop"))
     n = int_or_none(body.get("n"), "n") or 1
-    replies = [answer(Prompt(count_words([p]), " ".join(p.split()), max_tokens=limit, stop=stop),
+    replies = [answer(Prompt(count_words([p]), p, max_tokens=limit, stop=stop),
                       settings.name)
                for p in completion_prompts(body) for _ in range(n)]
     prompt_tokens = sum(r.prompt_tokens for r in replies) // n

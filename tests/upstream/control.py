@@ -19,6 +19,7 @@ PATCH      /_control/settings      change think_ms, token_delay_ms, cached_token
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from typing import Any
@@ -86,7 +87,7 @@ def change_settings(state: State, body: Any) -> Reply:
 
 
 def _public(settings: Settings) -> dict[str, Any]:
-    data: dict[str, Any] = orjson.loads(settings.to_json())
+    data = dataclasses.asdict(settings)
     data["api_key"] = None if settings.api_key is None else "<redacted>"
     return data
 

@@ -28,7 +28,7 @@ ARG_FRAGMENT_CHARS = 8
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
-    """What the echo model needs from a request, whatever its protocol."""
+    """What the echo model needs from a request, whatever its protocol (texts as sent)."""
 
     prompt_tokens: int
     last_user: str
@@ -78,7 +78,7 @@ def count_words(texts: Iterable[str]) -> int:
 def answer(prompt: Prompt, name: str) -> Reply:
     """The reply to ``prompt`` from the model called ``name``."""
     if prompt.tool is not None and prompt.tool_result is None:
-        args = orjson.dumps({"echo": prompt.last_user}).decode()
+        args = orjson.dumps({"echo": " ".join(prompt.last_user.split())}).decode()
         return Reply((), "tool", prompt.prompt_tokens, max(1, len(args.split())),
                      tool_call=ToolCall(prompt.tool, args))
     if prompt.tool_result is not None:

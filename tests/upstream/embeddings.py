@@ -17,7 +17,16 @@ from typing import Any
 from .echo import count_words
 from .openai_wire import model_not_found
 from .settings import Settings
-from .wire import Output, Request, WireError, check_model, int_or_none, json_body, require
+from .wire import (
+    Output,
+    Request,
+    WireError,
+    check_model,
+    int_or_none,
+    json_body,
+    prompt_texts,
+    require,
+)
 
 
 @lru_cache(maxsize=4096)
@@ -44,16 +53,8 @@ def encode(values: tuple[float, ...], fmt: str) -> list[float] | str:
 
 def inputs(body: Any) -> list[str]:
     """The inputs as strings: a string, strings, token ids, or token-id arrays."""
-    raw = require(body, "input", "Missing required parameter: 'input'.")
-    if isinstance(raw, str):
-        raw = [raw]
-    elif isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw):
-        raw = [" ".join(map(str, raw))]
-    if not isinstance(raw, list) or not raw:
-        raise WireError(400, "'$.input' is invalid. Please check the API reference: "
-                        "https://platform.openai.com/docs/api-reference.", param="input")
-    texts = [t if isinstance(t, str) else " ".join(map(str, t)) for t in raw]
-    if any(not t for t in texts):
+    texts = prompt_texts(require(body, "input", "Missing required parameter: 'input'."))
+    if texts is None or not all(texts):
         raise WireError(400, "'$.input' is invalid. Please check the API reference: "
                         "https://platform.openai.com/docs/api-reference.", param="input")
     return texts

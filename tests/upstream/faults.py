@@ -38,9 +38,13 @@ class Plan:
     chunk_delay: float = 0.0
     cut_after: int | None = None
     cut: str = "rst"  # "rst" | "close" | "hang" | "error"
-    hang: bool = False
     malformed: bool = False
     error_status: int | None = None
+
+    @property
+    def hang(self) -> bool:
+        """Send nothing at all: a hang with no chunks before it."""
+        return self.cut == "hang" and self.cut_after is None
 
 
 NORMAL = Plan()
@@ -73,7 +77,7 @@ class Fault:
 def _stream_cut(cut: str, default_after: int | None) -> Callable[[Fault], Plan]:
     def plan(f: Fault) -> Plan:
         after = default_after if f.after_chunks is None else f.after_chunks
-        return Plan(cut_after=after, cut=cut, hang=after is None, error_status=f.status)
+        return Plan(cut_after=after, cut=cut, error_status=f.status)
     return plan
 
 

@@ -162,8 +162,8 @@ def parse(body: Any, model: str, settings: Settings) -> GenerateCall:
     last = contents[-1]
     prompt = Prompt(
         prompt_tokens=count_words(texts) + n_tools,
-        last_user=" ".join(last_user.split()),
-        tool_result=" ".join(parts_text(last, ("functionResponse",)).split())
+        last_user=last_user,
+        tool_result=parts_text(last, ("functionResponse",))
         if _count(last, "functionResponse") else None,
         tool=_chosen_tool(tools, body.get("toolConfig")),
         max_tokens=int_or_none(config.get("maxOutputTokens"), "maxOutputTokens"),

@@ -155,8 +155,8 @@ def parse_chat(body: Any, settings: Settings) -> ChatCall:
                         "enabled.", param="stream_options", code="invalid_value")
     prompt = Prompt(
         prompt_tokens=count_words(texts) + len(tools),
-        last_user=" ".join(last_user.split()),
-        tool_result=" ".join(content_text(last.get("content")).split())
+        last_user=last_user,
+        tool_result=content_text(last.get("content"))
         if last.get("role") in ("tool", "function") else None,
         tool=tool,
         max_tokens=int_or_none(body.get("max_completion_tokens", body.get("max_tokens")),
@@ -285,24 +285,25 @@ def chat_stream(call: ChatCall, reply: Reply, settings: Settings) -> Stream:
     choice_extra = call.extras.get("choice", {})
     chunks = list(call.extras.get("prelude", ()))
     for delta, finish in chat_deltas(reply, call.named_tool):
-        for i in range(call.n):
-            chunk = {**base, "choices": [{"index": i, "delta": delta, "logprobs": None,
-                                          "finish_reason": finish, **choice_extra}]}
-            if call.obfuscation:
-                chunk["obfuscation"] = PAD[: 1 + len(str(delta)) % 16]
-            chunks.append(sse(chunk))
+        pad = {"obfuscation": PAD[: 1 + len(str(delta)) % 16]} if call.obfuscation else {}
+        chunks += [sse({**base, "choices": [{"index": i, "delta": delta, "logprobs": None,
+                                             "finish_reason": finish, **choice_extra}], **pad})
+                   for i in range(call.n)]
     if call.include_usage:
         chunks.append(sse({**base, "choices": [], "usage": chat_usage(reply, settings, call.n)}))
     chunks.append(DONE)
     return Stream(chunks)
 
 
+def chat(call: ChatCall, settings: Settings) -> Output:
+    """The reply to ``call``, whole or streamed as it asks."""
+    reply = answer(call.prompt, settings.name)
+    return (chat_stream if call.stream else chat_response)(call, reply, settings)
+
+
 def chat_completions(req: Request, settings: Settings) -> Output:
     """``POST /v1/chat/completions``."""
-    call = parse_chat(req.body, settings)
-    reply = answer(call.prompt, settings.name)
-    render = chat_stream if call.stream else chat_response
-    return render(call, reply, settings)
+    return chat(parse_chat(req.body, settings), settings)
 
 
 # ---- model list -------------------------------------------------------------------------------

@@ -26,10 +26,10 @@ from .faults import NORMAL, Plan
 from .routes import OPENAI, Route, resolve
 from .settings import Settings
 from .state import State
-from .wire import Body, Output, Request, Stream, WireError, new_id
+from .wire import JSON, Body, Output, Request, Stream, WireError, new_id
 
 SETTINGS_ENV = "UPSTREAM_SETTINGS"
-JSON_HEADERS = [(b"content-type", b"application/json")]
+JSON_HEADERS = [(b"content-type", JSON)]
 #: handler failures on odd input that a real API would refuse as a bad request
 BAD_INPUT = (KeyError, TypeError, AttributeError, ValueError, IndexError)
 
@@ -82,8 +82,7 @@ class UpstreamApp:
         kind = fault.kind if fault is not None else None
         state.count(dialect.name, status, kind)
         if settings.log_requests:
-            entry = state.record(req, raw, dialect.name, auth is None)
-            entry["status"], entry["fault"] = status, kind
+            state.record(req, raw, dialect.name, auth is None, status, kind)
         extra = [(dialect.request_id_header, new_id("req_").encode()), *dialect.headers]
         state.in_flight += 1
         try:

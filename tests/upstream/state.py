@@ -37,9 +37,9 @@ class State:
         self.counts: Counter[str] = Counter()
         self.in_flight = 0
 
-    def record(self, req: Request, raw_body: bytes, protocol: str,
-               auth_ok: bool) -> dict[str, Any]:
-        """Append ``req`` to the request log; the caller fills ``status`` and ``fault`` later."""
+    def record(self, req: Request, raw_body: bytes, protocol: str, auth_ok: bool, status: int,
+               fault: str | None) -> None:
+        """Append ``req`` and how it was answered to the request log."""
         body: Any = req.body
         if body is None and raw_body:
             body = raw_body.decode("utf-8", "replace")
@@ -53,11 +53,10 @@ class State:
             "auth_ok": auth_ok,
             "protocol": protocol,
             "body": body,
-            "status": None,
-            "fault": None,
+            "status": status,
+            "fault": fault,
         }
         self.requests.append(entry)
-        return entry
 
     def count(self, protocol: str, status: int, fault: str | None) -> None:
         counts = self.counts

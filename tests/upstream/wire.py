@@ -127,6 +127,22 @@ def stops(value: Any) -> tuple[str, ...]:
                     param="stop")
 
 
+def prompt_texts(raw: Any) -> list[str] | None:
+    """An OpenAI ``prompt`` or ``input`` as strings, or None when it is none of: a string,
+    strings, token ids, token-id arrays (ids are joined by spaces).
+
+    >>> prompt_texts([[1, 2], "a"]), prompt_texts([7, 8]), prompt_texts([])
+    (['1 2', 'a'], ['7 8'], None)
+    """
+    if isinstance(raw, str):
+        return [raw]
+    if not isinstance(raw, list) or not raw:
+        return None
+    if all(isinstance(t, int) for t in raw):
+        return [" ".join(map(str, raw))]
+    return [p if isinstance(p, str) else " ".join(map(str, p)) for p in raw]
+
+
 class Dialect(Protocol):
     """How one provider authenticates and reports errors; one per protocol module."""
 

@@ -1,9 +1,12 @@
-"""What the adapter tests share: a recording meter, request builders, stream collection."""
+"""What the provider tests share: a recording meter, a request builder, stream collection."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from inferplane.errors import UpstreamError
 from inferplane.protocol.types import (
     Finished,
     GenerationRequest,
@@ -25,14 +28,25 @@ class Meter:
         self.events.append(event)
 
 
-def chat(*messages: Message, stream: bool = False, **fields: Any) -> GenerationRequest:
+def chat(*messages: Message, **fields: Any) -> GenerationRequest:
+    """A chat request (by default one user turn, "Hi"); ``fields`` set the rest."""
     return GenerationRequest(id="req-1", endpoint="chat.completions", model="chat",
                              params=fields.pop("params", SamplingParams()),
-                             messages=messages, stream=stream, **fields)
+                             messages=messages or (Message("user", "Hi"),), **fields)
 
 
 async def collect(provider: Provider, request: GenerationRequest) -> list[StreamEvent]:
     return [e async for e in provider.stream(request, Meter())]
+
+
+async def collect_until_error(provider: Provider, request: GenerationRequest
+                              ) -> tuple[list[StreamEvent], UpstreamError]:
+    """The events a stream gave before it failed, and its error; fails unless it raises one."""
+    events: list[StreamEvent] = []
+    with pytest.raises(UpstreamError) as info:
+        async for event in provider.stream(request, Meter()):
+            events.append(event)
+    return events, info.value
 
 
 def text_of(events: list[StreamEvent]) -> str:
