@@ -209,11 +209,16 @@ class TimeoutsConfig(_Section):
 
 
 class EnergyConfig(_Section):
-    """What the ``carbon`` policy needs: energy per output token and the grid's intensity."""
+    """How a deployment's energy turns into carbon and water, and estimates where nothing is
+    measured (docs/accounting.md). Unset values come from the region's entry in
+    ``data/regions.yaml`` (grid intensity, the cloud operator's PUE and WUE) or its defaults."""
 
-    joules_per_token: float | None = Field(None, gt=0, examples=[0.4])
+    joules_per_token: float | None = Field(None, gt=0, examples=[0.4])  # per output token
+    active_params_b: float | None = Field(None, gt=0, examples=[70])  # for hosted estimates
     grid_gco2_per_kwh: float | None = Field(None, ge=0, examples=[250])
-    pue: float = Field(1.2, ge=1.0)
+    pue: float | None = Field(None, ge=1.0, examples=[1.2])
+    wue_l_per_kwh: float | None = Field(None, ge=0, examples=[0.3])  # on-site water
+    grid_water_l_per_kwh: float | None = Field(None, ge=0, examples=[3.1])  # generation's water
 
 
 class BreakerConfig(_Section):
@@ -232,12 +237,29 @@ class BreakerConfig(_Section):
     half_open_probes: int = Field(1, ge=1)
 
 
+class PriceTierConfig(_Section):
+    """Prices for requests whose input exceeds ``above_input_tokens`` (a long-context tier);
+    rates left out are the base price's."""
+
+    above_input_tokens: int = Field(gt=0, examples=[200_000])
+    input_per_mtok: float | None = Field(None, ge=0)
+    output_per_mtok: float | None = Field(None, ge=0)
+    cached_input_per_mtok: float | None = Field(None, ge=0)
+    cache_write_per_mtok: float | None = Field(None, ge=0)
+    reasoning_per_mtok: float | None = Field(None, ge=0)
+
+
 class PriceConfig(_Section):
-    """A bought deployment's list price, in USD per million tokens."""
+    """A deployment's own (negotiated) price, in USD per million tokens; it replaces the
+    catalog's list price. Cached, cache-write and reasoning tokens left unpriced are billed
+    as plain input and output tokens."""
 
     input_per_mtok: float = Field(0, ge=0)
     output_per_mtok: float = Field(0, ge=0)
     cached_input_per_mtok: float | None = Field(None, ge=0, examples=[0.075])
+    cache_write_per_mtok: float | None = Field(None, ge=0, examples=[3.75])
+    reasoning_per_mtok: float | None = Field(None, ge=0)
+    tiers: list[PriceTierConfig] = Field(default_factory=list)
 
 
 class DeploymentConfig(_Section):
@@ -251,6 +273,7 @@ class DeploymentConfig(_Section):
     jurisdiction: str | None = Field(None, examples=["eu"])  # None: the region's own name
     hardware: HardwareConfig | None = None
     price: PriceConfig | None = None
+    vendor: str | None = Field(None, examples=["groq"])  # whose list prices apply (prices.yaml)
     base_url: str | None = Field(None, examples=["https://api.openai.com/v1"])
     api_key: str | None = Field(None, examples=["env:OPENAI_API_KEY"])
     upstream_model: str | None = Field(None, examples=["gpt-4o-mini"])
@@ -330,6 +353,14 @@ class DeploymentConfig(_Section):
         return self
 
 
+class AccountingConfig(_Section):
+    """Gateway-wide accounting settings (docs/accounting.md)."""
+
+    # A live grid intensity replacing the annual averages: `file:PATH` (a JSON object of zone ->
+    # gCO2/kWh, re-read when it changes) or the name of an installed `inferplane.intensity` plugin.
+    intensity_source: str | None = Field(None, examples=["file:/var/lib/grid/intensity.json"])
+
+
 class Config(_Section):
     """Everything ``inferplane.yaml`` says, validated; see docs/configuration.md."""
 
@@ -337,6 +368,7 @@ class Config(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    accounting: AccountingConfig = Field(default_factory=AccountingConfig)
     models: list[ModelConfig]
     deployments: list[DeploymentConfig]
 

@@ -63,6 +63,10 @@ class EngineUnavailable(ServiceUnavailable):
     """The engine process is down, starting, or went away during the request."""
 
 
+class CounterUnavailable(InferplaneError):
+    """This machine has no such energy counter (no GPU, or no NVML library)."""
+
+
 class ConfigError(InferplaneError):
     """The configuration is invalid; ``problems`` lists each one with its location and a fix."""
 

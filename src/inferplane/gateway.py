@@ -6,7 +6,11 @@ import asyncio
 import logging
 
 from inferplane.config import Config, expand_path
+from inferplane.ledger.record import UsageRecord
 from inferplane.ledger.service import Ledger
+from inferplane.metering.intensity import intensity_source
+from inferplane.metering.meter import build_meters
+from inferplane.observe.metrics import Metrics
 from inferplane.providers.base import Provider, create
 from inferplane.routing.router import Router
 
@@ -17,7 +21,9 @@ class Gateway:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.providers: dict[str, Provider] = {d.name: create(d) for d in config.deployments}
-        self.router = Router(config, self.providers)
+        intensity = intensity_source(config.accounting.intensity_source)
+        self.router = Router(config, self.providers, meters=build_meters(config, intensity))
+        self.metrics = Metrics()
         self._ledger: Ledger | None = None
 
     @property
@@ -25,6 +31,11 @@ class Gateway:
         if self._ledger is None:
             raise RuntimeError("the gateway is not started")
         return self._ledger
+
+    def account(self, record: UsageRecord) -> None:
+        """A request ended: its record goes to the ledger (durable) and into the metrics."""
+        self.ledger.append(record)
+        self.metrics.observe(record)
 
     async def start(self) -> None:
         ledger = self.config.ledger

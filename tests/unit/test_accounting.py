@@ -16,10 +16,12 @@ from inferplane.errors import (
     InvalidRequest,
     ModelNotFound,
 )
-from inferplane.metering.prices import request_cost_usd
+from inferplane.metering.meter import DeploymentMeter
+from inferplane.metering.price_catalog import load_price_catalog
 from inferplane.protocol.types import Finished, GenerationRequest, Meter, StreamEvent, Usage
 from inferplane.providers.base import Provider
 from inferplane.routing.router import Target
+from tests.unit.regions_fixture import REGIONS
 
 
 class IdleProvider(Provider):
@@ -50,11 +52,19 @@ def priced(input_per_mtok: float = 0.15, output_per_mtok: float = 0.6,
     )
 
 
+def request_cost_usd(d: DeploymentConfig, usage: Usage, engine_seconds: float) -> float:
+    return meter(d).cost_usd(usage, engine_seconds)
+
+
+def meter(d: DeploymentConfig) -> DeploymentMeter:
+    return DeploymentMeter(d, load_price_catalog(), REGIONS)
+
+
 def accounting(deployment: DeploymentConfig | None = None, *, stream: bool = False
                ) -> Accounting:
     acct = Accounting(id="chatcmpl-1", endpoint="chat.completions", model="m", stream=stream)
     if deployment is not None:
-        acct.target = Target(deployment, IdleProvider(deployment))
+        acct.target = Target(deployment, IdleProvider(deployment), meter(deployment))
     return acct
 
 
@@ -113,8 +123,8 @@ def test_no_price_and_no_hardware_is_free() -> None:
 def test_finished_local_request_record() -> None:
     acct = accounting(local(usd_per_hour=3.6, count=2), stream=True)
     acct.started(10)
-    acct.delta()
-    acct.delta()
+    acct.delta(1)
+    acct.delta(1)
     acct.finished(Finished("stop", Usage(11, 7), engine_seconds=0.5))
 
     rec = acct.record(200)
@@ -148,7 +158,7 @@ def test_cut_short_counts_one_token_per_delta() -> None:
     acct = accounting(priced(input_per_mtok=1.0, output_per_mtok=1.0), stream=True)
     acct.started(40)
     for _ in range(3):
-        acct.delta()
+        acct.delta(1)
 
     rec = acct.record(CLIENT_CLOSED, "client_disconnected")
 
@@ -206,9 +216,9 @@ def test_ttft_is_none_without_deltas() -> None:
 def test_ttft_is_the_first_delta_and_within_latency() -> None:
     acct = accounting(local())
     acct.start = time.perf_counter() - 0.05
-    acct.delta()
+    acct.delta(1)
     first = acct.first_token_at
-    acct.delta()
+    acct.delta(1)
     assert acct.first_token_at == first  # later deltas do not move it
     acct.finished(Finished("stop", Usage(5, 2), 0.1))
     rec = acct.record(200)
@@ -218,7 +228,7 @@ def test_ttft_is_the_first_delta_and_within_latency() -> None:
 
 def test_record_round_trips_through_a_dict() -> None:
     acct = accounting(priced())
-    acct.delta()
+    acct.delta(1)
     acct.finished(Finished("stop", Usage(3, 1), 0.0))
     rec = acct.record(200)
     assert type(rec).from_dict(rec.to_dict()) == rec

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from inferplane.cli import config_cmd
 from inferplane.config import (
     CONFIG_ENV,
+    AccountingConfig,
     BreakerConfig,
     Config,
     DeploymentConfig,
@@ -22,6 +23,7 @@ from inferplane.config import (
     LedgerConfig,
     ModelConfig,
     PriceConfig,
+    PriceTierConfig,
     Problem,
     RetryConfig,
     RoutingConfig,
@@ -552,6 +554,7 @@ def test_every_key_is_documented() -> None:
     sections: list[type[BaseModel]] = [Config, ServerConfig, StoreConfig, LedgerConfig]
     sections += [ModelConfig, RoutingConfig, DeploymentConfig, EngineConfig, HardwareConfig]
     sections += [PriceConfig, SloConfig, RetryConfig, TimeoutsConfig, EnergyConfig, BreakerConfig]
+    sections += [PriceTierConfig, AccountingConfig]
     undocumented = [
         f"{cls.__name__}.{name}"
         for cls in sections

@@ -10,11 +10,13 @@ import orjson
 
 from inferplane.errors import InferplaneError
 from inferplane.ledger.record import UsageRecord
-from inferplane.metering.prices import request_cost_usd
-from inferplane.protocol.types import Endpoint, Finished, Usage
+from inferplane.metering.meter import Metered
+from inferplane.metering.tokens import request_chars, settle_usage
+from inferplane.protocol.types import Endpoint, Finished, GenerationRequest, Usage
 from inferplane.routing.router import Target
 
 CLIENT_CLOSED = 499
+NOT_METERED = Metered(0.0, None, None, None, None, None)  # reached no deployment
 
 
 @dataclass(slots=True)
@@ -28,9 +30,14 @@ class Accounting:
     target: Target | None = None
     usage: Usage = field(default_factory=Usage)
     engine_seconds: float = 0.0
+    energy_j: float | None = None
+    energy_method: str | None = None
     first_token_at: float | None = None
     finish_reason: str | None = None
     deltas: int = 0
+    output_chars: int = 0
+    request: GenerationRequest | None = None  # read only when usage must be estimated
+    tenant: str | None = None
     policy: str | None = None
     reason: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
@@ -39,9 +46,10 @@ class Accounting:
     def prompt_tokens(self) -> int:
         return self.usage.prompt_tokens
 
-    def delta(self) -> None:
-        """A piece of text arrived (at least one token)."""
+    def delta(self, chars: int) -> None:
+        """A piece of text (or tool-call arguments) arrived: at least one token."""
         self.deltas += 1
+        self.output_chars += chars
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
 
@@ -51,17 +59,20 @@ class Accounting:
     def finished(self, event: Finished) -> None:
         self.usage = event.usage
         self.engine_seconds = event.engine_seconds
+        self.energy_j, self.energy_method = event.energy_j, event.energy_method
         self.finish_reason = event.finish_reason
 
     def record(self, status: int, error: InferplaneError | str | None = None) -> UsageRecord:
         now = time.perf_counter()
-        usage = self.usage
-        if self.finish_reason is None:  # cut short: each text delta held at least one token
-            usage = Usage(usage.prompt_tokens, self.deltas)
+        usage, source = self.usage, "reported"
+        if self.target is not None:  # a request that reached no deployment used no tokens
+            usage, source = settle_usage(
+                self.usage, self.finish_reason is not None, self.deltas,
+                request_chars(self.request) if self.usage.prompt_tokens == 0 else 0,
+                self.output_chars)
         deployment = self.target.deployment if self.target is not None else None
-        cost = 0.0
-        if deployment is not None:
-            cost = request_cost_usd(deployment, usage, self.engine_seconds)
+        metered = NOT_METERED if self.target is None else self.target.meter.measure(
+            usage, self.engine_seconds, self.energy_j, self.energy_method)
         error_type = error if isinstance(error, str) or error is None else (
             error.code or error.type
         )
@@ -81,5 +92,8 @@ class Accounting:
             ttft_ms=None if ttft is None else (ttft - self.start) * 1000,
             latency_ms=(now - self.start) * 1000, status=status, error_type=error_type,
             finish_reason=self.finish_reason, stream=self.stream,
-            engine_seconds=self.engine_seconds, cost_usd=cost,
+            engine_seconds=self.engine_seconds,
+            cost_usd=metered.cost_usd, usage_source=source, cost_method=metered.cost_method,
+            energy_j=metered.energy_j, energy_method=metered.energy_method,
+            co2_g=metered.co2_g, water_l=metered.water_l, tenant=self.tenant,
         )

@@ -101,10 +101,10 @@ async def serve(request: Request, acct: Accounting, surface: Surface
                                        surface.headers(generation.headers()))
         result = await generation.collect()
     except InferplaneError as exc:
-        gateway.ledger.append(acct.record(exc.status, exc))
+        gateway.account(acct.record(exc.status, exc))
         headers = generation.headers() if generation is not None else {"x-request-id": acct.id}
         return surface.error(exc, surface.headers(headers))
-    gateway.ledger.append(acct.record(200))  # durable before the response leaves
+    gateway.account(acct.record(200))  # durable before the response leaves
     return Response(orjson.dumps(surface.render(req, result)), 200,
                     media_type="application/json", headers=surface.headers(generation.headers()))
 
@@ -174,6 +174,7 @@ class Generation:
         self.gateway = gateway
         self.req = req
         self.acct = acct
+        acct.request = req
         self._attempts: Attempts | None = None
         self._events: AsyncGenerator[StreamEvent, None] | None = None
 
@@ -217,10 +218,10 @@ class Generation:
         try:
             async for event in self._events:
                 if isinstance(event, TextDelta):
-                    self.acct.delta()
+                    self.acct.delta(len(event.text))
                     parts.append(event.text)
                 elif isinstance(event, ToolCallDelta):
-                    self.acct.delta()
+                    self.acct.delta(len(event.arguments))
                     if event.id is not None or event.name is not None:
                         heads[event.index] = (event.id or f"call_{event.index}",
                                               event.name or "")
@@ -240,31 +241,31 @@ class Generation:
         """The client's stream. Its ledger record is appended before the final frame; if the
         client leaves first, the upstream stream is closed at once and a 499 recorded."""
         assert self._events is not None
-        events, ledger, acct = self._events, self.gateway.ledger, self.acct
+        events, account, acct = self._events, self.gateway.account, self.acct
         recorded = False
         try:
             yield writer.first()
             async for event in events:
                 if isinstance(event, TextDelta):
-                    acct.delta()
+                    acct.delta(len(event.text))
                     yield writer.text(event.text)
                 elif isinstance(event, ToolCallDelta):
-                    acct.delta()
+                    acct.delta(len(event.arguments))
                     yield writer.tool_call(event)
                 elif isinstance(event, Finished):
                     acct.finished(event)
                     yield writer.finish(event)
-                    ledger.append(acct.record(200))
+                    account(acct.record(200))
                     recorded = True
                     yield writer.done(event)
                     return
             raise ServiceUnavailable("the deployment ended the stream without finishing it")
         except InferplaneError as exc:
             if not recorded:
-                ledger.append(acct.record(exc.status, exc))
+                account(acct.record(exc.status, exc))
                 recorded = True
             yield writer.error(exc)
         finally:
             await events.aclose()
             if not recorded:
-                ledger.append(acct.record(CLIENT_CLOSED, "client_disconnected"))
+                account(acct.record(CLIENT_CLOSED, "client_disconnected"))

@@ -1,4 +1,4 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and the metrics endpoint."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from inferplane.gateway import Gateway
+from inferplane.observe.metrics import CONTENT_TYPE
 
 
 async def healthz(_request: Request) -> Response:
@@ -24,4 +25,11 @@ async def readyz(request: Request) -> Response:
     return Response(orjson.dumps(body), 200 if ready else 503, media_type="application/json")
 
 
-routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (``observe/metrics.py``)."""
+    gateway: Gateway = request.app.state.gateway
+    return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"]),
+          Route("/metrics", metrics, methods=["GET"])]

@@ -69,10 +69,10 @@ async def create_embeddings(request: Request) -> Response:
         acct.target, result = await Attempts(gateway.router, plan, acct.attempts).call(
             lambda target: target.provider.embed(req))
     except InferplaneError as exc:
-        gateway.ledger.append(acct.record(exc.status, exc))
+        gateway.account(acct.record(exc.status, exc))
         return error_response(exc, {"x-request-id": acct.id})
     acct.started(result.prompt_tokens)
-    gateway.ledger.append(acct.record(200))
+    gateway.account(acct.record(200))
     return Response(orjson.dumps(embeddings(req, result)), 200, media_type="application/json",
                     headers={"x-request-id": acct.id})
 

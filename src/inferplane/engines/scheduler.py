@@ -33,6 +33,7 @@ class Sequence:
     next_token: int | None = None
     generated: int = 0
     engine_seconds: float = 0.0
+    energy_j: float = 0.0
     reused: int = 0  # prompt tokens found in the slot's cache, not prefilled again
     history: list[int] = field(default_factory=list)  # the tokens the slot's KV cache holds
 

@@ -39,13 +39,14 @@ class WorkerSpec:
     batch: int
     threads: int | None
     startup_timeout_s: float = 120.0
+    watts_per_core: float = 0.0  # the energy model's power of one busy core
 
     def argv(self, fd: int) -> list[str]:
         return [
             sys.executable, "-m", "inferplane.engines.worker", "--fd", str(fd),
             "--model", self.model, "--parallel", str(self.parallel),
             "--context", str(self.context), "--batch", str(self.batch),
-            "--threads", str(self.threads or 0),
+            "--threads", str(self.threads or 0), "--watts-per-core", str(self.watts_per_core),
         ]
 
 

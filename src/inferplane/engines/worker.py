@@ -8,14 +8,16 @@ gateway -> worker  ``{"op": "generate", "id", "segments" | "prompt", "max_tokens
                    ``{"op": "stats", "id"}``, ``{"op": "shutdown"}``
 worker -> gateway  ``{"ev": "ready", ...}``, ``{"ev": "start", "id", "prompt_tokens"}``,
                    ``{"ev": "delta", "id", "text"}``, ``{"ev": "done", "id", "finish_reason",
-                   "prompt_tokens", "completion_tokens", "engine_seconds"}``,
+                   "prompt_tokens", "completion_tokens", "engine_seconds", "energy_j"}``,
                    ``{"ev": "error", "id", "code", "message"}``,
-                   ``{"ev": "stats", "id", "running", "waiting"}``
+                   ``{"ev": "stats", "id", "running", "waiting", "energy_charged_j",
+                      "energy_idle_j"}``
 
 A reader thread queues commands; the main thread plans a batch (``Scheduler``), decodes it,
 samples one token per generating sequence and streams text out. Commands are drained between
 steps, so a new request joins the running batch at the next step and a cancel frees its slot
-at once.
+at once. Energy is read from a counter after every step and split among the step's sequences
+(``metering/energy.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from inferplane.engines.llama import LlamaError, LlamaModel
 from inferplane.engines.model_files import resolve_model
 from inferplane.engines.scheduler import Scheduler, Sequence
 from inferplane.engines.stopper import Stopper
+from inferplane.metering.counters import CpuModelCounter
+from inferplane.metering.energy import EnergySplit
 
 Message = dict[str, Any]
 
@@ -73,16 +77,23 @@ class _Decoding:
 
 
 class Worker:
-    def __init__(self, model: LlamaModel, channel: Channel, parallel: int) -> None:
+    def __init__(self, model: LlamaModel, channel: Channel, parallel: int,
+                 energy: EnergySplit) -> None:
         self.model = model
         self.channel = channel
         self.scheduler = Scheduler(parallel, model.n_batch, model.trim)
         self.state: dict[str, _Decoding] = {}
+        self.energy = energy
         self.running = True
 
     def run(self) -> None:
         while self.running:
-            self._drain(block=len(self.scheduler) == 0)
+            idle = len(self.scheduler) == 0
+            if idle:
+                self.energy.idle()
+            self._drain(block=idle)
+            if idle:
+                self.energy.idle()  # the wait was nobody's
             if self.running:
                 self._step()
 
@@ -107,6 +118,7 @@ class Worker:
             self.channel.send({
                 "ev": "stats", "id": message["id"], "running": len(self.scheduler.running),
                 "waiting": len(self.scheduler) - len(self.scheduler.running),
+                "energy_charged_j": self.energy.charged_j, "energy_idle_j": self.energy.idle_j,
             })
         elif op == "shutdown":
             self.running = False
@@ -170,9 +182,11 @@ class Worker:
             if index >= 0
         ]
         elapsed = time.perf_counter() - started
-        total = sum(len(item.tokens) for item in work)
-        for item in work:
-            item.seq.engine_seconds += elapsed * len(item.tokens) / total
+        tokens = [len(item.tokens) for item in work]
+        total = sum(tokens)
+        for item, n, joules in zip(work, tokens, self.energy.step(tokens), strict=True):
+            item.seq.engine_seconds += elapsed * n / total
+            item.seq.energy_j += joules
             Scheduler.advance(item)
         for seq, token in sampled:
             self._on_token(seq, token)
@@ -215,7 +229,8 @@ class Worker:
             "ev": "done", "id": seq.id, "finish_reason": reason,
             "prompt_tokens": len(seq.prompt), "completion_tokens": seq.generated,
             "cached_tokens": seq.reused,
-            "engine_seconds": seq.engine_seconds, "stop_sequence": stop_sequence,
+            "engine_seconds": seq.engine_seconds, "energy_j": seq.energy_j,
+            "stop_sequence": stop_sequence,
         })
 
 
@@ -227,6 +242,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--context", type=int, default=2048, help="tokens per sequence")
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--watts-per-core", type=float, default=0.0,
+                        help="the energy model's power of one busy core (TDP / cores)")
     args = parser.parse_args(argv)
     # The gateway owns this process's lifetime: it sends "shutdown" when it drains and the
     # socket closes if it dies. Ctrl-C in a terminal or a SIGTERM to the whole process group
@@ -239,11 +256,13 @@ def main(argv: list[str] | None = None) -> None:
         str(path), n_seq=args.parallel, n_ctx_seq=args.context, n_batch=args.batch,
         n_threads=args.threads or None,
     )
+    counter = CpuModelCounter(args.watts_per_core)  # after loading: the weights are resident
     channel.send({
         "ev": "ready", "model_path": str(path), "n_ctx_seq": model.n_ctx_seq,
         "parallel": args.parallel, "n_ctx_train": model.n_ctx_train,
+        "energy_method": counter.method, "ram_watts": counter.ram_watts,
     })
-    Worker(model, channel, args.parallel).run()
+    Worker(model, channel, args.parallel, EnergySplit(counter)).run()
 
 
 if __name__ == "__main__":

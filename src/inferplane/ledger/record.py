@@ -17,6 +17,13 @@ class UsageRecord:
     ``reasoning_tokens``. ``region`` is where the request was processed. The routing fields
     say how the deployment was chosen: the policy, its reason (with the scores, JSON), and
     ``attempts``, a JSON list of every attempt (deployment, outcome, error, milliseconds).
+    The accounting fields (docs/accounting.md): ``usage_source`` says where the token counts
+    came from (``reported`` by the upstream, ``counted`` by the gateway from a stream cut short,
+    ``estimated`` from the text's length when the upstream reported none); ``cost_method`` which
+    price applied (``deployment``, ``catalog``, ``hardware``, or None: no price known);
+    ``energy_j`` with its ``energy_method`` (``measured``, ``modelled``, ``estimated``); ``co2_g``
+    and ``water_l`` from the energy and the region. ``tenant`` is the key's tenant, when keys
+    are in use.
     Fields added after the first release have defaults, so older WAL records still load.
     """
 
@@ -44,6 +51,13 @@ class UsageRecord:
     routing_reason: str | None = None
     attempts: str | None = None
     attempt_count: int = 1
+    usage_source: str = "reported"
+    cost_method: str | None = None
+    energy_j: float | None = None
+    energy_method: str | None = None
+    co2_g: float | None = None
+    water_l: float | None = None
+    tenant: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -78,8 +78,16 @@ usage_records = Table(
     Column("routing_reason", Text),
     Column("attempts", Text),
     Column("attempt_count", Integer, nullable=False, server_default="1"),
+    Column("usage_source", String, nullable=False, server_default="reported"),
+    Column("cost_method", String),
+    Column("energy_j", Float),
+    Column("energy_method", String),
+    Column("co2_g", Float),
+    Column("water_l", Float),
+    Column("tenant", String),
     Index("ix_usage_records_ts", "ts"),
     Index("ix_usage_records_model_ts", "model", "ts"),
+    Index("ix_usage_records_tenant_ts", "tenant", "ts"),
 )
 
 ledger_checkpoint = Table(

@@ -97,6 +97,7 @@ class Hardware:
     estimated: tuple[str, ...] = ()
     uncertain: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    cores: int | None = None  # CPUs: the cores the TDP is shared by (the energy model's)
 
     @property
     def memory_bytes(self) -> float:
@@ -264,6 +265,7 @@ def _hardware(raw: dict[str, Any], defaults: dict[str, Any], kinds: dict[str, An
         source=raw["source"], status=raw.get("status", "available"),
         estimated=tuple(raw.get("estimated", [])), uncertain=tuple(raw.get("uncertain", [])),
         aliases=tuple(a.lower() for a in raw.get("aliases", [])),
+        cores=int(raw["cores"]) if raw.get("cores") is not None else None,
     )
 
 

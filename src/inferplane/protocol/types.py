@@ -155,6 +155,8 @@ class Finished:
     usage: Usage
     engine_seconds: float = 0.0
     stop_sequence: str | None = None  # the stop string that ended it, where known
+    energy_j: float | None = None  # the engine's share of its energy counter, where it has one
+    energy_method: str | None = None  # "measured" or "modelled" (metering/energy.py)
 
 
 StreamEvent = Started | TextDelta | ToolCallDelta | Finished

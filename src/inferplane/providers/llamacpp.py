@@ -10,6 +10,7 @@ from inferplane.engines.chat_template import TEMPLATES
 from inferplane.engines.model_files import display_name
 from inferplane.engines.supervisor import EngineSupervisor, WorkerSpec
 from inferplane.errors import ContextLengthExceeded, EngineUnavailable
+from inferplane.metering.hardware import watts_per_core
 from inferplane.protocol.types import (
     Finished,
     GenerationRequest,
@@ -42,6 +43,7 @@ class LlamaCppProvider(Provider):
                 model=engine.model, parallel=engine.parallel, context=engine.context,
                 batch=engine.batch, threads=engine.threads,
                 startup_timeout_s=engine.startup_timeout_s,
+                watts_per_core=watts_per_core(deployment.hardware),
             ),
         )
 
@@ -74,7 +76,7 @@ class LlamaCppProvider(Provider):
     ) -> AsyncGenerator[StreamEvent, None]:
         def cancelled(event: dict[str, Any]) -> None:
             if event["ev"] == "done":
-                meter.finished(_finished(event))
+                meter.finished(_finished(event, self.supervisor.info.get("energy_method")))
 
         async for event in self.supervisor.generate(self._payload(request), cancelled):
             kind = event["ev"]
@@ -83,7 +85,7 @@ class LlamaCppProvider(Provider):
             elif kind == "start":
                 yield Started(event["prompt_tokens"])
             elif kind == "done":
-                yield _finished(event)
+                yield _finished(event, self.supervisor.info.get("energy_method"))
             elif event.get("code") == "context_length_exceeded":
                 raise ContextLengthExceeded(event["message"], param="messages")
             else:
@@ -102,8 +104,10 @@ class LlamaCppProvider(Provider):
         return payload
 
 
-def _finished(event: dict[str, Any]) -> Finished:
+def _finished(event: dict[str, Any], energy_method: str | None) -> Finished:
     usage = Usage(event["prompt_tokens"], event["completion_tokens"],
                   cached_tokens=event.get("cached_tokens", 0))
+    energy = event.get("energy_j")
     return Finished(event["finish_reason"], usage, event["engine_seconds"],
-                    event.get("stop_sequence"))
+                    event.get("stop_sequence"), energy,
+                    energy_method if energy is not None else None)

@@ -22,6 +22,7 @@ from inferplane.errors import (
     ResidencyUnsatisfiable,
     ServiceUnavailable,
 )
+from inferplane.metering.meter import DeploymentMeter, build_meters
 from inferplane.protocol.types import Endpoint
 from inferplane.routing.candidate import Candidate, RequestProfile
 from inferplane.routing.constraints import Admission, Constraint, Rejection, admissible, refusal
@@ -43,6 +44,7 @@ _REFUSALS = {
 class Target:
     deployment: DeploymentConfig
     provider: Provider
+    meter: DeploymentMeter
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +84,16 @@ class Plan:
 
 class Router:
     def __init__(self, config: Config, providers: Mapping[str, Provider],
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 meters: Mapping[str, DeploymentMeter] | None = None) -> None:
+        meters = meters if meters is not None else build_meters(config)
         self._models: dict[str, ModelConfig] = {}
         self._targets: dict[str, list[Target]] = {}
         self._retry: dict[str, RetryPolicy] = {}  # by model name: fixed by the configuration
         for model in config.models:
             targets = [
-                Target(d, providers[d.name]) for d in config.deployments if d.model == model.name
+                Target(d, providers[d.name], meters[d.name])
+                for d in config.deployments if d.model == model.name
             ]
             for name in (model.name, *model.aliases):
                 self._models[name] = model
@@ -161,7 +166,8 @@ class Router:
     def _candidate(self, target: Target, alias: str, now: float) -> Candidate:
         d = target.deployment
         live = self.stats[d.name].snapshot(now)
-        input_price, output_price, cached_price = _prices(d, live.itl_s)
+        input_price, output_price, cached_price = _prices(target, live.itl_s)
+        footprint = target.meter.footprint
         engine = d.engine
         return Candidate(
             name=d.name, alias=alias, provider=d.provider, region=d.region,
@@ -169,8 +175,8 @@ class Router:
             cached_input_per_mtok=cached_price, weight=d.weight, in_flight=live.in_flight,
             capacity=d.max_in_flight or (engine.parallel if engine is not None else None),
             ttft_s=live.ttft_s, itl_s=live.itl_s, error_rate=live.error_rate,
-            grid_gco2_per_kwh=d.energy.grid_gco2_per_kwh,
-            joules_per_output_token=d.energy.joules_per_token, pue=d.energy.pue,
+            grid_gco2_per_kwh=footprint.grid_gco2_per_kwh,
+            joules_per_output_token=target.meter.joules_per_output_token, pue=footprint.pue,
             breaker_open=live.breaker_open,
         )
 
@@ -190,13 +196,15 @@ class Router:
         return error(why.message)
 
 
-def _prices(d: DeploymentConfig, itl_s: float | None) -> tuple[float, float, float | None]:
-    """USD per million input, output and cached-input tokens. A deployment on our own hardware
-    has no list price: its output price is its hourly cost over the tokens it makes in an hour
-    at its measured inter-token latency (an upper bound: batching shares that time), and its
-    input tokens are counted free."""
-    if d.price is not None:
-        return d.price.input_per_mtok, d.price.output_per_mtok, d.price.cached_input_per_mtok
+def _prices(target: Target, itl_s: float | None) -> tuple[float, float, float | None]:
+    """USD per million input, output and cached-input tokens: the deployment's price or its
+    catalog list price (base tier). A deployment on our own hardware has no list price: its
+    output price is its hourly cost over the tokens it makes in an hour at its measured
+    inter-token latency (an upper bound: batching shares that time), and its input tokens are
+    counted free."""
+    price, d = target.meter.price, target.deployment
+    if price is not None:
+        return price.base.input, price.base.output, price.base.cached_input
     if d.hardware is not None and itl_s is not None:
         per_second = d.hardware.usd_per_hour * d.hardware.count / 3600
         return 0.0, per_second * itl_s * 1_000_000, None

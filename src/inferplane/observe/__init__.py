@@ -1,0 +1,1 @@
+"""Metrics, tracing and alerts: what the gateway tells operators about itself."""
