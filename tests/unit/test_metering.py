@@ -17,7 +17,7 @@ from inferplane.config import (
     PriceConfig,
     PriceTierConfig,
 )
-from inferplane.metering.carbon import Footprint
+from inferplane.metering.carbon import Footprint, load_regions
 from inferplane.metering.energy import EnergySplit, apportion, cpu_watts, modelled_joules
 from inferplane.metering.estimate import estimate_token_energy
 from inferplane.metering.meter import DeploymentMeter, price_of
@@ -288,3 +288,18 @@ def test_usage_sources() -> None:
     assert settle_usage(Usage(), True, 1, 40, 8) == (Usage(10, 2), "estimated")
     assert settle_usage(Usage(), False, 0, 0, 0) == (Usage(), "reported")
     assert estimate_tokens(4000) == 1000
+
+
+def test_packaged_regions_are_complete_and_sourced() -> None:
+    regions = load_regions()
+    for name, zone in regions.zones.items():
+        assert zone.get("source") and str(zone.get("year", ""))[:4].isdigit(), name
+        assert zone["gco2_per_kwh"] >= 0, name
+    for name, op in regions.operators.items():
+        assert op.get("source") and op.get("year"), name
+    for name, entry in regions.regions.items():
+        assert entry["zone"] in regions.zones, name
+        assert entry.get("operator") in (None, *regions.operators), name
+        regions.footprint(name)  # every figure it needs resolves
+    local = regions.footprint("local")
+    assert (local.zone, local.pue, local.wue_l_per_kwh) == ("WORLD", 1.0, 0.0)

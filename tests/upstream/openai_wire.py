@@ -257,6 +257,8 @@ def chat_response(call: ChatCall, reply: Reply, settings: Settings) -> Body:
         "system_fingerprint": FINGERPRINT,
         **call.extras.get("response", {}),
     }
+    if settings.omit_usage:
+        del out["usage"]
     return json_body(out, tokens=reply.completion_tokens)
 
 
@@ -280,7 +282,8 @@ def chat_stream(call: ChatCall, reply: Reply, settings: Settings) -> Stream:
     base: dict[str, Any] = {"id": new_id("chatcmpl-"), "object": "chat.completion.chunk",
                             "created": now(), "model": call.model, "service_tier": "default",
                             "system_fingerprint": FINGERPRINT}
-    if call.include_usage:
+    include_usage = call.include_usage and not settings.omit_usage
+    if include_usage:
         base["usage"] = None
     choice_extra = call.extras.get("choice", {})
     chunks = list(call.extras.get("prelude", ()))
@@ -289,7 +292,7 @@ def chat_stream(call: ChatCall, reply: Reply, settings: Settings) -> Stream:
         chunks += [sse({**base, "choices": [{"index": i, "delta": delta, "logprobs": None,
                                              "finish_reason": finish, **choice_extra}], **pad})
                    for i in range(call.n)]
-    if call.include_usage:
+    if include_usage:
         chunks.append(sse({**base, "choices": [], "usage": chat_usage(reply, settings, call.n)}))
     chunks.append(DONE)
     return Stream(chunks)

@@ -10,7 +10,7 @@ import orjson
 
 #: Settings the control API may change while the server runs.
 MUTABLE = frozenset({"think_ms", "token_delay_ms", "cached_tokens", "reasoning_tokens",
-                     "models", "log_requests"})
+                     "models", "log_requests", "omit_usage"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,7 @@ class Settings:
     ``api_key`` None accepts any key or none; ``models`` empty accepts any model name.
     ``think_ms`` is the time to first token, ``token_delay_ms`` the time per further token;
     ``cached_tokens`` and ``reasoning_tokens`` are reported in the usage fields each protocol has.
+    ``omit_usage`` leaves OpenAI chat usage out (as some OpenAI-compatible servers do).
     """
 
     name: str = "upstream"
@@ -31,6 +32,7 @@ class Settings:
     reasoning_tokens: int = 0
     embedding_dim: int = 1536
     log_requests: bool = True
+    omit_usage: bool = False
 
     @property
     def listed_models(self) -> tuple[str, ...]:

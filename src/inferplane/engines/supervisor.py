@@ -142,7 +142,8 @@ class EngineSupervisor:
             self._inflight.pop(request_id, None)
 
     async def stats(self, timeout: float = 2.0) -> Event:
-        """The worker's own view of its load: sequences decoding and waiting for a slot."""
+        """The worker's own view of its load (sequences decoding and waiting for a slot) and
+        of its energy counter: joules given to requests, and idle joules."""
         if not self.ready:
             return {"running": 0, "waiting": 0}
         request_id = f"stats-{next(self._stats_ids)}"
@@ -155,7 +156,8 @@ class EngineSupervisor:
             self._inflight.pop(request_id, None)
         if event is _GONE:
             raise EngineUnavailable(f"engine {self.name!r} stopped")
-        return {"running": event["running"], "waiting": event["waiting"]}
+        return {k: event[k] for k in ("running", "waiting", "energy_charged_j", "energy_idle_j")
+                if k in event}
 
     def _send(self, message: Event) -> None:
         if self._writer is None:

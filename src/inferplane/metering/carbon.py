@@ -84,7 +84,7 @@ class Regions:
         def pick(override: float | None, *values: Any) -> float:
             if override is not None:
                 return override
-            return float(next(v for v in values if v is not None))
+            return float(next(_value(v) for v in values if v is not None))
 
         basis = zone.get("name", zone_key) if (entry or zone_key == region) else \
             f"region '{region}' not in the catalog: world average"
@@ -101,9 +101,13 @@ class Regions:
         )
 
 
+def _value(v: Any) -> Any:
+    """A figure written bare or as ``{value, source, year}``."""
+    return v["value"] if isinstance(v, dict) else v
+
+
 def parse_regions(data: dict[str, Any]) -> Regions:
-    defaults = {k: float(v["value"] if isinstance(v, dict) else v)
-                for k, v in data["defaults"].items()}
+    defaults = {k: float(_value(v)) for k, v in data["defaults"].items()}
     return Regions(defaults, dict(data["zones"]), dict(data.get("operators") or {}),
                    dict(data.get("regions") or {}), str(data.get("version", "")))
 
