@@ -116,16 +116,17 @@ def send_mixed_traffic(gateway: GatewayProc) -> list[str]:
 
 def expected_cost(row: dict[str, Any]) -> float:
     """The cost, by hand, from the record's tokens and the prices in the config and catalog."""
-    p, c = row["prompt_tokens"], row["completion_tokens"]
-    cached, reasoning = row["cached_tokens"], row["reasoning_tokens"]
+    p, c = int(row["prompt_tokens"]), int(row["completion_tokens"])
+    cached, reasoning = int(row["cached_tokens"]), int(row["reasoning_tokens"])
     if row["deployment"] == "local-gemma":
-        return 0.36 * row["engine_seconds"] / 3600
+        return 0.36 * float(row["engine_seconds"]) / 3600
     if row["deployment"] == "tiered-1":
         input_rate = 3.0 if p > 8 else 1.0
         return ((p - cached) * input_rate + cached * 0.1 + (c - reasoning) * 4.0
                 + reasoning * 2.0) / M
     if row["deployment"] == "listed-1":
-        lp = list_price("openai", "gpt-4o-mini")
+        lp = {k: float(v) for k, v in list_price("openai", "gpt-4o-mini").items()
+              if k in ("input", "cached_input", "output")}
         return ((p - cached) * lp["input"] + cached * lp["cached_input"] + c * lp["output"]) / M
     assert row["deployment"] == "silent-1"
     return (p * 10.0 + c * 20.0) / M
