@@ -34,7 +34,9 @@ T = TypeVar("T")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
-def _query(config_path: Path | None, query: Callable[[Store], T]) -> T:
+def query_ledger(config_path: Path | None, query: Callable[[Store], T]) -> T:
+    """Run ``query`` on the store of the configured ledger (its WAL replayed first, unless a
+    running gateway holds it); what ``query`` returns must not need the store any more."""
     config = load_or_exit(config_path)
     settings = config.ledger
     try:
@@ -66,7 +68,7 @@ def tail(
     config: ConfigOption = None,
 ) -> None:
     """The newest records, newest last."""
-    records = _query(config, lambda store: store.tail(n, model))
+    records = query_ledger(config, lambda store: store.tail(n, model))
     if as_json:
         sys.stdout.buffer.write(b"".join(_json_line(r.to_dict()) for r in records))
         sys.stdout.flush()
@@ -77,7 +79,7 @@ def tail(
 @app.command()
 def stats(as_json: JsonOption = False, config: ConfigOption = None) -> None:
     """Requests, errors, tokens, cost and latency percentiles, per model and overall."""
-    summary = _query(config, lambda store: store.stats())
+    summary = query_ledger(config, lambda store: store.stats())
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
         sys.stdout.flush()

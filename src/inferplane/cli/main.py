@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from inferplane import __version__
 from inferplane.api.app import build_app
-from inferplane.cli import config_cmd, ledger_cmd, plan_cmd
+from inferplane.cli import config_cmd, ledger_cmd, plan_cmd, report_cmd
 from inferplane.cli.config_cmd import ConfigOption
 from inferplane.gateway import Gateway
 from inferplane.secrets import missing_secrets
@@ -22,6 +22,7 @@ app = typer.Typer(help="Inferplane: one endpoint in front of every model.", no_a
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(plan_cmd.app, name="plan")
+app.command("report")(report_cmd.report)
 console = Console(stderr=True)
 
 

@@ -8,7 +8,7 @@ batch together with the WAL position it reaches, so a replay after a crash inser
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import RowMapping, make_url
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.sql.dml import Insert
 
@@ -48,6 +48,7 @@ SQLITE_BUSY_TIMEOUT_S = 5.0
 # FULL, not NORMAL: a group commit must be durable before the WAL segments it covers are deleted.
 # It costs one fsync per batch, on the committer thread, never on the request path.
 SQLITE_SYNCHRONOUS = "FULL"
+RECORDS_BATCH = 5_000  # rows Store.records fetches at a time (PostgreSQL: a server-side cursor)
 
 metadata = MetaData()
 
@@ -243,6 +244,28 @@ class Store:
         with self._engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
         return [UsageRecord(**row) for row in reversed(rows)]
+
+    def records(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> Iterator[RowMapping]:
+        """The records with ``since <= ts < until`` (either bound may be None), as mappings of
+        ``columns`` (default: all), streamed in batches rather than loaded at once, oldest first.
+
+        The connection stays open until the iterator is exhausted or closed.
+        """
+        t = usage_records
+        query = select(*(t.c[name] for name in columns)) if columns else select(t)
+        if since is not None:
+            query = query.where(t.c.ts >= since)
+        if until is not None:
+            query = query.where(t.c.ts < until)
+        query = query.order_by(t.c.ts)
+        with self._engine.connect() as connection:
+            result = connection.execution_options(yield_per=RECORDS_BATCH).execute(query)
+            yield from result.mappings()
 
     def get(self, record_id: str) -> UsageRecord | None:
         with self._engine.connect() as connection:
