@@ -5,7 +5,9 @@ counters against the records."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ import yaml
 
 from tests.upstream.process import UpstreamProcess, upstreams
 
-from .gateway_proc import GatewayProc, ledger_yaml, running_gateway
+from .gateway_proc import BIN, GatewayProc, ledger_yaml, running_gateway
 
 KEY = "sk-upstream-secret-accounting"
 DATA = Path(__file__).resolve().parents[2] / "src" / "inferplane" / "data"
@@ -218,3 +220,23 @@ def test_prometheus_counters_match_the_records(
             r["completion_tokens"] for r in mine)
         assert metric_sum(text, "inferplane_requests_total", status="200", **labels) == len(mine)
     assert re.search(r'inferplane_co2_grams_total\{.*deployment="listed-1"', text)
+
+
+def test_report_totals_equal_the_sum_of_the_records(
+        gateway: GatewayProc, records: list[dict[str, Any]]) -> None:
+    result = subprocess.run(
+        [str(BIN / "inferplane"), "report", "--json", "--by", "deployment",
+         "--config", str(gateway.config)], capture_output=True, text=True, timeout=60,
+        check=True)
+    report = json.loads(result.stdout)
+    rows = gateway.ledger_rows()
+    totals = report["totals"]
+    assert totals["requests"] == len(rows)
+    for field in ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens"):
+        assert totals[field] == sum(r[field] for r in rows), field
+    for field in ("cost_usd", "energy_j", "co2_g", "water_l"):
+        assert totals[field] == pytest.approx(sum(r[field] or 0.0 for r in rows), rel=1e-9), field
+    by_key = {g["key"]: g for g in report["groups"]}
+    for deployment in ("local-gemma", "tiered-1", "listed-1", "silent-1"):
+        assert by_key[deployment]["cost_usd"] == pytest.approx(
+            sum(r["cost_usd"] for r in rows if r["deployment"] == deployment), rel=1e-9)
