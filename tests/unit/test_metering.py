@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -17,9 +18,11 @@ from inferplane.config import (
     PriceConfig,
     PriceTierConfig,
 )
+from inferplane.errors import ConfigError
 from inferplane.metering.carbon import Footprint, load_regions
 from inferplane.metering.energy import EnergySplit, apportion, cpu_watts, modelled_joules
 from inferplane.metering.estimate import estimate_token_energy
+from inferplane.metering.intensity import FileIntensity, intensity_source
 from inferplane.metering.meter import DeploymentMeter, price_of
 from inferplane.metering.price_catalog import load_price_catalog, parse_catalog
 from inferplane.metering.prices import Price, Rates, Tier, token_cost_usd
@@ -303,3 +306,26 @@ def test_packaged_regions_are_complete_and_sourced() -> None:
         regions.footprint(name)  # every figure it needs resolves
     local = regions.footprint("local")
     assert (local.zone, local.pue, local.wue_l_per_kwh) == ("WORLD", 1.0, 0.0)
+
+
+def test_live_intensity_file_replaces_the_annual_average(tmp_path: Path) -> None:
+    path = tmp_path / "intensity.json"
+    path.write_text('{"IE": 120.5, "SE": "bad", "XX": -1}')
+    source = intensity_source(f"file:{path}")
+    assert isinstance(source, FileIntensity)
+    assert source.gco2_per_kwh("IE") == 120.5
+    assert source.gco2_per_kwh("SE") is None and source.gco2_per_kwh("XX") is None
+    m = DeploymentMeter(DeploymentConfig(name="d", model="m", provider="llamacpp",
+                                         region="eu-west-1"),
+                        load_price_catalog(), REGIONS, source)
+    out = m.measure(Usage(1, 1), energy_j=3.6e6, energy_method="modelled")
+    assert out.co2_g == pytest.approx(1.2 * 120.5)  # the live value, the region's PUE
+    path.write_text("not json")
+    source._checked = float("-inf")  # past the re-check interval
+    assert source.gco2_per_kwh("IE") == 120.5  # the last good values are kept
+
+
+def test_unknown_intensity_source_is_a_config_error() -> None:
+    assert intensity_source(None) is None
+    with pytest.raises(ConfigError, match="intensity source"):
+        intensity_source("no-such-plugin")
