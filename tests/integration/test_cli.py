@@ -40,6 +40,16 @@ def test_up_refuses_a_deployment_whose_key_is_missing(tmp_path: Path) -> None:
     assert "INFERPLANE_TEST_MISSING_KEY is not set" in out and "Traceback" not in out
 
 
+def test_up_refuses_an_unknown_intensity_source(tmp_path: Path) -> None:
+    config = tmp_path / "inferplane.yaml"
+    config.write_text(f"store: {{url: 'sqlite:///{tmp_path}/x.db'}}\n"
+                      "accounting: {intensity_source: no-such-plugin}\n")
+    result = run("up", "--config", str(config))
+    out = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "unknown intensity source 'no-such-plugin'" in out and "Traceback" not in out
+
+
 def test_ledger_tail_and_stats_read_the_gateways_records(gateway: GatewayProc) -> None:
     import httpx
 

@@ -15,6 +15,7 @@ from inferplane import __version__
 from inferplane.api.app import build_app
 from inferplane.cli import config_cmd, ledger_cmd, plan_cmd, report_cmd
 from inferplane.cli.config_cmd import ConfigOption
+from inferplane.errors import ConfigError
 from inferplane.gateway import Gateway
 from inferplane.secrets import missing_secrets
 
@@ -46,8 +47,13 @@ def up(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        application = build_app(cfg, on_start=_announce)
+    except ConfigError as exc:  # e.g. an unknown accounting.intensity_source
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     server = uvicorn.Server(uvicorn.Config(
-        build_app(cfg, on_start=_announce), host=server_cfg.host, port=server_cfg.port,
+        application, host=server_cfg.host, port=server_cfg.port,
         loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
         timeout_graceful_shutdown=int(server_cfg.shutdown_grace_s),
     ))
