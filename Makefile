@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test lint typecheck unit integration bench-engine bench-affinity clean
+.PHONY: run test lint typecheck unit integration bench-engine bench-affinity bench-gateway clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,25 @@ bench-engine: $(VENV)/.installed-bench
 
 bench-affinity: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_affinity.py
+
+# The gateways compared with Inferplane, each installed once beside the benchmark (not in .venv).
+LITELLM_VENV := benchmarks/.venvs/litellm
+PORTKEY_DIR  := benchmarks/.portkey
+
+$(LITELLM_VENV)/.installed:
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/pip install --quiet 'litellm[proxy]==1.106.2'
+	touch $@
+
+$(PORTKEY_DIR)/.installed: benchmarks/gateway/portkey-package.json
+	mkdir -p $(PORTKEY_DIR)
+	cp $< $(PORTKEY_DIR)/package.json
+	npm install --prefix $(PORTKEY_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Gateway overhead vs LiteLLM and Portkey: ~50 min; QUICK=1: under 5 min, to *-quick.* files.
+bench-gateway: $(VENV)/.installed-bench $(LITELLM_VENV)/.installed $(PORTKEY_DIR)/.installed
+	$(BIN)/python benchmarks/bench_gateway.py $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
