@@ -76,10 +76,11 @@ def planner_token_energy(model_id: str) -> TokenEnergy:
 def nearest_model(active_params_b: float) -> Model:
     """The catalog model whose active parameter count is nearest (by ratio)."""
     models = [m for m in load_catalog().models.values() if _active_b(m) > 0]
-    return min(models, key=lambda m: abs(_log_ratio(_active_b(m), active_params_b)))
+    return min(models, key=lambda m: _ratio(_active_b(m), active_params_b))
 
 
-def _log_ratio(a: float, b: float) -> float:
+def _ratio(a: float, b: float) -> float:
+    """How many times larger the larger of two sizes is (1: equal)."""
     return max(a, b) / min(a, b)
 
 
