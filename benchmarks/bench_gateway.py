@@ -56,6 +56,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--soak-rps", type=float, default=200.0,
                    help="capped at half the gateway's highest sustained rate")
     p.add_argument("--settle-s", type=float, help="longest wait for an idle gateway (20 s)")
+    p.add_argument("--skip-after-failure", action="store_true",
+                   help="skip the higher rates of a sweep after one under 50%% success (quick)")
     p.add_argument("--think-ms", type=float, default=0.0, help="upstream time to first token")
     p.add_argument("--token-delay-ms", type=float, default=0.0)
     p.add_argument("--client-core", type=int, default=0, help="load generator and upstream")
@@ -65,6 +67,7 @@ def parse_args() -> argparse.Namespace:
     for key, value in (QUICK if opts.quick else FULL).items():
         if getattr(opts, key) is None:
             setattr(opts, key, value)
+    opts.skip_after_failure = opts.skip_after_failure or opts.quick
     opts.rates = [float(r) for r in opts.rates.split(",") if r]
     opts.calibrate = [float(r) for r in opts.calibrate.split(",") if r]
     opts.gateways = [g for g in opts.gateways.split(",") if g]
@@ -86,7 +89,7 @@ def start_upstream(opts: argparse.Namespace, key: str, core: int | None = None
 def load(opts: argparse.Namespace, duration: float | None = None, warmup: float | None = None
          ) -> Load:
     return Load(duration or opts.duration, opts.warmup if warmup is None else warmup,
-                opts.timeout, opts.think_ms, opts.settle_s)
+                opts.timeout, opts.think_ms, opts.settle_s, 0 if opts.quick else 1)
 
 
 def pid_of(up: UpstreamProcess) -> int:
@@ -108,23 +111,37 @@ def measure_gateway(name: str, up: UpstreamProcess, opts: argparse.Namespace, tm
                     ) -> dict[str, Any]:
     """Both sweeps, the max-rate search and (quick: in the same process) the soak. In the full
     run each sweep gets a fresh gateway process."""
-    out: dict[str, Any] = {"runs": [], "probes": []}
+    out: dict[str, Any] = {"runs": [], "probes": [], "skipped": []}
     endpoint = fresh(name, up, opts, tmp)
     try:
         for stream in (False, True):
             if stream and not opts.quick:
                 endpoint.stop()
                 endpoint = fresh(name, up, opts, tmp)
-            rows = [measure.point(endpoint, pid_of(up), stream, rate, load(opts))
-                    for rate in opts.rates]
+            rows = sweep(endpoint, up, stream, opts, out["skipped"])
             out["runs"] += rows
             if not stream:
                 out["max_rps"], out["probes"] = search(endpoint, up, rows, opts)
-        if opts.quick and endpoint.pid is not None:
-            out["soak"] = soak(endpoint, out["max_rps"], opts)
     finally:
         endpoint.stop()
+    if opts.quick and name != "direct":
+        out["soak"] = soaks({name: out["max_rps"]}, up, opts, tmp)[name]
     return out
+
+
+def sweep(endpoint: servers.Endpoint, up: UpstreamProcess, stream: bool,
+          opts: argparse.Namespace, skipped: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every rate in turn; with ``--skip-after-failure``, the rates above one where most
+    requests failed are left out (and listed in ``skipped``)."""
+    rows: list[dict[str, Any]] = []
+    for rate in opts.rates:
+        if opts.skip_after_failure and rows and rows[-1]["success_rate"] < 0.5:
+            skipped.append({"gateway": endpoint.name, "mode": "stream" if stream
+                            else "non-stream", "rps": rate,
+                            "why": f"under 50% success at {rows[-1]['rps']:g} rps"})
+            continue
+        rows.append(measure.point(endpoint, pid_of(up), stream, rate, load(opts)))
+    return rows
 
 
 def soak(endpoint: servers.Endpoint, sustained: float, opts: argparse.Namespace
@@ -214,41 +231,47 @@ def environment(opts: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    opts = parse_args()
-    os.sched_setaffinity(0, {opts.client_core})  # the generator; the upstream inherits it
-    key = "sk-up-" + secrets.token_hex(16)
-    report_data: dict[str, Any] = {"benchmark": "gateway-overhead", "quick": opts.quick,
-                                   "environment": environment(opts)}
-    report_data["generator"] = calibrate(opts, key)
-    runs: list[dict[str, Any]] = []
-    max_rps: dict[str, float] = {}
-    probes: dict[str, list[dict[str, Any]]] = {}
-    soak: dict[str, Any] = {}
+def run_all(opts: argparse.Namespace, key: str) -> dict[str, Any]:
+    """Every gateway in turn against one upstream, then (full run) the soaks."""
+    out: dict[str, Any] = {"runs": [], "skipped_runs": [], "max_rps": {}, "max_rps_probes": {},
+                           "soak": {}}
     up = start_upstream(opts, key)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
             for name in opts.gateways:
                 result = measure_gateway(name, up, opts, Path(tmp))
-                runs += result["runs"]
-                max_rps[name], probes[name] = result["max_rps"], result["probes"]
+                out["runs"] += result["runs"]
+                out["skipped_runs"] += result["skipped"]
+                out["max_rps"][name] = result["max_rps"]
+                out["max_rps_probes"][name] = result["probes"]
                 if "soak" in result:
-                    soak[name] = result["soak"]
+                    out["soak"][name] = result["soak"]
             if not opts.quick:
-                soak = soaks(max_rps, up, opts, Path(tmp))
+                out["soak"] = soaks(out["max_rps"], up, opts, Path(tmp))
     finally:
         up.stop()
-    report.add_overheads(runs)
-    report_data |= {
-        "settings": {"rates": opts.rates, "duration_s": opts.duration, "warmup_s": opts.warmup,
-                     "timeout_s": opts.timeout, "soak_s": opts.soak_s, "soak_rps": opts.soak_rps,
-                     "think_ms": opts.think_ms, "token_delay_ms": opts.token_delay_ms,
-                     "max_tokens": 16, "prompt": servers.PROMPT, "completion_words": 9,
-                     "max_rps_criterion": f"p99 < {50 + opts.think_ms:g} ms and >= 99.9% ok"},
-        "runs": runs, "max_rps": max_rps, "max_rps_probes": probes, "soak": soak,
-        "ratios": report.ratios(runs, max_rps, soak),
-    }
-    write(report_data, opts.out)
+    report.add_overheads(out["runs"])
+    out["ratios"] = report.ratios(out["runs"], out["max_rps"], out["soak"])
+    return out
+
+
+def settings(opts: argparse.Namespace) -> dict[str, Any]:
+    return {"rates": opts.rates, "duration_s": opts.duration, "warmup_s": opts.warmup,
+            "timeout_s": opts.timeout, "soak_s": opts.soak_s, "soak_rps": opts.soak_rps,
+            "think_ms": opts.think_ms, "token_delay_ms": opts.token_delay_ms,
+            "max_tokens": 16, "prompt": servers.PROMPT, "completion_words": 9,
+            "max_rps_criterion": f"p99 < {50 + opts.think_ms:g} ms and >= 99.9% ok"}
+
+
+def main() -> int:
+    opts = parse_args()
+    os.sched_setaffinity(0, {opts.client_core})  # the generator; the upstream inherits it
+    key = "sk-up-" + secrets.token_hex(16)
+    data: dict[str, Any] = {"benchmark": "gateway-overhead", "quick": opts.quick,
+                            "environment": environment(opts), "settings": settings(opts)}
+    data["generator"] = calibrate(opts, key)
+    data |= run_all(opts, key)
+    write(data, opts.out)
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import uvloop
 
+from common import CpuMonitor
 from gateway import procstat
 from gateway.loadgen import Outcome, Target, run_load, summarize
 from gateway.servers import Endpoint
@@ -34,6 +35,8 @@ class Load:
     timeout_s: float
     think_ms: float = 0.0
     settle_s: float = 20.0  # longest wait for the gateway to go idle before a point
+    retries: int = 0  # runs again of a point that other processes disturbed
+    max_other_cores: float = 0.25  # "disturbed": processes outside the benchmark took more
 
     def passes(self, row: dict[str, Any]) -> bool:
         """The sustained-rate criterion: p99 under 50 ms (plus the upstream's think time) with
@@ -62,24 +65,44 @@ def settle(pids: list[int], idle_share: float = 0.1, limit_s: float = 20.0) -> f
     started = time.monotonic()
     while time.monotonic() - started < limit_s:
         before = sum(procstat.cpu_seconds(p) for p in pids)
-        time.sleep(0.5)
-        if sum(procstat.cpu_seconds(p) for p in pids) - before < 0.5 * idle_share:
+        time.sleep(0.3)
+        if sum(procstat.cpu_seconds(p) for p in pids) - before < 0.3 * idle_share:
             break
     return round(time.monotonic() - started, 1)
 
 
 def point(endpoint: Endpoint, upstream_pid: int, stream: bool, rate: float, load: Load
           ) -> dict[str, Any]:
-    """One open-loop run at ``rate`` requests/s: latency figures and what it cost."""
+    """One open-loop run at ``rate`` requests/s: latency figures and what it cost. A run that
+    processes outside the benchmark disturbed (the machine is shared) is run again, up to
+    ``load.retries`` times, 10 s later; the least disturbed run is kept."""
+    runs = [_point(endpoint, upstream_pid, stream, rate, load)]
+    while len(runs) <= load.retries and _disturbance(runs[-1]) > load.max_other_cores:
+        print(f"disturbed ({_disturbance(runs[-1])} other cores): running it again", flush=True)
+        time.sleep(10)
+        runs.append(_point(endpoint, upstream_pid, stream, rate, load))
+    best = min(runs, key=_disturbance)
+    best["attempts"] = len(runs)
+    return best
+
+
+def _disturbance(row: dict[str, Any]) -> float:
+    return float(row["other_processes_cores"] or 0.0)
+
+
+def _point(endpoint: Endpoint, upstream_pid: int, stream: bool, rate: float, load: Load
+           ) -> dict[str, Any]:
     waited = settle([p for p in (endpoint.pid, upstream_pid) if p is not None],
                     limit_s=load.settle_s)
     pid = endpoint.pid
     gw0, up0, me0 = _cpu(pid), procstat.cpu_seconds(upstream_pid), time.process_time()
+    machine = CpuMonitor(upstream_pid)  # what processes outside this benchmark took
     started = time.perf_counter()
     outcomes = uvloop.run(run_load(target(endpoint, stream), rate, load.duration_s,
                                    warmup_s=load.warmup_s, timeout_s=load.timeout_s))
     wall = time.perf_counter() - started
     gw_cpu = _delta(_cpu(pid), gw0)
+    others = machine.stop()
     row: dict[str, Any] = {
         "gateway": endpoint.name, "mode": "stream" if stream else "non-stream", "rps": rate,
         **summarize(outcomes, load.warmup_s, stream),
@@ -89,6 +112,7 @@ def point(endpoint: Endpoint, upstream_pid: int, stream: bool, rate: float, load
         "upstream_cpu_s": _delta(procstat.cpu_seconds(upstream_pid), up0),
         "generator_cpu_s": round(time.process_time() - me0, 3),
         "cpu_window_s": round(wall, 2),
+        "other_processes_cores": None if others is None else round(others.other_processes, 3),
         "settle_s": waited,
     }
     print(_line(row), flush=True)
@@ -121,7 +145,8 @@ def _line(row: dict[str, Any]) -> str:
             f"{row['rps']:>6} rps: p50 {row['p50_ms']} "
             f"p90 {row['p90_ms']} p99 {row['p99_ms']} ms{ttfb}, ok {row['success_rate']:.4f}, "
             f"gateway cpu {row['cpu_s']} s, rss {row['rss_mb']} MB, "
-            f"lag p99 {row['generator_lag_p99_ms']} ms")
+            f"lag p99 {row['generator_lag_p99_ms']} ms, "
+            f"others {row['other_processes_cores']} cores")
 
 
 def search_max_rps(probe: Callable[[float], dict[str, Any]], known: dict[float, bool],
@@ -188,7 +213,7 @@ def soak(endpoint: Endpoint, rate: float, load: Load, every_s: float = 10.0) -> 
     ``every_s``; growth is measured from the sample at 20% of the run (minute 2 of 10) to the
     last one."""
     assert endpoint.pid is not None
-    settle([endpoint.pid])
+    settle([endpoint.pid], limit_s=load.settle_s)
     outcomes, samples = uvloop.run(_soak_run(target(endpoint, False), rate, load, endpoint.pid,
                                              every_s))
     mark = 0.2 * load.duration_s

@@ -105,8 +105,8 @@ def _fmt(x: Any, digits: int = 2) -> str:
 
 def table(runs: list[dict[str, Any]]) -> list[str]:
     lines = ["| gateway | mode | rps | p50 ms | p90 ms | p99 ms | overhead p50 / p99 ms | "
-             "TTFB p50 / p99 ms | success | gateway CPU s (ms/req) | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "TTFB p50 / p99 ms | success | gateway CPU s (ms/req) | peak RSS MB | others |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         ttfb = (f"{_fmt(r.get('ttfb_p50_ms'))} / {_fmt(r.get('ttfb_p99_ms'))}"
                 if r["mode"] == "stream" else "")
@@ -116,7 +116,7 @@ def table(runs: list[dict[str, Any]]) -> list[str]:
             f"| {r['gateway']} | {r['mode']} | {r['rps']:g} | {_fmt(r['p50_ms'])} | "
             f"{_fmt(r['p90_ms'])} | {_fmt(r['p99_ms'])} | {_fmt(r.get('overhead_p50_ms'))} / "
             f"{_fmt(r.get('overhead_p99_ms'))} | {ttfb} | {100 * r['success_rate']:.2f}% | "
-            f"{cpu} | {_fmt(r['rss_mb'], 1)} |")
+            f"{cpu} | {_fmt(r['rss_mb'], 1)} | {_fmt(r.get('other_processes_cores'))} |")
     return lines
 
 
@@ -136,9 +136,15 @@ def markdown(report: dict[str, Any], plot_name: str) -> str:
         f"Open-loop load at fixed rates, latency from each request's intended send time; "
         f"{s['warmup_s']:g} s warm-up + {s['duration_s']:g} s measured per point; a request "
         f"not answered within {s['timeout_s']:g} s fails. Percentiles over successful "
-        "requests. Overhead = gateway minus direct at the same rate and mode.",
+        "requests. Overhead = gateway minus direct at the same rate and mode. \"others\": cores "
+        "that processes outside the benchmark used meanwhile (the machine is shared; in the "
+        "full run a point above 0.25 was run again once and the quieter run kept). Load "
+        f"generator: {env['load_generator']}",
         "",
         *table(report["runs"]),
+        "",
+        *[f"Not run: {r['gateway']} {r['mode']} at {r['rps']:g} RPS ({r['why']})."
+          for r in report.get("skipped_runs", [])],
         "",
         f"![p99 latency vs rate]({plot_name})",
         "",
