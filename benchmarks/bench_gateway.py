@@ -52,7 +52,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--timeout", type=float, help="a request slower than this fails (10 s)")
     p.add_argument("--probes", type=int, help="runs of the max-rate search per gateway (6)")
     p.add_argument("--calibrate", help="rates for the generator's own limit ('' skips)")
-    p.add_argument("--soak-s", type=float, help="soak length per gateway (600; quick 60)")
+    p.add_argument("--soak-s", type=float, help="soak length per gateway (600; quick 60; 0 skips)")
     p.add_argument("--soak-rps", type=float, default=200.0,
                    help="capped at half the gateway's highest sustained rate")
     p.add_argument("--settle-s", type=float, help="longest wait for an idle gateway (20 s)")
@@ -109,24 +109,30 @@ def fresh(name: str, up: UpstreamProcess, opts: argparse.Namespace, tmp: Path
 
 def measure_gateway(name: str, up: UpstreamProcess, opts: argparse.Namespace, tmp: Path
                     ) -> dict[str, Any]:
-    """Both sweeps, the max-rate search and (quick: in the same process) the soak. In the full
-    run each sweep gets a fresh gateway process."""
+    """Both sweeps, the max-rate search and (quick: in a process of its own) the soak. In the
+    full run the search and the streaming sweep each get a fresh gateway process, so neither
+    starts while the gateway still drains the backlog of an overloaded point."""
     out: dict[str, Any] = {"runs": [], "probes": [], "skipped": []}
     endpoint = fresh(name, up, opts, tmp)
     try:
-        for stream in (False, True):
-            if stream and not opts.quick:
-                endpoint.stop()
-                endpoint = fresh(name, up, opts, tmp)
-            rows = sweep(endpoint, up, stream, opts, out["skipped"])
-            out["runs"] += rows
-            if not stream:
-                out["max_rps"], out["probes"] = search(endpoint, up, rows, opts)
+        rows = sweep(endpoint, up, False, opts, out["skipped"])
+        if opts.probes:
+            endpoint = restart(endpoint, name, up, opts, tmp)
+        out["max_rps"], out["probes"] = search(endpoint, up, rows, opts)
+        if not opts.quick:
+            endpoint = restart(endpoint, name, up, opts, tmp)
+        out["runs"] = rows + sweep(endpoint, up, True, opts, out["skipped"])
     finally:
         endpoint.stop()
-    if opts.quick and name != "direct":
+    if opts.quick and name != "direct" and opts.soak_s > 0:
         out["soak"] = soaks({name: out["max_rps"]}, up, opts, tmp)[name]
     return out
+
+
+def restart(endpoint: servers.Endpoint, name: str, up: UpstreamProcess,
+            opts: argparse.Namespace, tmp: Path) -> servers.Endpoint:
+    endpoint.stop()
+    return fresh(name, up, opts, tmp)
 
 
 def sweep(endpoint: servers.Endpoint, up: UpstreamProcess, stream: bool,
@@ -246,7 +252,7 @@ def run_all(opts: argparse.Namespace, key: str) -> dict[str, Any]:
                 out["max_rps_probes"][name] = result["probes"]
                 if "soak" in result:
                     out["soak"][name] = result["soak"]
-            if not opts.quick:
+            if not opts.quick and opts.soak_s > 0:
                 out["soak"] = soaks(out["max_rps"], up, opts, Path(tmp))
     finally:
         up.stop()
