@@ -20,8 +20,6 @@ from typing import Any, Literal, Self
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -30,16 +28,25 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from inferplane.config_accounting import (
+    AccountingConfig as AccountingConfig,
+    EnergyConfig as EnergyConfig,
+    HardwareConfig as HardwareConfig,
+    PriceConfig as PriceConfig,
+    PriceTierConfig as PriceTierConfig,
+)
 from inferplane.configfile import (
     Issue,
     Loc,
+    Problem as Problem,  # re-exported: callers import it from here
+    Section,
     format_loc,
+    invalid,
     one_of,
     parse_yaml,
     validation_issues,
     yaml_error_problem,
 )
-from inferplane.configfile import Problem as Problem  # re-exported: callers import it from here
 from inferplane.engines.model_files import BUILTIN_MODELS, BUILTIN_PREFIX
 from inferplane.errors import ConfigError
 from inferplane.providers.base import provider_names
@@ -59,20 +66,7 @@ def expand_path(s: str) -> Path:
     return Path(s).expanduser()
 
 
-def _invalid(kind: str, message: str, fix: str, field: str = "") -> PydanticCustomError:
-    """A validation error carrying its fix; ``field`` (dotted) narrows the location."""
-    return PydanticCustomError(
-        kind, "{message} — fix: {fix}", {"message": message, "fix": fix, "field": field}
-    )
-
-
-class _Section(BaseModel):
-    # strict: `port: yes` or `port: "80"` is a mistake, not 1 or 80 (an int still fills a float).
-    # hide_input_in_errors: a ValidationError printed in a log must not show an api_key.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, hide_input_in_errors=True)
-
-
-class ServerConfig(_Section):
+class ServerConfig(Section):
     """The HTTP listener."""
 
     host: str = Field("127.0.0.1", min_length=1)
@@ -81,7 +75,7 @@ class ServerConfig(_Section):
     shutdown_grace_s: float = Field(30.0, ge=0)
 
 
-class StoreConfig(_Section):
+class StoreConfig(Section):
     """The SQL database: SQLite (embedded default) or PostgreSQL."""
 
     url: str = Field(
@@ -93,7 +87,7 @@ class StoreConfig(_Section):
     @classmethod
     def _known_scheme(cls, url: str) -> str:
         if not url.startswith(_STORE_SCHEMES):
-            raise _invalid(
+            raise invalid(
                 "store_url",
                 "the store URL must start with sqlite:// or postgresql://",
                 "write e.g. `url: sqlite:///~/.inferplane/inferplane.db` or "
@@ -102,7 +96,7 @@ class StoreConfig(_Section):
         return url
 
 
-class LedgerConfig(_Section):
+class LedgerConfig(Section):
     """The write-ahead usage log and how often it is committed."""
 
     dir: str = Field("~/.inferplane/ledger", min_length=1)
@@ -112,14 +106,14 @@ class LedgerConfig(_Section):
     fsync_interval_ms: int = Field(200, gt=0)
 
 
-class SloConfig(_Section):
+class SloConfig(Section):
     """The latency a model's requests should meet; the ``cost`` policy honours it."""
 
     ttft_s: float | None = Field(None, gt=0, examples=[1.0])  # time to first token
     tpot_s: float | None = Field(None, gt=0, examples=[0.05])  # time per output token
 
 
-class RetryConfig(_Section):
+class RetryConfig(Section):
     """Attempts on retryable errors (429, 5xx, timeouts, connection errors), never once a
     streamed response has begun."""
 
@@ -130,7 +124,7 @@ class RetryConfig(_Section):
     deadline_s: float = Field(30.0, gt=0)  # no new attempt starts after this
 
 
-class RoutingConfig(_Section):
+class RoutingConfig(Section):
     """How a model's requests pick a deployment, and which models to fall back to."""
 
     policy: Literal[
@@ -143,7 +137,7 @@ class RoutingConfig(_Section):
     max_request_usd: float | None = Field(None, gt=0)  # refuse deployments expected to cost more
 
 
-class ModelConfig(_Section):
+class ModelConfig(Section):
     """A name clients ask for."""
 
     name: str = Field(min_length=1, examples=["chat-small"])
@@ -155,7 +149,7 @@ class ModelConfig(_Section):
         own = {self.name, *self.aliases}
         for i, fallback in enumerate(self.routing.fallbacks):
             if fallback in own:
-                raise _invalid(
+                raise invalid(
                     "fallback_to_self",
                     f"model '{self.name}' falls back to itself",
                     f"remove '{fallback}' from the fallbacks; list other models",
@@ -164,7 +158,7 @@ class ModelConfig(_Section):
         return self
 
 
-class EngineConfig(_Section):
+class EngineConfig(Section):
     """The embedded llama.cpp engine a ``llamacpp`` deployment starts."""
 
     model: str = Field(f"{BUILTIN_PREFIX}gemma-3-270m", examples=["~/models/my-model.Q4_K_M.gguf"])
@@ -181,9 +175,9 @@ class EngineConfig(_Section):
         builtins = [f"{BUILTIN_PREFIX}{name}" for name in BUILTIN_MODELS]
         if model.startswith(BUILTIN_PREFIX) and model not in builtins:
             message = f"unknown built-in model '{model}'"
-            raise _invalid("engine_model", message, one_of(model, builtins))
+            raise invalid("engine_model", message, one_of(model, builtins))
         if not model.startswith(BUILTIN_PREFIX) and not model.endswith(".gguf"):
-            raise _invalid(
+            raise invalid(
                 "engine_model",
                 f"engine model '{model}' is neither built-in nor a .gguf file",
                 f"write `model: {builtins[0]}` or a path to a .gguf file",
@@ -191,15 +185,7 @@ class EngineConfig(_Section):
         return model
 
 
-class HardwareConfig(_Section):
-    """What a self-hosted deployment runs on, and what it costs per hour."""
-
-    accelerator: str = Field("cpu", min_length=1, examples=["h100"])
-    count: int = Field(1, ge=1)
-    usd_per_hour: float = Field(0.0, ge=0)
-
-
-class TimeoutsConfig(_Section):
+class TimeoutsConfig(Section):
     """How long an upstream may take, in seconds."""
 
     connect_s: float = Field(5.0, gt=0)
@@ -208,20 +194,7 @@ class TimeoutsConfig(_Section):
     total_s: float = Field(600.0, gt=0)
 
 
-class EnergyConfig(_Section):
-    """How a deployment's energy turns into carbon and water, and estimates where nothing is
-    measured (docs/accounting.md). Unset values come from the region's entry in
-    ``data/regions.yaml`` (grid intensity, the cloud operator's PUE and WUE) or its defaults."""
-
-    joules_per_token: float | None = Field(None, gt=0, examples=[0.4])  # per output token
-    active_params_b: float | None = Field(None, gt=0, examples=[70])  # for hosted estimates
-    grid_gco2_per_kwh: float | None = Field(None, ge=0, examples=[250])
-    pue: float | None = Field(None, ge=1.0, examples=[1.2])
-    wue_l_per_kwh: float | None = Field(None, ge=0, examples=[0.3])  # on-site water
-    grid_water_l_per_kwh: float | None = Field(None, ge=0, examples=[3.1])  # generation's water
-
-
-class BreakerConfig(_Section):
+class BreakerConfig(Section):
     """The circuit breaker each deployment has: it opens when, among the last ``window``
     outcomes no older than ``window_s``, at least ``min_requests`` and an ``error_threshold``
     share of them failed; it stays open for ``cooldown_s`` (times ``cooldown_factor`` after each
@@ -237,32 +210,7 @@ class BreakerConfig(_Section):
     half_open_probes: int = Field(1, ge=1)
 
 
-class PriceTierConfig(_Section):
-    """Prices for requests whose input exceeds ``above_input_tokens`` (a long-context tier);
-    rates left out are the base price's."""
-
-    above_input_tokens: int = Field(gt=0, examples=[200_000])
-    input_per_mtok: float | None = Field(None, ge=0)
-    output_per_mtok: float | None = Field(None, ge=0)
-    cached_input_per_mtok: float | None = Field(None, ge=0)
-    cache_write_per_mtok: float | None = Field(None, ge=0)
-    reasoning_per_mtok: float | None = Field(None, ge=0)
-
-
-class PriceConfig(_Section):
-    """A deployment's own (negotiated) price, in USD per million tokens; it replaces the
-    catalog's list price. Cached, cache-write and reasoning tokens left unpriced are billed
-    as plain input and output tokens."""
-
-    input_per_mtok: float = Field(0, ge=0)
-    output_per_mtok: float = Field(0, ge=0)
-    cached_input_per_mtok: float | None = Field(None, ge=0, examples=[0.075])
-    cache_write_per_mtok: float | None = Field(None, ge=0, examples=[3.75])
-    reasoning_per_mtok: float | None = Field(None, ge=0)
-    tiers: list[PriceTierConfig] = Field(default_factory=list)
-
-
-class DeploymentConfig(_Section):
+class DeploymentConfig(Section):
     """A place where a model runs: an embedded engine or an upstream endpoint."""
 
     name: str = Field(min_length=1, examples=["openai-mini"])
@@ -307,7 +255,7 @@ class DeploymentConfig(_Section):
         known = (info.context or {}).get("known_providers")
         if known is not None and provider not in known:
             message = f"unknown provider '{provider}'"
-            raise _invalid("unknown_provider", message, one_of(provider, known))
+            raise invalid("unknown_provider", message, one_of(provider, known))
         return provider
 
     @field_validator("api_key")
@@ -315,7 +263,7 @@ class DeploymentConfig(_Section):
     def _secret_reference(cls, api_key: str | None) -> str | None:
         if api_key is not None and not _SECRET_REF.fullmatch(api_key):
             # Never echo the value: it may be the secret itself.
-            raise _invalid(
+            raise invalid(
                 "literal_secret",
                 "api_key must name an environment variable or a file, not hold the key itself",
                 "export the key (e.g. OPENAI_API_KEY=...) and write `api_key: env:OPENAI_API_KEY`"
@@ -327,7 +275,7 @@ class DeploymentConfig(_Section):
     @classmethod
     def _http_url(cls, base_url: str | None) -> str | None:
         if base_url is not None and not base_url.startswith(("http://", "https://")):
-            raise _invalid(
+            raise invalid(
                 "base_url",
                 "base_url must be an http:// or https:// URL",
                 "write e.g. `base_url: https://api.openai.com/v1`",
@@ -337,14 +285,14 @@ class DeploymentConfig(_Section):
     @model_validator(mode="after")
     def _engine_matches_provider(self) -> Self:
         if self.provider in ENGINE_PROVIDERS and self.base_url is not None:
-            raise _invalid(
+            raise invalid(
                 "engine_base_url",
                 f"provider '{self.provider}' runs an embedded engine and takes no base_url",
                 "remove `base_url:`, or use `provider: openai` for an OpenAI-compatible server",
                 field="base_url",
             )
         if self.provider not in ENGINE_PROVIDERS and self.engine is not None:
-            raise _invalid(
+            raise invalid(
                 "engine_without_engine_provider",
                 f"provider '{self.provider}' does not start an engine, so `engine:` has no effect",
                 f"remove `engine:`, or use one of: {', '.join(sorted(ENGINE_PROVIDERS))}",
@@ -353,15 +301,7 @@ class DeploymentConfig(_Section):
         return self
 
 
-class AccountingConfig(_Section):
-    """Gateway-wide accounting settings (docs/accounting.md)."""
-
-    # A live grid intensity replacing the annual averages: `file:PATH` (a JSON object of zone ->
-    # gCO2/kWh, re-read when it changes) or the name of an installed `inferplane.intensity` plugin.
-    intensity_source: str | None = Field(None, examples=["file:/var/lib/grid/intensity.json"])
-
-
-class Config(_Section):
+class Config(Section):
     """Everything ``inferplane.yaml`` says, validated; see docs/configuration.md."""
 
     server: ServerConfig = Field(default_factory=ServerConfig)

@@ -1,7 +1,8 @@
 """From a YAML file and pydantic errors to located problems: ``file:line:col: where: what — fix``.
 
 This module knows YAML node positions and how to word a validation error; it knows nothing
-about Inferplane's configuration keys (``config.py`` does). A location is a path of keys and
+about Inferplane's configuration keys (``config.py`` does); it gives them their base (``Section``)
+and the error that carries a fix (``invalid``). A location is a path of keys and
 list indices, e.g. ``("deployments", 1, "provider")``, printed as ``deployments[1].provider``.
 """
 
@@ -15,9 +16,9 @@ from typing import Any, Literal, NamedTuple, Union, get_args, get_origin
 
 import annotated_types
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_core import ErrorDetails, PydanticUndefined
+from pydantic_core import ErrorDetails, PydanticCustomError, PydanticUndefined
 
 Loc = tuple[str | int, ...]
 
@@ -325,3 +326,18 @@ def _show(value: Any) -> str:
         return ""
     text = repr(value) if isinstance(value, str) else _yaml_scalar(value)
     return text[:40] + ("…" if len(text) > 40 else "")
+
+
+def invalid(kind: str, message: str, fix: str, field: str = "") -> PydanticCustomError:
+    """A validation error carrying its fix; ``field`` (dotted) narrows the location."""
+    return PydanticCustomError(
+        kind, "{message} — fix: {fix}", {"message": message, "fix": fix, "field": field}
+    )
+
+
+class Section(BaseModel):
+    """The base of every configuration section."""
+
+    # strict: `port: yes` or `port: "80"` is a mistake, not 1 or 80 (an int still fills a float).
+    # hide_input_in_errors: a ValidationError printed in a log must not show an api_key.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, hide_input_in_errors=True)

@@ -8,8 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from inferplane.config import (
     DeploymentConfig,
@@ -249,14 +248,17 @@ def test_concurrent_requests_plus_idle_sum_to_the_counter() -> None:
     """Simulate an engine: a counter that rises in uneven steps, requests joining and leaving
     a batch, idle gaps; every request's energy plus idle equals the counter's total."""
     rng = random.Random(7)
-    reading = itertools.accumulate(rng.uniform(0.0, 50.0) for _ in range(100_000))
-    start = 0.0
-    values = iter([start, *reading])
-    split = EnergySplit(lambda: next(values))
+    readings = itertools.accumulate(rng.uniform(0.0, 50.0) for _ in range(100_000))
+    seen: list[float] = []
+
+    def counter() -> float:
+        seen.append(next(readings) if seen else 0.0)
+        return seen[-1]
+
+    split = EnergySplit(counter)
     energy: dict[int, float] = {}
     active: dict[int, int] = {}  # request -> remaining steps
     ids = itertools.count()
-    last = start
     for _ in range(2000):
         if rng.random() < 0.3:
             active[next(ids)] = rng.randint(1, 40)
@@ -270,8 +272,7 @@ def test_concurrent_requests_plus_idle_sum_to_the_counter() -> None:
             active[rid] -= 1
             if active[rid] == 0:
                 del active[rid]
-    last = split._last
-    total = last - start
+    total = seen[-1] - seen[0]
     assert split.charged_j + split.idle_j == pytest.approx(total, rel=1e-12)
     assert sum(energy.values()) == pytest.approx(split.charged_j, rel=1e-9)
     assert split.idle_j > 0 and len(energy) > 100

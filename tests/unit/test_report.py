@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from inferplane.cli.report_cmd import report_csv, sig
 from inferplane.ledger.record import UsageRecord

@@ -14,13 +14,13 @@ this module only picks, per deployment, which of them apply:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from inferplane.config import ENGINE_PROVIDERS
 from inferplane.metering.carbon import Footprint, IntensitySource, Regions, load_regions
 from inferplane.metering.estimate import TokenEnergy, estimate_token_energy
-from inferplane.metering.price_catalog import PriceCatalog, load_price_catalog
-from inferplane.metering.prices import Price, Rates, Tier, hardware_cost_usd, token_cost_usd
+from inferplane.metering.price_catalog import PriceCatalog, load_price_catalog, price_from
+from inferplane.metering.prices import Price, hardware_cost_usd, token_cost_usd
 from inferplane.protocol.types import Usage
 
 if TYPE_CHECKING:
@@ -48,20 +48,14 @@ def price_of(config: PriceConfig) -> Price:
     >>> p.rates_for(5000)
     Rates(input=2.0, output=4.0, cached_input=None, cache_write=None, reasoning=None)
     """
-    base = Rates(config.input_per_mtok, config.output_per_mtok, config.cached_input_per_mtok,
-                 config.cache_write_per_mtok, config.reasoning_per_mtok)
-    tiers = sorted((Tier(t.above_input_tokens, Rates(
-        base.input if t.input_per_mtok is None else t.input_per_mtok,
-        base.output if t.output_per_mtok is None else t.output_per_mtok,
-        _or(t.cached_input_per_mtok, base.cached_input),
-        _or(t.cache_write_per_mtok, base.cache_write),
-        _or(t.reasoning_per_mtok, base.reasoning))) for t in config.tiers),
-        key=lambda t: t.above_input_tokens)
-    return Price(base, tuple(tiers), "deployment")
+    data = config.model_dump()
+    return price_from({**_rates(data), "tiers": [_rates(t) for t in data["tiers"]]}, "deployment")
 
 
-def _or(value: float | None, default: float | None) -> float | None:
-    return default if value is None else value
+def _rates(section: dict[str, Any]) -> dict[str, Any]:
+    """``input_per_mtok: 1.0`` -> ``input: 1.0``, the catalog's names; unset rates left out."""
+    return {k.removesuffix("_per_mtok"): v for k, v in section.items()
+            if v is not None and k != "tiers"}
 
 
 class DeploymentMeter:

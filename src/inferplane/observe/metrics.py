@@ -35,6 +35,7 @@ class Metrics:
                            registry=r)
         self.water = Counter("inferplane_water_litres", "Water in litres.", LABELS, registry=r)
         self._children: dict[_Key, tuple[Counter, ...]] = {}
+        self._answered: dict[tuple[_Key, int], Counter] = {}
 
     def _for(self, key: _Key) -> tuple[Counter, ...]:
         children = self._children.get(key)
@@ -47,7 +48,11 @@ class Metrics:
     def observe(self, rec: UsageRecord) -> None:
         key: _Key = (rec.model, rec.deployment or "", rec.provider or "", rec.region or "",
                      rec.tenant or "")
-        self.requests.labels(*key, str(rec.status)).inc()
+        answered = self._answered.get((key, rec.status))
+        if answered is None:
+            answered = self._answered[(key, rec.status)] = self.requests.labels(
+                *key, str(rec.status))
+        answered.inc()
         if rec.deployment is None:
             return
         prompt, completion, cached, written, reasoning, cost, co2, water = self._for(key)

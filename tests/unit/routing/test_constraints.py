@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from inferplane.routing.candidate import Candidate, max_cost_usd
 from inferplane.routing.constraints import (
