@@ -73,9 +73,10 @@ def direct(upstream: Upstream) -> Endpoint:
                     {"Authorization": f"Bearer {upstream.key}"})
 
 
-def inferplane(upstream: Upstream, core: int, tmp: Path) -> Endpoint:
+def inferplane(upstream: Upstream, core: int, tmp: Path, src: Path | None = None) -> Endpoint:
     """``inferplane up`` with one model, one ``provider: openai`` deployment, its ledger on
-    (the default) in ``tmp``."""
+    (the default) in ``tmp``. ``src``: run the package from that source tree instead of the
+    installed one (``PYTHONPATH``; to compare two versions side by side)."""
     port = free_port()
     config = tmp / "inferplane.yaml"
     config.write_text(
@@ -89,8 +90,12 @@ def inferplane(upstream: Upstream, core: int, tmp: Path) -> Endpoint:
         f"    api_key: env:{KEY_ENV}\n    upstream_model: {UPSTREAM_MODEL}\n"
         "    price: {input_per_mtok: 0.15, output_per_mtok: 0.60}\n")
     argv = [str(Path(sys.executable).parent / "inferplane"), "up", "--config", str(config)]
+    env = {KEY_ENV: upstream.key}
+    if src is not None:
+        argv = [sys.executable, "-c", "from inferplane.cli.main import app; app()", *argv[1:]]
+        env["PYTHONPATH"] = str(src.resolve())
     server = ServerProcess("inferplane", pinned(core, argv), port, "/readyz",
-                           tmp / "inferplane.log", env={KEY_ENV: upstream.key})
+                           tmp / "inferplane.log", env=env)
     return Endpoint("inferplane", port, "bench", {}, server)
 
 
