@@ -35,6 +35,10 @@ from inferplane.config_accounting import (
     PriceConfig as PriceConfig,
     PriceTierConfig as PriceTierConfig,
 )
+from inferplane.config_tenancy import (
+    RedisConfig as RedisConfig,
+    TenancyConfig as TenancyConfig,
+)
 from inferplane.configfile import (
     Issue,
     Loc,
@@ -58,7 +62,7 @@ DEFAULT_CONFIG_FILE = "inferplane.yaml"
 ENGINE_PROVIDERS = frozenset({"llamacpp"})
 
 _SECRET_REF = re.compile(r"env:[A-Za-z_][A-Za-z0-9_]*|file:.+")
-_STORE_SCHEMES = ("sqlite://", "postgresql://", "postgresql+")
+_STORE_SCHEMES = ("sqlite://", "postgresql://", "postgresql+", "postgres://")
 
 
 def expand_path(s: str) -> Path:
@@ -309,6 +313,8 @@ class Config(Section):
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     accounting: AccountingConfig = Field(default_factory=AccountingConfig)
+    tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
     models: list[ModelConfig]
     deployments: list[DeploymentConfig]
 

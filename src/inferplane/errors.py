@@ -44,6 +44,39 @@ class ModelNotFound(InferplaneError):
     code = "model_not_found"
 
 
+class AuthenticationFailed(InferplaneError):
+    """No API key, or one that is unknown, revoked or expired (HTTP 401). The message never
+    repeats the key."""
+
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(InferplaneError):
+    """The key is valid but may not do this: a scope or model it lacks (HTTP 403)."""
+
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
+
+
+class NotFound(InferplaneError):
+    """No such tenant, key or record, as far as the caller may know (HTTP 404)."""
+
+    status = 404
+    type = "not_found_error"
+    code = "not_found"
+
+
+class Conflict(InferplaneError):
+    """The change conflicts with what exists: a duplicate name, a revoked key (HTTP 409)."""
+
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
 class PayloadTooLarge(InvalidRequest):
     """The request body is larger than ``server.max_body_bytes`` (HTTP 413)."""
 
@@ -86,6 +119,13 @@ class RateLimited(InferplaneError):
                  code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class BudgetExceeded(RateLimited):
+    """The key's or tenant's budget for the period cannot cover the request (HTTP 429)."""
+
+    type = "insufficient_quota"
+    code = "budget_exceeded"
 
 
 class ResidencyUnsatisfiable(InferplaneError):

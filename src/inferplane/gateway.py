@@ -1,30 +1,48 @@
-"""The gateway's long-lived parts, started and stopped together: ledger, providers, router."""
+"""The gateway's long-lived parts, started and stopped together: ledger, tenancy, providers,
+router."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from inferplane.config import Config, expand_path
-from inferplane.ledger.record import UsageRecord
+from inferplane.errors import InferplaneError
 from inferplane.ledger.service import Ledger
+from inferplane.ledger.store import make_engine
+from inferplane.ledger.wal import LedgerLocked
 from inferplane.metering.intensity import intensity_source
 from inferplane.metering.meter import build_meters
 from inferplane.observe.metrics import Metrics
 from inferplane.providers.base import Provider, create
 from inferplane.routing.router import Router
+from inferplane.tenancy.access import Access
+from inferplane.tenancy.store import TenancyStore
+
+if TYPE_CHECKING:
+    from inferplane.api.accounting import Accounting
 
 log = logging.getLogger("inferplane")
 
 
+WORKER_SLOTS = 64  # inferplane up --workers: at most this many processes
+
+
 class Gateway:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, worker: bool = False) -> None:
+        """``worker``: one of several processes sharing the configuration; each then takes
+        the first free ``worker-N`` WAL directory under ``ledger.dir`` (its WAL lock says which
+        is free), so a restarted worker recovers what an earlier one left."""
         self.config = config
+        self.worker = worker
         self.providers: dict[str, Provider] = {d.name: create(d) for d in config.deployments}
         intensity = intensity_source(config.accounting.intensity_source)
         self.router = Router(config, self.providers, meters=build_meters(config, intensity))
         self.metrics = Metrics()
         self._ledger: Ledger | None = None
+        self._access: Access | None = None
+        self._settling: set[asyncio.Task[None]] = set()
 
     @property
     def ledger(self) -> Ledger:
@@ -32,20 +50,48 @@ class Gateway:
             raise RuntimeError("the gateway is not started")
         return self._ledger
 
-    def account(self, record: UsageRecord) -> None:
-        """A request ended: its record goes to the ledger (durable) and into the metrics."""
+    @property
+    def access(self) -> Access:
+        if self._access is None:
+            raise RuntimeError("the gateway is not started")
+        return self._access
+
+    def account(self, acct: Accounting, status: int,
+                error: InferplaneError | str | None = None) -> None:
+        """A request ended: its record goes to the ledger (durable) and into the metrics, and
+        what admission reserved for it is settled to what it really cost."""
+        record = acct.record(status, error)
         self.ledger.append(record)
         self.metrics.observe(record)
+        if acct.reservation is not None:
+            task = asyncio.create_task(self.access.settle(
+                acct.reservation, record.prompt_tokens + record.completion_tokens,
+                record.cost_usd))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
 
     async def start(self) -> None:
-        ledger = self.config.ledger
-        self._ledger = await asyncio.to_thread(
-            Ledger.open, self.config.store.url, str(expand_path(ledger.dir)),
-            commit_interval_ms=ledger.commit_interval_ms, commit_batch=ledger.commit_batch,
-            fsync=ledger.fsync, fsync_interval_ms=ledger.fsync_interval_ms,
-        )
+        self._ledger = await asyncio.to_thread(self._open_ledger)
+        store = TenancyStore(make_engine(self.config.store.url))  # the ledger migrated it
+        self._access = Access.build(self.config, store)
+        await self._access.start()
         for provider in self.providers.values():
             await provider.start()
+
+    def _open_ledger(self) -> Ledger:
+        settings, root = self.config.ledger, expand_path(self.config.ledger.dir)
+        dirs = [root / f"worker-{i}" for i in range(WORKER_SLOTS)] if self.worker else [root]
+        for wal_dir in dirs:
+            try:
+                return Ledger.open(
+                    self.config.store.url, wal_dir,
+                    commit_interval_ms=settings.commit_interval_ms,
+                    commit_batch=settings.commit_batch,
+                    fsync=settings.fsync, fsync_interval_ms=settings.fsync_interval_ms)
+            except LedgerLocked:
+                if not self.worker:
+                    raise
+        raise LedgerLocked(f"every worker WAL directory under {root} is in use")
 
     async def stop(self) -> None:
         for provider in self.providers.values():
@@ -53,6 +99,10 @@ class Gateway:
                 await provider.stop()
             except Exception:
                 log.exception("stopping %s failed", provider.deployment.name)
+        if self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
+        if self._access is not None:
+            await self._access.stop()
         if self._ledger is not None:
             await asyncio.to_thread(self._ledger.close)
 

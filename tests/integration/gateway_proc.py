@@ -32,6 +32,7 @@ class GatewayProc:
     port: int
     config: Path
     env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)  # more `inferplane up` options
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
 
@@ -51,7 +52,7 @@ class GatewayProc:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [str(BIN / "inferplane"), "up", "--config", str(self.config),
-                 "--port", str(self.port)],
+                 "--port", str(self.port), *self.args],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.root,
             )
         self.wait_ready(timeout)
@@ -127,7 +128,8 @@ def ledger_yaml(root: Path, commit_interval_ms: int = 20) -> str:
 
 @contextmanager
 def running_gateway(root: Path, config_text: str | None = None, *,
-                    env: dict[str, str] | None = None, **config: int) -> Iterator[GatewayProc]:
+                    env: dict[str, str] | None = None, args: list[str] | None = None,
+                    **config: int) -> Iterator[GatewayProc]:
     """A gateway on the default config (the embedded engine), or on ``config_text``."""
     root.mkdir(parents=True, exist_ok=True)
     if config_text is None:
@@ -135,7 +137,7 @@ def running_gateway(root: Path, config_text: str | None = None, *,
     else:
         path = root / "inferplane.yaml"
         path.write_text(config_text)
-    gateway = GatewayProc(root, free_port(), path, env=env or {})
+    gateway = GatewayProc(root, free_port(), path, env=env or {}, args=args or [])
     gateway.start()
     try:
         yield gateway

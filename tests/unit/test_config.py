@@ -25,11 +25,13 @@ from inferplane.config import (
     PriceConfig,
     PriceTierConfig,
     Problem,
+    RedisConfig,
     RetryConfig,
     RoutingConfig,
     ServerConfig,
     SloConfig,
     StoreConfig,
+    TenancyConfig,
     TimeoutsConfig,
     check_config,
     default_config,
@@ -554,7 +556,7 @@ def test_every_key_is_documented() -> None:
     sections: list[type[BaseModel]] = [Config, ServerConfig, StoreConfig, LedgerConfig]
     sections += [ModelConfig, RoutingConfig, DeploymentConfig, EngineConfig, HardwareConfig]
     sections += [PriceConfig, SloConfig, RetryConfig, TimeoutsConfig, EnergyConfig, BreakerConfig]
-    sections += [PriceTierConfig, AccountingConfig]
+    sections += [PriceTierConfig, AccountingConfig, TenancyConfig, RedisConfig]
     undocumented = [
         f"{cls.__name__}.{name}"
         for cls in sections

@@ -1,4 +1,5 @@
-"""The usage ledger against real SQLite files: WAL, group commit, recovery, queries, CLI."""
+"""The usage ledger against real SQLite files and a real PostgreSQL 15 server: WAL, group
+commit, recovery, queries, CLI."""
 
 from __future__ import annotations
 
@@ -14,14 +15,27 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import psycopg
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import delete
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from inferplane.cli import ledger_cmd
 from inferplane.ledger.record import UsageRecord
 from inferplane.ledger.service import Ledger
 from inferplane.ledger.stats import percentile
-from inferplane.ledger.store import Store, usage_records
+from inferplane.ledger.store import (
+    RECORDS_BATCH,
+    Store,
+    ledger_checkpoint,
+    make_engine,
+    metadata,
+    migrate,
+    usage_records,
+)
 from inferplane.ledger.wal import (
     FIELDS,
     LedgerClosed,
@@ -32,6 +46,7 @@ from inferplane.ledger.wal import (
     segment_name,
     segment_numbers,
 )
+from tests.services import fresh_database, refusing_connections
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 NEVER_MS = 3_600_000  # a commit interval so long that only flush/close commit
@@ -61,7 +76,16 @@ def record(i: int, **changes: object) -> UsageRecord:
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:
+    """An SQLite store, for the tests of the write-ahead file itself."""
     return f"sqlite:///{tmp_path}/db/inferplane.db"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store the ledger supports: an SQLite file, a fresh PostgreSQL 15 database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/db/inferplane.db"
+    return fresh_database(request.getfixturevalue("postgres_url"), request.node.nodeid)
 
 
 @pytest.fixture
@@ -100,7 +124,7 @@ def test_reader_ignores_a_torn_last_line_and_skips_garbage(tmp_path: Path) -> No
 
 
 def test_a_line_from_before_later_fields_is_replayed_with_their_defaults(
-        url: str, wal_dir: Path) -> None:
+        store_url: str, wal_dir: Path) -> None:
     old = json.loads(encode(record(1)))
     for name in ("cached_tokens", "region", "routing_policy", "attempts", "attempt_count"):
         del old[name]  # fields added after the first release
@@ -109,8 +133,8 @@ def test_a_line_from_before_later_fields_is_replayed_with_their_defaults(
     rows, _ = read_records(wal_dir, WalPosition(0, 0), limit=10, active=2)
     assert rows == [{**old, "cached_tokens": 0, "region": None, "routing_policy": None,
                      "attempts": None, "attempt_count": 1}]
-    Ledger.open(url, str(wal_dir)).close()  # recovery moves it into the store
-    store = Store.open(url)
+    Ledger.open(store_url, str(wal_dir)).close()  # recovery moves it into the store
+    store = Store.open(store_url)
     try:
         stored = store.get("req-000001")
     finally:
@@ -136,8 +160,8 @@ def test_reader_respects_the_limit_across_segments(tmp_path: Path) -> None:
 # -- append, flush, query -----------------------------------------------------------------
 
 
-def test_append_flush_tail_stats(url: str, wal_dir: Path) -> None:
-    with Ledger.open(url, wal_dir, commit_interval_ms=NEVER_MS) as ledger:
+def test_append_flush_tail_stats(store_url: str, wal_dir: Path) -> None:
+    with Ledger.open(store_url, wal_dir, commit_interval_ms=NEVER_MS) as ledger:
         for i in range(10):
             ledger.append(record(i))
         ledger.append(record(10, status=502, error_type="upstream_error", ttft_ms=None))
@@ -151,7 +175,7 @@ def test_append_flush_tail_stats(url: str, wal_dir: Path) -> None:
         assert ledger.get("nope") is None
         stats = ledger.stats()
         assert ledger.wal_path == wal_dir
-        assert ledger.store_url == url
+        assert ledger.store_url == store_url
     overall = stats["overall"]
     assert overall["requests"] == 12
     assert overall["errors"] == 2
@@ -178,8 +202,8 @@ def test_percentile_nearest_rank() -> None:
     assert percentile([], 50) is None
 
 
-def test_records_are_committed_in_the_background(url: str, wal_dir: Path) -> None:
-    with Ledger.open(url, wal_dir, commit_interval_ms=10) as ledger:
+def test_records_are_committed_in_the_background(store_url: str, wal_dir: Path) -> None:
+    with Ledger.open(store_url, wal_dir, commit_interval_ms=10) as ledger:
         for i in range(5):
             ledger.append(record(i))
         deadline = time.monotonic() + 10
@@ -196,12 +220,12 @@ def test_every_fsync_policy_keeps_every_record(url: str, wal_dir: Path, fsync: s
     assert stored_count(url) == 50
 
 
-def test_close_is_idempotent_and_final(url: str, wal_dir: Path) -> None:
-    ledger = Ledger.open(url, wal_dir, commit_interval_ms=NEVER_MS)
+def test_close_is_idempotent_and_final(store_url: str, wal_dir: Path) -> None:
+    ledger = Ledger.open(store_url, wal_dir, commit_interval_ms=NEVER_MS)
     ledger.append(record(1))
     ledger.close()
     ledger.close()
-    assert stored_count(url) == 1
+    assert stored_count(store_url) == 1
     with pytest.raises(LedgerClosed):
         ledger.append(record(2))
     with pytest.raises(LedgerClosed):
@@ -247,14 +271,14 @@ def run_and_kill(tmp_path: Path, url: str, wal_dir: Path, n: int, flush_at: int 
 
 
 def test_sigkill_loses_nothing_and_recovery_is_exactly_once(
-    tmp_path: Path, url: str, wal_dir: Path
+    tmp_path: Path, store_url: str, wal_dir: Path
 ) -> None:
-    run_and_kill(tmp_path, url, wal_dir, n=3000, flush_at=1200)
-    assert stored_count(url) == 1200  # the store had taken only what was flushed
-    with Ledger.open(url, wal_dir) as ledger:  # recovery replays the rest, once
+    run_and_kill(tmp_path, store_url, wal_dir, n=3000, flush_at=1200)
+    assert stored_count(store_url) == 1200  # the store had taken only what was flushed
+    with Ledger.open(store_url, wal_dir) as ledger:  # recovery replays the rest, once
         assert ledger.count() == 3000
         assert [r.id for r in ledger.tail(1)] == ["req-002999"]
-    with Ledger.open(url, wal_dir) as ledger:
+    with Ledger.open(store_url, wal_dir) as ledger:
         assert ledger.count() == 3000
 
 
@@ -283,11 +307,11 @@ threading.Event().wait()
 
 
 def test_sigkill_under_load_keeps_every_acknowledged_record(
-    tmp_path: Path, url: str, wal_dir: Path
+    tmp_path: Path, store_url: str, wal_dir: Path
 ) -> None:
     script = tmp_path / "loaded.py"
     script.write_text(LOADED_CHILD)
-    args = [sys.executable, str(script), str(SRC), url, str(wal_dir)]
+    args = [sys.executable, str(script), str(SRC), store_url, str(wal_dir)]
     with (tmp_path / "stderr").open("wb") as errors:
         child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)
         assert child.stdout is not None
@@ -299,18 +323,20 @@ def test_sigkill_under_load_keeps_every_acknowledged_record(
                 break
         acknowledged += [line.strip() for line in child.stdout]  # acks sent before it died
         assert child.wait(timeout=30) == -signal.SIGKILL, (tmp_path / "stderr").read_text()
-    with Ledger.open(url, wal_dir) as ledger:
+    with Ledger.open(store_url, wal_dir) as ledger:
         missing = [rid for rid in acknowledged if ledger.get(rid.decode()) is None]
         assert missing == []
         assert ledger.count() >= len(acknowledged)
 
 
-def test_torn_final_line_after_a_crash_is_ignored(tmp_path: Path, url: str, wal_dir: Path) -> None:
-    run_and_kill(tmp_path, url, wal_dir, n=100)
+def test_torn_final_line_after_a_crash_is_ignored(
+    tmp_path: Path, store_url: str, wal_dir: Path
+) -> None:
+    run_and_kill(tmp_path, store_url, wal_dir, n=100)
     last = wal_dir / segment_name(segment_numbers(wal_dir)[-1])
     with last.open("ab") as f:
         f.write(encode(record(999))[:40])  # a write cut short by the crash
-    with Ledger.open(url, wal_dir) as ledger:
+    with Ledger.open(store_url, wal_dir) as ledger:
         assert ledger.count() == 100
         assert ledger.get("req-000999") is None
         ledger.append(record(1000))  # goes to a fresh segment, not after the torn bytes
@@ -318,17 +344,17 @@ def test_torn_final_line_after_a_crash_is_ignored(tmp_path: Path, url: str, wal_
         assert ledger.count() == 101
 
 
-def test_replay_is_idempotent(url: str, wal_dir: Path, tmp_path: Path) -> None:
-    with Ledger.open(url, wal_dir) as ledger:
+def test_replay_is_idempotent(store_url: str, wal_dir: Path) -> None:
+    with Ledger.open(store_url, wal_dir) as ledger:
         for i in range(20):
             ledger.append(record(i))
-    db = sqlite3.connect(tmp_path / "db" / "inferplane.db")
-    with db:
-        db.execute("DELETE FROM ledger_checkpoint")  # as if the checkpoint had never moved
-    db.close()
-    with Ledger.open(url, wal_dir) as ledger:
+    engine = make_engine(store_url)
+    with engine.begin() as connection:
+        connection.execute(delete(ledger_checkpoint))  # as if the checkpoint had never moved
+    engine.dispose()
+    with Ledger.open(store_url, wal_dir) as ledger:
         assert ledger.count() == 20
-    store = Store.open(url)
+    store = Store.open(store_url)
     rows = [record(i).to_dict() for i in (1, 2, 2, 3)]
     store.commit(rows, "another-wal", (1, 0))
     assert store.count() == 20
@@ -351,8 +377,8 @@ def test_segments_rotate_and_committed_ones_are_deleted(url: str, wal_dir: Path)
     ledger.close()
 
 
-def test_concurrent_appends(url: str, wal_dir: Path) -> None:
-    with Ledger.open(url, wal_dir, commit_batch=300, segment_bytes=64 * 1024) as ledger:
+def test_concurrent_appends(store_url: str, wal_dir: Path) -> None:
+    with Ledger.open(store_url, wal_dir, commit_batch=300, segment_bytes=64 * 1024) as ledger:
 
         def writer(t: int) -> None:
             for i in range(500):
@@ -365,7 +391,7 @@ def test_concurrent_appends(url: str, wal_dir: Path) -> None:
             thread.join()
         ledger.flush(30)
         assert ledger.count() == 4000
-    assert stored_count(url) == 4000
+    assert stored_count(store_url) == 4000
 
 
 # -- the store going away -----------------------------------------------------------------
@@ -411,8 +437,8 @@ def test_close_while_the_store_is_locked_keeps_records_for_the_next_open(
         assert reopened.count() == 30
 
 
-def test_a_record_the_store_refuses_is_set_aside(url: str, wal_dir: Path) -> None:
-    with Ledger.open(url, wal_dir, commit_interval_ms=NEVER_MS) as ledger:
+def test_a_record_the_store_refuses_is_set_aside(store_url: str, wal_dir: Path) -> None:
+    with Ledger.open(store_url, wal_dir, commit_interval_ms=NEVER_MS) as ledger:
         ledger.append(record(1))
         ledger.append(record(2, latency_ms=None))  # NOT NULL: refused by the database
         ledger.append(record(3))
@@ -422,15 +448,156 @@ def test_a_record_the_store_refuses_is_set_aside(url: str, wal_dir: Path) -> Non
     assert [json.loads(line)["id"] for line in rejected] == ["req-000002"]
 
 
+# -- the store itself, on each database ---------------------------------------------------
+
+
+def test_migrations_build_the_tables_the_store_describes(store_url: str) -> None:
+    engine = make_engine(store_url)
+    try:
+        migrate(engine)
+        migrate(engine)  # at the newest already: nothing to do
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                # other parts of Inferplane keep tables of their own in the database
+                "include_name": lambda name, kind, _parents: (
+                    kind != "table" or name in metadata.tables),
+            })
+            assert compare_metadata(context, metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_records_are_streamed_in_batches_oldest_first(store_url: str) -> None:
+    n = 2 * RECORDS_BATCH + 10  # three fetches
+    store = Store.open(store_url)
+    try:
+        rows = [record(i).to_dict() for i in range(n)]
+        for start in range(0, n, 4000):
+            store.commit(rows[start:start + 4000][::-1], "wal", (1, start))  # newest first
+        streamed = store.records(since=record(5).ts, until=record(n - 1).ts, columns=["id", "ts"])
+        assert dict(next(streamed)) == {"id": "req-000005", "ts": record(5).ts}
+        assert next(streamed)["id"] == "req-000006"
+        if store_url.startswith("postgresql"):  # the rest waits on the server, not in memory
+            assert fetching_queries(store_url) == [f"FETCH FORWARD {RECORDS_BATCH}"]
+        assert [r["id"] for r in streamed] == [f"req-{i:06d}" for i in range(7, n - 1)]
+        assert [dict(r) for r in store.records(since=record(n - 1).ts)] == [rows[-1]]
+        assert list(store.records(until=record(0).ts)) == []
+        assert store.count() == n
+        assert store.checkpoint("wal") == (1, 8000)
+    finally:
+        store.close()
+
+
+def fetching_queries(url: str) -> list[str]:
+    """The start of each query that other sessions on ``url``'s database run or ran last."""
+    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(False)
+                         ) as connection:
+        rows = connection.execute(
+            "SELECT query FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
+    return [" ".join(str(row[0]).split()[:3]) for row in rows]
+
+
+def test_text_with_nul_characters_is_stored(store_url: str, wal_dir: Path) -> None:
+    with Ledger.open(store_url, wal_dir, commit_interval_ms=NEVER_MS) as ledger:
+        ledger.append(record(1, model="chat\x00small", status=404))  # a client's model name
+        ledger.append(record(2))
+        ledger.flush(10)
+        stored = ledger.get("req-000001")
+        assert ledger.count() == 2
+    assert stored is not None and stored.status == 404
+    # PostgreSQL's text cannot hold NUL: it becomes U+FFFD, the replacement character
+    nul = "\x00" if store_url.startswith("sqlite") else "\ufffd"
+    assert stored.model == f"chat{nul}small"
+    assert not (wal_dir / "rejected.jsonl").exists()
+
+
+# -- PostgreSQL only ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_postgresql_url_without_a_driver_uses_psycopg(postgres_db: str, scheme: str) -> None:
+    plain = postgres_db.replace("postgresql+psycopg://", f"{scheme}://")
+    store = Store.open(plain)
+    try:
+        store.commit([record(1).to_dict()], "wal", (1, 1))
+        assert store.url == postgres_db
+        assert store.get("req-000001") == record(1)
+    finally:
+        store.close()
+
+
+STARTING_CHILD = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from inferplane.ledger.store import Store
+
+print("ready", flush=True)
+sys.stdin.readline()  # all together now
+Store.open(sys.argv[2]).close()
+"""
+
+
+def test_gateways_starting_together_migrate_a_new_database_once(
+    tmp_path: Path, postgres_db: str
+) -> None:
+    script = tmp_path / "starting.py"
+    script.write_text(STARTING_CHILD)
+    children = [
+        subprocess.Popen([sys.executable, str(script), str(SRC), postgres_db],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(b"go\n")
+        child.stdin.flush()
+    errors = [child.communicate(timeout=60)[1].decode() for child in children]
+    assert [child.returncode for child in children] == [0] * 4, "\n".join(errors)
+    assert stored_count(postgres_db) == 0
+
+
+def test_postgres_going_away_is_retried_without_loss(
+    postgres_db: str, wal_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Ledger.open(postgres_db, wal_dir, commit_interval_ms=10) as ledger:
+        with refusing_connections(postgres_db):
+            with caplog.at_level(logging.WARNING, logger="inferplane.ledger"):
+                for i in range(50):
+                    ledger.append(record(i))
+                with pytest.raises(TimeoutError):
+                    ledger.flush(timeout=0.5)
+            assert any("unavailable" in r.getMessage() for r in caplog.records)
+        ledger.flush(timeout=20)
+        assert ledger.count() == 50
+
+
+def test_close_while_postgres_is_away_keeps_records_for_the_next_open(
+    postgres_db: str, wal_dir: Path
+) -> None:
+    ledger = Ledger.open(postgres_db, wal_dir, commit_interval_ms=NEVER_MS)
+    with refusing_connections(postgres_db):
+        for i in range(30):
+            ledger.append(record(i))
+        ledger.close()  # the last commit fails: the records stay in the WAL
+    assert stored_count(postgres_db) == 0
+    with Ledger.open(postgres_db, wal_dir) as reopened:
+        assert reopened.count() == 30
+
+
 # -- the CLI ------------------------------------------------------------------------------
 
 
 def test_cli_tail_and_stats_see_records_only_in_the_wal(
-    tmp_path: Path, url: str, wal_dir: Path
+    tmp_path: Path, store_url: str, wal_dir: Path
 ) -> None:
-    run_and_kill(tmp_path, url, wal_dir, n=7)
+    run_and_kill(tmp_path, store_url, wal_dir, n=7)
     config = tmp_path / "inferplane.yaml"
-    config.write_text(f'store: {{url: "{url}"}}\nledger: {{dir: "{wal_dir}"}}\n')
+    config.write_text(f'store: {{url: "{store_url}"}}\nledger: {{dir: "{wal_dir}"}}\n')
     runner = CliRunner()
     result = runner.invoke(ledger_cmd.app, ["tail", "-n", "3", "--json", "--config", str(config)])
     assert result.exit_code == 0, result.output
@@ -441,7 +608,7 @@ def test_cli_tail_and_stats_see_records_only_in_the_wal(
     assert json.loads(result.output)["overall"]["requests"] == 7
     result = runner.invoke(ledger_cmd.app, ["stats", "--config", str(config)])
     assert result.exit_code == 0 and "usage by model" in result.output
-    with Ledger.open(url, wal_dir):  # a running gateway holds the WAL: read the store
+    with Ledger.open(store_url, wal_dir):  # a running gateway holds the WAL: read the store
         result = runner.invoke(ledger_cmd.app, ["tail", "--config", str(config)])
     assert result.exit_code == 0 and "last 7 requests" in result.output
 

@@ -14,6 +14,8 @@ from inferplane.metering.meter import Metered
 from inferplane.metering.tokens import request_chars, settle_usage
 from inferplane.protocol.types import Endpoint, Finished, GenerationRequest, Usage
 from inferplane.routing.router import Target
+from inferplane.tenancy.admission import Reservation
+from inferplane.tenancy.records import OPEN, Principal
 
 CLIENT_CLOSED = 499
 NOT_METERED = Metered(0.0, None, None, None, None, None)  # reached no deployment
@@ -37,7 +39,8 @@ class Accounting:
     deltas: int = 0
     output_chars: int = 0
     request: GenerationRequest | None = None  # read only when usage must be estimated
-    tenant: str | None = None
+    principal: Principal = OPEN
+    reservation: Reservation | None = None  # what admission charged, settled at the end
     policy: str | None = None
     reason: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
@@ -95,5 +98,6 @@ class Accounting:
             engine_seconds=self.engine_seconds,
             cost_usd=metered.cost_usd, usage_source=source, cost_method=metered.cost_method,
             energy_j=metered.energy_j, energy_method=metered.energy_method,
-            co2_g=metered.co2_g, water_l=metered.water_l, tenant=self.tenant,
+            co2_g=metered.co2_g, water_l=metered.water_l,
+            tenant=self.principal.tenant_name, key_id=self.principal.key_id,
         )

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.routing import Mount
 
 from inferplane.api import anthropic, health, openai
+from inferplane.api.admin import build_admin
 from inferplane.api.errors import http_exception, unhandled_exception
 from inferplane.config import Config
 from inferplane.gateway import Gateway
 
+WORKER_CONFIG_ENV = "INFERPLANE_WORKER_CONFIG"  # the validated configuration, as JSON
+
+
+def worker_app() -> Starlette:
+    """The app of one of ``inferplane up --workers N``'s processes (each has its own WAL)."""
+    config = Config.model_validate_json(os.environ[WORKER_CONFIG_ENV])
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s %(levelname)s worker {os.getpid()} %(name)s: "
+                               "%(message)s")
+    return build_app(config, worker=True)
+
 
 def build_app(
-    config: Config, on_start: Callable[[Gateway], Awaitable[None]] | None = None
+    config: Config, on_start: Callable[[Gateway], Awaitable[None]] | None = None,
+    *, worker: bool = False,
 ) -> Starlette:
-    gateway = Gateway(config)
+    gateway = Gateway(config, worker=worker)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -30,7 +46,8 @@ def build_app(
             await gateway.stop()
 
     app = Starlette(
-        routes=[*openai.routes, *anthropic.routes, *health.routes],
+        routes=[*openai.routes, *anthropic.routes, *health.routes,
+                Mount("/admin", app=build_admin(gateway))],
         exception_handlers={HTTPException: http_exception, Exception: unhandled_exception},
         lifespan=lifespan,
     )

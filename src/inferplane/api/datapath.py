@@ -27,7 +27,12 @@ from starlette.responses import Response
 from inferplane.api.accounting import CLIENT_CLOSED, Accounting
 from inferplane.api.body import read_json_object
 from inferplane.api.sse import EventStreamResponse
-from inferplane.errors import InferplaneError, InvalidRequest, ServiceUnavailable
+from inferplane.errors import (
+    InferplaneError,
+    InvalidRequest,
+    PermissionDenied,
+    ServiceUnavailable,
+)
 from inferplane.gateway import Gateway
 from inferplane.protocol.types import (
     EmbeddingRequest,
@@ -40,12 +45,15 @@ from inferplane.protocol.types import (
 )
 from inferplane.routing.dispatch import Attempts, retryable
 from inferplane.routing.policy import PREFIX_CHARS, prefix_key
-from inferplane.routing.router import RouteRequest
+from inferplane.routing.router import Plan, RouteRequest
+from inferplane.tenancy.admission import Demand, nanos
+from inferplane.tenancy.records import OPEN, ApiKey, Principal
 
 RESIDENCY_HEADER = "x-inferplane-residency"
 MAX_PRICE_HEADER = "x-inferplane-max-price-usd"
 DEFAULT_OUTPUT_TOKENS = 256  # for cost estimates when the request sets no limit
 _CHARS_PER_TOKEN = 4  # a rough prompt-size estimate before the upstream counts it
+_TEMPLATE_TOKENS_PER_MESSAGE = 8  # role markers and separators a chat template adds
 
 
 class StreamWriter(Protocol):
@@ -91,9 +99,11 @@ async def serve(request: Request, acct: Accounting, surface: Surface
     gateway: Gateway = request.app.state.gateway
     generation: Generation | None = None
     try:
+        acct.principal = await authenticate(gateway, request)
         body = await read_json_object(request, gateway.config.server.max_body_bytes)
         req = surface.parse(body, acct.id, int(acct.ts))
         acct.model, acct.stream = req.model, req.stream
+        permit_model(acct.principal, req.model)
         generation = Generation(gateway, req, acct)
         await generation.start(request.headers)  # errors before the first byte: a status
         if req.stream:
@@ -101,15 +111,51 @@ async def serve(request: Request, acct: Accounting, surface: Surface
                                        surface.headers(generation.headers()))
         result = await generation.collect()
     except InferplaneError as exc:
-        gateway.account(acct.record(exc.status, exc))
+        gateway.account(acct, exc.status, exc)
         headers = generation.headers() if generation is not None else {"x-request-id": acct.id}
         return surface.error(exc, surface.headers(headers))
-    gateway.account(acct.record(200))  # durable before the response leaves
+    gateway.account(acct, 200)  # durable before the response leaves
     return Response(orjson.dumps(surface.render(req, result)), 200,
                     media_type="application/json", headers=surface.headers(generation.headers()))
 
 
-def route_request(req: GenerationRequest, headers: Mapping[str, str]) -> RouteRequest:
+async def authenticate(gateway: Gateway, request: Request) -> Principal:
+    client = request.client.host if request.client is not None else None
+    return await gateway.access.authenticate(request.headers, client)
+
+
+def permit_model(principal: Principal, model: str) -> None:
+    if not principal.may_use(model):
+        raise PermissionDenied(f"The API key {principal.key_id} may not use the model "
+                               f"'{model}'.", param="model")
+
+
+def demand(plan: Plan, prompt_bound: int, output_tokens: int) -> Demand:
+    """The most a request may use: its prompt's upper bound plus its output limit, at the
+    dearest deployment it may be sent to (fallbacks included)."""
+    cost = max(t.meter.max_cost_usd(prompt_bound, output_tokens) for t in plan.targets)
+    return Demand(prompt_bound + output_tokens, nanos(cost))
+
+
+def prompt_bound(req: GenerationRequest) -> int:
+    """An upper bound of the prompt's tokens: its UTF-8 bytes (a byte-level tokenizer never
+    makes more tokens than bytes) plus a few per message for the chat template.
+
+    >>> from inferplane.protocol.types import SamplingParams
+    >>> prompt_bound(GenerationRequest("r", "completions", "m", SamplingParams(), prompt="héllo"))
+    14
+    """
+    size = len(req.prompt.encode()) if req.prompt is not None else 0
+    for m in req.messages:
+        size += len(m.content.encode()) + _TEMPLATE_TOKENS_PER_MESSAGE + sum(
+            len(c.name.encode()) + len(c.arguments.encode()) for c in m.tool_calls)
+    for tool in req.tools:
+        size += len(orjson.dumps(tool.parameters)) + len(tool.name) + len(tool.description.encode())
+    return size + _TEMPLATE_TOKENS_PER_MESSAGE
+
+
+def route_request(req: GenerationRequest, headers: Mapping[str, str],
+                  principal: Principal = OPEN) -> RouteRequest:
     """What the router needs from a request: its size, prefix, and the client's limits."""
     texts = [req.prompt] if req.prompt is not None else [m.content for m in req.messages]
     return RouteRequest(
@@ -119,12 +165,19 @@ def route_request(req: GenerationRequest, headers: Mapping[str, str]) -> RouteRe
         prefix_key=prefix_key(_leading(texts, PREFIX_CHARS)),
         residency=_residency(headers.get(RESIDENCY_HEADER)),
         max_price_usd=_max_price(headers.get(MAX_PRICE_HEADER)),
+        key_residency=_key_residency(principal.key),
     )
 
 
-def embedding_route_request(req: EmbeddingRequest) -> RouteRequest:
+def _key_residency(key: ApiKey | None) -> frozenset[str] | None:
+    return None if key is None or key.residency is None else frozenset(key.residency)
+
+
+def embedding_route_request(req: EmbeddingRequest, principal: Principal = OPEN) -> RouteRequest:
+    key = principal.key
     return RouteRequest(req.model, "embeddings", output_tokens=0,
-                        prompt_tokens=sum(map(len, req.inputs)) // _CHARS_PER_TOKEN)
+                        prompt_tokens=sum(map(len, req.inputs)) // _CHARS_PER_TOKEN,
+                        key_residency=_key_residency(key))
 
 
 def _leading(texts: list[str], chars: int) -> str:
@@ -180,8 +233,13 @@ class Generation:
 
     async def start(self, headers: Mapping[str, str]) -> None:
         """Route and open the first stream that starts (raises when none does)."""
-        plan = self.gateway.router.plan(route_request(self.req, headers))
-        self.acct.policy, self.acct.reason = plan.policy, plan.reason()
+        acct, access = self.acct, self.gateway.access
+        plan = self.gateway.router.plan(route_request(self.req, headers, acct.principal))
+        acct.policy, acct.reason = plan.policy, plan.reason()
+        if acct.principal.limits():
+            output = access.reserve_tokens(self.req.params.max_tokens)
+            acct.reservation = await access.admit(
+                acct.principal, demand(plan, prompt_bound(self.req), output))
         self._attempts = Attempts(self.gateway.router, plan, self.acct.attempts)
         await self._open()
 
@@ -255,17 +313,17 @@ class Generation:
                 elif isinstance(event, Finished):
                     acct.finished(event)
                     yield writer.finish(event)
-                    account(acct.record(200))
+                    account(acct, 200)
                     recorded = True
                     yield writer.done(event)
                     return
             raise ServiceUnavailable("the deployment ended the stream without finishing it")
         except InferplaneError as exc:
             if not recorded:
-                account(acct.record(exc.status, exc))
+                account(acct, exc.status, exc)
                 recorded = True
             yield writer.error(exc)
         finally:
             await events.aclose()
             if not recorded:
-                account(acct.record(CLIENT_CLOSED, "client_disconnected"))
+                account(acct, CLIENT_CLOSED, "client_disconnected")

@@ -7,8 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from inferplane.api.errors import error_response
+from inferplane.errors import InferplaneError
 from inferplane.gateway import Gateway
 from inferplane.observe.metrics import CONTENT_TYPE
+from inferplane.tenancy.keys import Scope
 
 
 async def healthz(_request: Request) -> Response:
@@ -26,8 +29,14 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics (``observe/metrics.py``)."""
+    """Prometheus metrics (``observe/metrics.py``). They name tenants, so once keys are in use
+    a scraper needs a ``viewer`` key."""
     gateway: Gateway = request.app.state.gateway
+    client = request.client.host if request.client is not None else None
+    try:
+        await gateway.access.authenticate(request.headers, client, Scope.VIEWER)
+    except InferplaneError as exc:
+        return error_response(exc)
     return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE)
 
 

@@ -17,14 +17,16 @@ from inferplane.api.body import read_json_object
 from inferplane.api.datapath import (
     Result,
     Surface,
+    authenticate,
     embedding_route_request,
+    permit_model,
     serve,
 )
 from inferplane.api.errors import error_response
 from inferplane.api.openai_parse import parse, parse_embeddings
 from inferplane.api.openai_render import ChunkWriter, completion, embeddings
 from inferplane.api.sse import EventStreamResponse
-from inferplane.errors import InferplaneError
+from inferplane.errors import InferplaneError, ModelNotFound
 from inferplane.gateway import Gateway
 from inferplane.protocol.types import Endpoint, GenerationRequest
 from inferplane.routing.dispatch import Attempts
@@ -61,27 +63,34 @@ async def create_embeddings(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     acct = Accounting(id="emb-" + uuid.uuid4().hex, endpoint="embeddings")
     try:
+        acct.principal = await authenticate(gateway, request)
         body = await read_json_object(request, gateway.config.server.max_body_bytes)
         req = parse_embeddings(body, acct.id)
         acct.model = req.model
-        plan = gateway.router.plan(embedding_route_request(req))
+        permit_model(acct.principal, req.model)
+        plan = gateway.router.plan(embedding_route_request(req, acct.principal))
         acct.policy, acct.reason = plan.policy, plan.reason()
         acct.target, result = await Attempts(gateway.router, plan, acct.attempts).call(
             lambda target: target.provider.embed(req))
     except InferplaneError as exc:
-        gateway.account(acct.record(exc.status, exc))
+        gateway.account(acct, exc.status, exc)
         return error_response(exc, {"x-request-id": acct.id})
     acct.started(result.prompt_tokens)
-    gateway.account(acct.record(200))
+    gateway.account(acct, 200)
     return Response(orjson.dumps(embeddings(req, result)), 200, media_type="application/json",
                     headers={"x-request-id": acct.id})
 
 
 async def list_models(request: Request) -> Response:
+    """The models this key may use."""
     gateway: Gateway = request.app.state.gateway
+    try:
+        principal = await authenticate(gateway, request)
+    except InferplaneError as exc:
+        return error_response(exc)
     created = int(time.time())
     data = [{"id": name, "object": "model", "created": created, "owned_by": "inferplane"}
-            for name in gateway.router.model_names()]
+            for name in gateway.router.model_names() if principal.may_use(name)]
     return Response(orjson.dumps({"object": "list", "data": data}),
                     media_type="application/json")
 
@@ -90,6 +99,9 @@ async def get_model(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     name = request.path_params["model"]
     try:
+        principal = await authenticate(gateway, request)
+        if not principal.may_use(name):  # as if it did not exist: keys see only their models
+            raise ModelNotFound(f"The model '{name}' does not exist.", param="model")
         gateway.router.model(name)
     except InferplaneError as exc:
         return error_response(exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from typing import Annotated
 
@@ -12,17 +13,20 @@ from rich.console import Console
 from rich.markup import escape
 
 from inferplane import __version__
-from inferplane.api.app import build_app
-from inferplane.cli import config_cmd, ledger_cmd, plan_cmd, report_cmd
+from inferplane.api.app import WORKER_CONFIG_ENV, build_app, worker_app
+from inferplane.cli import config_cmd, keys_cmd, ledger_cmd, plan_cmd, report_cmd
 from inferplane.cli.config_cmd import ConfigOption
 from inferplane.errors import ConfigError
 from inferplane.gateway import Gateway
+from inferplane.ledger.store import migrate
 from inferplane.secrets import missing_secrets
 
 app = typer.Typer(help="Inferplane: one endpoint in front of every model.", no_args_is_help=True)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(plan_cmd.app, name="plan")
+app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(keys_cmd.tenants_app, name="tenants")
 app.command("report")(report_cmd.report)
 console = Console(stderr=True)
 
@@ -32,9 +36,17 @@ def up(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Listen address (server.host)")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (server.port)")] = None,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="Gateway processes sharing the port; more than 1 needs redis.url."
+    )] = 1,
 ) -> None:
     """Start the gateway and the engines it supervises; Ctrl-C or SIGTERM stops it cleanly."""
     cfg = config_cmd.load_or_exit(config)
+    if workers > 1 and cfg.redis.url is None:
+        console.print("[bold red]error:[/] --workers > 1 needs `redis: {url: ...}` in the "
+                      "configuration: rate limits and budgets must be shared by the processes, "
+                      "or each would allow the whole limit.", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     server_cfg = cfg.server.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
@@ -52,11 +64,20 @@ def up(
     except ConfigError as exc:  # e.g. an unknown accounting.intensity_source
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    server = uvicorn.Server(uvicorn.Config(
-        application, host=server_cfg.host, port=server_cfg.port,
-        loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="warning",
-        timeout_graceful_shutdown=int(server_cfg.shutdown_grace_s),
-    ))
+    settings = {"host": server_cfg.host, "port": server_cfg.port, "loop": "uvloop",
+                "http": "httptools", "lifespan": "on", "access_log": False,
+                "log_level": "warning",
+                "timeout_graceful_shutdown": int(server_cfg.shutdown_grace_s)}
+    if workers > 1:  # each worker builds its own app from the same configuration
+        migrate(cfg.store.url)  # once, here: workers migrating at once would race
+        os.environ[WORKER_CONFIG_ENV] = cfg.model_dump_json()
+        console.print(f"[bold]Inferplane {__version__}[/bold]: {workers} workers on "
+                      f"[cyan]http://{server_cfg.host}:{server_cfg.port}/v1[/cyan], limits "
+                      f"shared through Redis; ledger WALs in {cfg.ledger.dir}/worker-N")
+        uvicorn.run(f"{worker_app.__module__}:{worker_app.__name__}", factory=True,
+                    workers=workers, **settings)  # type: ignore[arg-type]
+        return
+    server = uvicorn.Server(uvicorn.Config(application, **settings))  # type: ignore[arg-type]
     # uvicorn re-raises the signal that stopped it once shutdown is complete; after a clean
     # drain, exit with status 0 instead of dying by that signal.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -75,7 +96,14 @@ async def _announce(gateway: Gateway) -> None:
         for d in cfg.deployments_of(model.name):
             console.print(f"  model [green]{names}[/green] -> {d.name}: "
                           f"{gateway.providers[d.name].describe()}")
-    console.print(f"  ledger: {gateway.ledger.wal_path} -> {cfg.store.url}")
+    console.print(f"  ledger: {gateway.ledger.wal_path} -> {gateway.ledger.store_url}")
+    access = gateway.access
+    if access.open:
+        console.print("  auth: [yellow]open[/yellow] — no API key exists yet, so only clients "
+                      "on this machine (loopback) are served; `inferplane keys create` ends this")
+    else:
+        console.print("  auth: API keys required; limits and budgets "
+                      + ("shared through Redis" if access.shared else "kept in this process"))
     console.print("  engines are loading; GET /readyz answers 200 once they serve")
 
 

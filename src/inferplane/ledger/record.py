@@ -22,8 +22,8 @@ class UsageRecord:
     ``estimated`` from the text's length when the upstream reported none); ``cost_method`` which
     price applied (``deployment``, ``catalog``, ``hardware``, or None: no price known);
     ``energy_j`` with its ``energy_method`` (``measured``, ``modelled``, ``estimated``); ``co2_g``
-    and ``water_l`` from the energy and the region. ``tenant`` is the key's tenant, when keys
-    are in use.
+    and ``water_l`` from the energy and the region. ``tenant`` and ``key_id`` name the API key the
+    request came with and its tenant (None when no keys are in use).
     Fields added after the first release have defaults, so older WAL records still load.
     """
 
@@ -58,6 +58,7 @@ class UsageRecord:
     co2_g: float | None = None
     water_l: float | None = None
     tenant: str | None = None
+    key_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

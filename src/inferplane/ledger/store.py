@@ -1,8 +1,9 @@
 """The SQL store of usage records: schema, engine, batched inserts with a checkpoint, queries.
 
-Portable SQLAlchemy core: SQLite (WAL mode) is the default, PostgreSQL can follow. Records come
-in batches (one ``executemany`` and one transaction per batch, never one per request), each
-batch together with the WAL position it reaches, so a replay after a crash inserts nothing twice.
+Portable SQLAlchemy core: SQLite (WAL mode) is the default, PostgreSQL (psycopg 3) the choice
+for production. Records come in batches (one ``executemany`` and one transaction per batch,
+never one per request), each batch together with the WAL position it reaches, so a replay after
+a crash inserts nothing twice.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import RowMapping, make_url
+from sqlalchemy.engine import URL, RowMapping, make_url
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.sql.dml import Insert
 
@@ -49,6 +50,8 @@ SQLITE_BUSY_TIMEOUT_S = 5.0
 # It costs one fsync per batch, on the committer thread, never on the request path.
 SQLITE_SYNCHRONOUS = "FULL"
 RECORDS_BATCH = 5_000  # rows Store.records fetches at a time (PostgreSQL: a server-side cursor)
+# PostgreSQL: the key of the advisory lock that lets one process at a time migrate a database.
+MIGRATION_LOCK_KEY = 0x1EDCE7_1ED6E8  # "ledger ledger", in hex-ish; any constant bigint will do
 
 metadata = MetaData()
 
@@ -86,9 +89,11 @@ usage_records = Table(
     Column("co2_g", Float),
     Column("water_l", Float),
     Column("tenant", String),
+    Column("key_id", String(16)),
     Index("ix_usage_records_ts", "ts"),
     Index("ix_usage_records_model_ts", "model", "ts"),
     Index("ix_usage_records_tenant_ts", "tenant", "ts"),
+    Index("ix_usage_records_key_ts", "key_id", "ts"),
 )
 
 ledger_checkpoint = Table(
@@ -103,13 +108,28 @@ ledger_checkpoint = Table(
 Row = Mapping[str, Any]
 
 
+def database_url(url: str) -> URL:
+    """``url`` parsed, PostgreSQL's driver made explicit: psycopg 3 unless the URL names one.
+
+    >>> database_url("postgres://me@db.internal/ledger").render_as_string()
+    'postgresql+psycopg://me@db.internal/ledger'
+    >>> database_url("postgresql+asyncpg://me@db/ledger").drivername
+    'postgresql+asyncpg'
+    """
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; for SQLite: ``~`` expanded, parent dirs made, WAL mode, FULL sync.
 
-    SQLite's busy timeout is 5 s unless the URL sets ``?timeout=SECONDS``. ``:memory:`` is not
-    supported: each thread would see a database of its own.
+    ``postgresql://`` and ``postgres://`` URLs use psycopg 3. SQLite's busy timeout is 5 s unless
+    the URL sets ``?timeout=SECONDS``. ``:memory:`` is not supported: each thread would see a
+    database of its own.
     """
-    parsed = make_url(url)
+    parsed = database_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
     database = parsed.database or ""
@@ -140,6 +160,10 @@ def migrate(target: Engine | str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Gateways starting together on a new database: the first migrates, the others
+                # wait here (until its transaction ends) and then find nothing left to do.
+                connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     finally:
@@ -159,6 +183,21 @@ def _compile_sqlite_insert() -> tuple[str, Callable[[Row], tuple[Any, ...]]]:
 _SQLITE_INSERT, _sqlite_params = _compile_sqlite_insert()
 
 
+def _without_nul(row: Row) -> Row:
+    """``row`` with each NUL character in its text replaced by U+FFFD: PostgreSQL's text types
+    cannot hold NUL, which a client can put in a model name (SQLite stores it as it is).
+
+    >>> _without_nul({"model": "chat\\x00small", "status": 404})
+    {'model': 'chat�small', 'status': 404}
+    """
+    if not any(isinstance(value, str) and "\x00" in value for value in row.values()):
+        return row
+    return {
+        name: value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+        for name, value in row.items()
+    }
+
+
 def _insert_ignoring_duplicates(connection: Connection, rows: Sequence[Row]) -> None:
     statement: Insert
     if connection.dialect.name == "sqlite":
@@ -166,6 +205,7 @@ def _insert_ignoring_duplicates(connection: Connection, rows: Sequence[Row]) -> 
         return
     if connection.dialect.name == "postgresql":
         statement = postgresql.insert(usage_records).on_conflict_do_nothing(index_elements=["id"])
+        rows = [_without_nul(row) for row in rows]
     else:  # any other database: leave out the ids it already has
         ids = [row["id"] for row in rows]
         query = select(usage_records.c.id).where(usage_records.c.id.in_(ids))
@@ -266,6 +306,26 @@ class Store:
         with self._engine.connect() as connection:
             result = connection.execution_options(yield_per=RECORDS_BATCH).execute(query)
             yield from result.mappings()
+
+    def page(self, *, tenant: str | None = None, model: str | None = None,
+             since: float | None = None, until: float | None = None,
+             after: tuple[float, str] | None = None, limit: int = 100) -> list[UsageRecord]:
+        """Up to ``limit`` records, oldest first, of ``tenant`` / ``model`` when given, with
+        ``since <= ts < until``, strictly after the (ts, id) cursor ``after``."""
+        t = usage_records
+        query = select(t).order_by(t.c.ts, t.c.id).limit(limit)
+        for column, value in ((t.c.tenant, tenant), (t.c.model, model)):
+            if value is not None:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(t.c.ts >= since)
+        if until is not None:
+            query = query.where(t.c.ts < until)
+        if after is not None:
+            query = query.where((t.c.ts > after[0]) | ((t.c.ts == after[0]) & (t.c.id > after[1])))
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [UsageRecord(**row) for row in rows]
 
     def get(self, record_id: str) -> UsageRecord | None:
         with self._engine.connect() as connection:

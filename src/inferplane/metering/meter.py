@@ -23,6 +23,8 @@ from inferplane.metering.price_catalog import PriceCatalog, load_price_catalog, 
 from inferplane.metering.prices import Price, hardware_cost_usd, token_cost_usd
 from inferplane.protocol.types import Usage
 
+ENGINE_S_PER_TOKEN = 0.05  # a reservation's engine time per token on our own hardware
+
 if TYPE_CHECKING:
     from inferplane.config import Config, DeploymentConfig, PriceConfig
 
@@ -99,6 +101,22 @@ class DeploymentMeter:
         hardware = self.deployment.hardware
         if hardware is not None:
             return hardware_cost_usd(hardware.usd_per_hour, hardware.count, engine_seconds)
+        return 0.0
+
+    def max_cost_usd(self, prompt_tokens: int, output_tokens: int) -> float:
+        """What a request of at most ``prompt_tokens`` in and ``output_tokens`` out can cost
+        here: every input token at the dearer of the input and cache-write rates, every output
+        token at the dearer of the output and reasoning rates, in the prompt's tier. On our own
+        hardware it is an estimate, not a bound: ``ENGINE_S_PER_TOKEN`` of engine time per
+        token."""
+        if self.price is not None:
+            rates = self.price.rates_for(prompt_tokens)
+            return (prompt_tokens * max(rates.input, rates.cache_write or 0.0)
+                    + output_tokens * max(rates.output, rates.reasoning or 0.0)) / 1_000_000
+        hardware = self.deployment.hardware
+        if hardware is not None:
+            seconds = (prompt_tokens + output_tokens) * ENGINE_S_PER_TOKEN
+            return hardware_cost_usd(hardware.usd_per_hour, hardware.count, seconds)
         return 0.0
 
     def measure(self, usage: Usage, engine_seconds: float = 0.0,

@@ -79,9 +79,10 @@ class RequestProfile:
 
     ``output_tokens`` is the request's ``max_tokens`` or the alias's default. ``cached_share``
     is the estimated fraction of the prompt a deployment may already hold in its prefix cache.
-    ``allowed_regions`` and ``allowed_jurisdictions`` are ``None`` when unrestricted; a value in
-    either set matches a candidate whose region *or* jurisdiction equals it, and a candidate
-    must match every set that is given. ``max_price_usd`` caps the expected cost of the request;
+    ``allowed_regions`` (the request's), ``allowed_jurisdictions`` (the alias's) and
+    ``allowed_by_key`` (the API key's) are ``None`` when unrestricted; a value in a set matches
+    a candidate whose region *or* jurisdiction equals it, and a candidate must match every set
+    that is given. ``max_price_usd`` caps the expected cost of the request;
     ``slo_ttft_s`` / ``slo_tpot_s`` are the alias's latency targets (time to first token, time
     per output token).
     """
@@ -92,6 +93,7 @@ class RequestProfile:
     prefix_key: int | None = None
     allowed_regions: frozenset[str] | None = None
     allowed_jurisdictions: frozenset[str] | None = None
+    allowed_by_key: frozenset[str] | None = None
     max_price_usd: float | None = None
     slo_ttft_s: float | None = None
     slo_tpot_s: float | None = None

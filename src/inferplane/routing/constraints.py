@@ -61,7 +61,8 @@ def _braces(values: Iterable[str]) -> str:
 
 
 def _residency_reason(candidate: Candidate, profile: RequestProfile) -> str | None:
-    for allowed in (profile.allowed_regions, profile.allowed_jurisdictions):
+    for allowed in (profile.allowed_regions, profile.allowed_jurisdictions,
+                    profile.allowed_by_key):
         if allowed is not None and not {candidate.region, candidate.jurisdiction} & allowed:
             where = f"region {candidate.region}"
             if candidate.jurisdiction != candidate.region:

@@ -58,6 +58,7 @@ class RouteRequest:
     output_tokens: int = 256
     prefix_key: int | None = None
     residency: frozenset[str] | None = None  # from the request (header), on top of the alias's
+    key_residency: frozenset[str] | None = None  # from the API key, on top of both
     max_price_usd: float | None = None
 
 
@@ -159,6 +160,7 @@ class Router:
             prefix_key=request.prefix_key, allowed_regions=request.residency,
             allowed_jurisdictions=(frozenset(routing.residency)
                                    if routing.residency is not None else None),
+            allowed_by_key=request.key_residency,
             max_price_usd=min(caps) if caps else None,
             slo_ttft_s=routing.slo.ttft_s, slo_tpot_s=routing.slo.tpot_s,
         )

@@ -1,0 +1,73 @@
+"""Budgets and durations as people write them, and the periods budgets reset on.
+
+>>> parse_budget("100usd/month")
+Budget(usd=100.0, period='month')
+>>> parse_duration("90d"), parse_duration("12h"), parse_duration("30m")
+(7776000.0, 43200.0, 1800.0)
+>>> import datetime as dt
+>>> t = dt.datetime(2026, 11, 23, 15, 30, tzinfo=dt.UTC).timestamp()
+>>> [dt.datetime.fromtimestamp(period_start(p, t), dt.UTC).isoformat()[:10]
+...  for p in ("day", "week", "month")]
+['2026-11-23', '2026-11-23', '2026-11-01']
+>>> period_start("total", t)
+0.0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Period = Literal["day", "week", "month", "total"]
+PERIODS: tuple[str, ...] = get_args(Period)
+_BUDGET = re.compile(r"\s*\$?([0-9]+(?:\.[0-9]+)?)\s*(?:usd)?\s*(?:/\s*([a-z]+))?\s*", re.I)
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw])\s*")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    usd: float
+    period: Period
+
+    def __str__(self) -> str:
+        return f"{self.usd:g}usd/{self.period}"
+
+
+def parse_budget(text: str) -> Budget:
+    """``100usd/month``, ``$5/day``, ``20usd`` (a monthly budget) or ``50usd/total``."""
+    match = _BUDGET.fullmatch(text)
+    period = (match.group(2) or "month").lower() if match else ""
+    if match is None or period not in PERIODS:
+        raise ValueError(f"cannot read the budget {text!r}: write e.g. 100usd/month "
+                         f"(periods: {', '.join(PERIODS)})")
+    usd = float(match.group(1))
+    if not math.isfinite(usd):
+        raise ValueError(f"the budget {text!r} is not a finite amount")
+    return Budget(usd, period)  # type: ignore[arg-type]
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90d``, ``12h``, ``30m``, ``45s`` or ``2w``."""
+    match = _DURATION.fullmatch(text)
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError(f"cannot read the duration {text!r}: write e.g. 90d, 12h or 30m")
+    return float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def period_start(period: str, now: float) -> float:
+    """When the budget period containing ``now`` began (UTC; weeks start on Monday)."""
+    if period == "total":
+        return 0.0
+    t = dt.datetime.fromtimestamp(now, dt.UTC)
+    day = t.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return day.timestamp()
+    if period == "week":
+        return (day - dt.timedelta(days=day.weekday())).timestamp()
+    if period == "month":
+        return day.replace(day=1).timestamp()
+    raise ValueError(f"unknown budget period {period!r}")
