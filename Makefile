@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test lint typecheck unit integration bench-engine bench-affinity bench-gateway clean
+.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-gateway clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,24 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
+# PostgreSQL 15 and Redis, which the tests start on loopback themselves: apt-get installs what is
+# missing (apt-get update only then), as root (CI) or through sudo.
+PG_BIN := /usr/lib/postgresql/15/bin
+SUDO   := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))
+
+$(VENV)/.installed-services: | $(BIN)/python
+	@packages=""; \
+	command -v redis-server >/dev/null 2>&1 || packages="$$packages redis-server"; \
+	[ -x $(PG_BIN)/postgres ] || packages="$$packages postgresql-15"; \
+	if [ -n "$$packages" ]; then \
+		echo "apt-get install$$packages"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$packages; \
+	fi
+	touch $@
+
+services: $(VENV)/.installed-services
+
 run: $(VENV)/.installed
 	$(BIN)/inferplane up $(ARGS)
 
@@ -35,10 +53,10 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed-dev
+unit: $(VENV)/.installed-dev $(VENV)/.installed-services
 	$(BIN)/pytest -q tests/unit
 
-test: lint typecheck $(VENV)/.installed-dev
+test: lint typecheck $(VENV)/.installed-dev $(VENV)/.installed-services
 	$(BIN)/pytest -q tests
 
 bench-engine: $(VENV)/.installed-bench
