@@ -81,8 +81,7 @@ class _PostgresUser:
     """How to run PostgreSQL's programs: as ``postgres`` when we are root, else as ourselves."""
 
     def __init__(self) -> None:
-        self.as_root = os.geteuid() == 0
-        self._pw = pwd.getpwnam(PG_USER) if self.as_root else None
+        self._pw = pwd.getpwnam(PG_USER) if os.geteuid() == 0 else None
 
     def own(self, path: Path) -> None:
         """Give ``path`` to the user the server runs as, and let that user reach it."""
@@ -236,7 +235,7 @@ def refusing_connections(url: str) -> Iterator[None]:
 
 
 def redis_bin() -> Path:
-    found = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin:/usr/sbin")
+    found = shutil.which("redis-server")
     if found is None:
         raise MissingService(f"Redis is not installed (no redis-server): {INSTALL_HINT}")
     return Path(found)
