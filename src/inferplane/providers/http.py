@@ -18,12 +18,12 @@ import aiohttp
 import orjson
 
 from inferplane.errors import UpstreamError, UpstreamTimeout
+from inferplane.protocol.sse import MAX_LINE_BYTES, SseDecoder
 from inferplane.routing.retry import is_retryable, parse_retry_after
 
 if TYPE_CHECKING:
     from inferplane.config import TimeoutsConfig
 
-MAX_LINE_BYTES = 1 << 20  # one SSE line (a large tool call's arguments fit)
 _AUTH_STATUSES = frozenset({401, 403})
 
 
@@ -113,35 +113,31 @@ class HttpUpstream:
     async def events(self, response: aiohttp.ClientResponse, deadline: Deadline
                      ) -> AsyncIterator[tuple[str, bytes]]:
         """Server-sent events as ``(event name, data)``: the first must arrive within the first-
-        token limit, each next one within the idle limit. Closing early drops the connection."""
-        name, data = "", bytearray()
+        token limit; after it, the stream may fall silent for at most the idle limit (any bytes,
+        a keep-alive comment too, count as activity). Reads whatever the connection has, not
+        one line at a time, so a chunk holding many events costs one read and one timer.
+        Closing early drops the connection."""
+        decoder = SseDecoder(MAX_LINE_BYTES)
+        content = response.content
         first, done = True, False
         try:
             while True:
-                wait = deadline.first_token() if first else deadline.idle()
-                try:
-                    async with asyncio.timeout(wait):
-                        line = await response.content.readline()
-                except TimeoutError:
-                    what = "start its stream" if first else "continue its stream"
-                    raise UpstreamTimeout(f"{self.name} did not {what} in time") from None
-                if not line:
+                chunk = content.read_nowait()  # what has arrived already: no timer needed
+                if not chunk and not content.at_eof():
+                    wait = deadline.first_token() if first else deadline.idle()
+                    try:
+                        async with asyncio.timeout(wait):
+                            chunk = await content.readany()
+                    except TimeoutError:
+                        what = "start its stream" if first else "continue its stream"
+                        raise UpstreamTimeout(f"{self.name} did not {what} in time") from None
+                if not chunk:
                     break
-                line = line.rstrip(b"\r\n")
-                if not line:  # a blank line ends an event
-                    if data:
-                        first = False
-                        yield name or "message", bytes(data)
-                    name, data = "", bytearray()
-                    continue
-                field_name, _, value = line.partition(b":")
-                value = value[1:] if value.startswith(b" ") else value
-                if field_name == b"data":
-                    data += b"\n" + value if data else value
-                elif field_name == b"event":
-                    name = value.decode("utf-8", "replace")
-            if data:
-                yield name or "message", bytes(data)
+                for event in decoder.feed(chunk):
+                    first = False
+                    yield event
+            for event in decoder.close():
+                yield event
             done = True
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"{self.name}: the connection broke mid-stream",
