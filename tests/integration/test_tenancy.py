@@ -6,6 +6,7 @@ openai SDK and httpx."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -311,6 +312,10 @@ def test_bad_admin_input_gets_clear_4xx(cluster: Cluster) -> None:
         ("POST", "/keys/' OR 1=1 --/revoke", {}),
         ("POST", "/tenants", "[1, 2"),
         ("POST", "/tenants", {"name": "big", "pad": "x" * 100_000}),
+        ("GET", "/keys?tenant=a%00b", None),  # PostgreSQL text cannot hold a NUL
+        ("GET", "/ledger/records?model=chat%00&after_id=x%00", None),
+        ("GET", "/ledger/records/chatcmpl-%00", None),
+        ("GET", "/ledger/records?limit=100000", None),
     ]
     for method, path, body in cases:
         kwargs: dict[str, Any] = ({"content": body} if isinstance(body, str) else {"json": body})
@@ -371,3 +376,27 @@ def test_secrets_never_leave_a_trace(cluster: Cluster) -> None:
     haystack = "\n".join(texts)
     for needle in (secret, bad, UPSTREAM_KEY, secret.split("_", 2)[2]):
         assert needle not in haystack
+
+
+def test_rotation_and_listing(cluster: Cluster) -> None:
+    old = cluster.key("--tenant", "rotator", "--name", "ci", "--rpm", "1000")
+    old_id = old.split("_")[1]
+    new = cluster.cli("keys", "rotate", old_id, "--grace", "1h").stdout.strip()
+    new_id = new.split("_")[1]
+    assert new_id != old_id and new != old
+    listed = {k["id"]: k for k in json.loads(cluster.cli("keys", "list", "--tenant", "rotator",
+                                                         "--json").stdout)}
+    assert set(listed) == {old_id, new_id}
+    assert listed[new_id]["rpm"] == 1000 and listed[new_id]["name"] == "ci"
+    assert listed[old_id]["expires_at"] is not None and listed[old_id]["revoked_at"] is None
+    assert old not in str(listed) and new not in str(listed)
+    time.sleep(0.6)  # both keys work during the grace period
+    assert chat(cluster.gateways[1], old).choices and chat(cluster.gateways[1], new).choices
+    newest = cluster.cli("keys", "rotate", new).stdout.strip()  # the whole key names it too
+    time.sleep(0.6)
+    with pytest.raises(openai.AuthenticationError) as info:
+        chat(cluster.gateways[1], new)
+    assert new_id in str(info.value.body) and "revoked" in str(info.value.body)
+    assert chat(cluster.gateways[1], newest).choices
+    refused = cluster.cli("keys", "revoke", "zzzzzzzzzzzz", check=False)
+    assert refused.returncode == 1 and "No key" in refused.stderr

@@ -26,7 +26,7 @@ def test_budgets_and_durations_parse_or_say_how() -> None:
     assert parse_budget("20usd") == Budget(20.0, "month")
     assert parse_budget("0.5 USD / total") == Budget(0.5, "total")
     for bad in ("lots", "5eur", "5usd/fortnight", "-3usd", ""):
-        with pytest.raises(ValueError, match="write e.g."):
+        with pytest.raises(ValueError, match=r"write e\.g\."):
             parse_budget(bad)
     assert parse_duration("2w") == 14 * 86400
     for bad in ("forever", "0d", "5y", "-1h"):

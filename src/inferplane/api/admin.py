@@ -33,7 +33,10 @@ from inferplane.tenancy.store import TenancyStore, describe
 
 MAX_ADMIN_BODY = 64 * 1024
 _NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-_KEY_ID = r"^[a-z2-9]{12}$"
+_KEY_ID = r"^[a-z2-9]{1,16}$"
+_RECORD_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
+_TEXT = r"^[^\x00-\x1f]*$"  # no NUL (PostgreSQL text cannot hold it) or control characters
+_ITEM = r"^[^,\x00-\x1f]+$"  # one item of a comma-separated list
 _BIG = 10**12  # no limit is larger than this
 
 
@@ -73,13 +76,13 @@ class TenantIn(Limits):
 
 class KeyIn(Limits):
     tenant: str = Field(pattern=_NAME)
-    name: str | None = Field(None, max_length=128)
+    name: str | None = Field(None, max_length=128, pattern=_TEXT)
     scopes: list[KeyScope] = Field(default_factory=lambda: [KeyScope.INFERENCE], min_length=1,
                                    max_length=4)
-    models: list[Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^,]+$")]] = Field(
+    models: list[Annotated[str, Field(min_length=1, max_length=128, pattern=_ITEM)]] = Field(
         default_factory=list, max_length=100)
-    residency: list[Annotated[str, Field(min_length=1, max_length=64,
-                                         pattern=r"^[^,]+$")]] | None = Field(None, max_length=50)
+    residency: list[Annotated[str, Field(min_length=1, max_length=64, pattern=_ITEM)]] | None = (
+        Field(None, max_length=50))
     expires_in: str | None = Field(None, max_length=20, examples=["90d"])
 
     @field_validator("expires_in")
@@ -208,7 +211,7 @@ async def create_tenant(request: Request, body: TenantIn, principal: Admin) -> T
 
 
 @router.get("/tenants/{name}", response_model=TenantOut, tags=["tenants"])
-async def get_tenant(request: Request, name: Annotated[str, Path(max_length=64)],
+async def get_tenant(request: Request, name: Annotated[str, Path(pattern=_NAME)],
                      _p: Viewer) -> TenantOut:
     tenant = await _run(request, lambda s: s.tenant(name))
     if tenant is None:
@@ -217,7 +220,7 @@ async def get_tenant(request: Request, name: Annotated[str, Path(max_length=64)]
 
 
 @router.patch("/tenants/{name}", response_model=TenantOut, tags=["tenants"])
-async def update_tenant(request: Request, name: Annotated[str, Path(max_length=64)],
+async def update_tenant(request: Request, name: Annotated[str, Path(pattern=_NAME)],
                         body: Limits, principal: Admin) -> TenantOut:
     changes = body.changes()
     return _tenant_out(await _run(
@@ -226,7 +229,7 @@ async def update_tenant(request: Request, name: Annotated[str, Path(max_length=6
 
 @router.get("/keys", response_model=list[KeyOut], tags=["keys"])
 async def list_keys(request: Request, _p: Viewer,
-                    tenant: Annotated[str | None, Query(max_length=64)] = None) -> Any:
+                    tenant: Annotated[str | None, Query(pattern=_NAME)] = None) -> Any:
     return [_key_out(k) for k in await _run(request, lambda s: s.keys(tenant))]
 
 
@@ -244,7 +247,7 @@ async def create_key(request: Request, body: KeyIn, principal: Admin) -> Any:
 
 
 @router.get("/keys/{key_id}", response_model=KeyOut, tags=["keys"])
-async def get_key(request: Request, key_id: Annotated[str, Path(max_length=16)],
+async def get_key(request: Request, key_id: Annotated[str, Path(pattern=_KEY_ID)],
                   _p: Viewer) -> Any:
     key = await _run(request, lambda s: s.key(key_id))
     if key is None:
@@ -253,7 +256,7 @@ async def get_key(request: Request, key_id: Annotated[str, Path(max_length=16)],
 
 
 @router.post("/keys/{key_id}/rotate", response_model=KeyCreated, status_code=201, tags=["keys"])
-async def rotate_key(request: Request, key_id: Annotated[str, Path(max_length=16)],
+async def rotate_key(request: Request, key_id: Annotated[str, Path(pattern=_KEY_ID)],
                      body: RotateIn, principal: Admin) -> Any:
     grace = 0.0 if body.grace is None else parse_duration(body.grace)
     key, secret = await _run(request, lambda s: s.rotate_key(key_id, _actor(principal), grace))
@@ -261,7 +264,7 @@ async def rotate_key(request: Request, key_id: Annotated[str, Path(max_length=16
 
 
 @router.post("/keys/{key_id}/revoke", response_model=KeyOut, tags=["keys"])
-async def revoke_key(request: Request, key_id: Annotated[str, Path(max_length=16)],
+async def revoke_key(request: Request, key_id: Annotated[str, Path(pattern=_KEY_ID)],
                      principal: Admin) -> Any:
     return _key_out(await _run(request, lambda s: s.revoke_key(key_id, _actor(principal))))
 
@@ -295,12 +298,12 @@ def _record_out(record: UsageRecord) -> dict[str, Any]:
 @router.get("/ledger/records", tags=["ledger"])
 async def ledger_records(
     request: Request, principal: LedgerReader,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
-    model: Annotated[str | None, Query(max_length=256)] = None,
+    tenant: Annotated[str | None, Query(pattern=_NAME)] = None,
+    model: Annotated[str | None, Query(max_length=256, pattern=_TEXT)] = None,
     since: Annotated[float | None, Query(ge=0, le=1e11)] = None,
     until: Annotated[float | None, Query(ge=0, le=1e11)] = None,
     after_ts: Annotated[float | None, Query(ge=0, le=1e11)] = None,
-    after_id: Annotated[str | None, Query(max_length=128)] = None,
+    after_id: Annotated[str | None, Query(pattern=_RECORD_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Usage records, oldest first. A tenant's key sees only its tenant's records; page on with
@@ -318,7 +321,7 @@ async def ledger_records(
 
 @router.get("/ledger/records/{record_id}", tags=["ledger"])
 async def ledger_record(request: Request, principal: LedgerReader,
-                        record_id: Annotated[str, Path(max_length=128)]) -> dict[str, Any]:
+                        record_id: Annotated[str, Path(pattern=_RECORD_ID)]) -> dict[str, Any]:
     record = await asyncio.to_thread(_gateway(request).ledger.store.get, record_id)
     if record is None or not (principal.operator or record.tenant == principal.tenant_name):
         raise NotFound(f"No record '{record_id}'.")
