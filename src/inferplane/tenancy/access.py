@@ -125,12 +125,20 @@ class Access:
 
     async def _poll(self) -> None:
         interval = self._tenancy.poll_interval_ms / 1000
+        failing = False
         while True:
             await asyncio.sleep(interval)
             try:
                 await self.refresh()
-            except Exception as exc:  # the store is down: keep the last view, say so
-                log.warning("cannot read key changes from the store: %s", type(exc).__name__)
+            except Exception as exc:  # the store is down: keep the last view, say so once
+                if not failing:
+                    log.warning("cannot read key changes from the store (%s); keeping the "
+                                "last view until it answers", type(exc).__name__)
+                failing = True
+            else:
+                if failing:
+                    log.info("reading key changes from the store again")
+                failing = False
 
     async def authenticate(self, headers: Mapping[str, str], client: str | None,
                            scope: Scope = Scope.INFERENCE) -> Principal:

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from inferplane.errors import Conflict, NotFound
 from inferplane.ledger.store import make_engine, migrate, usage_records
 from inferplane.tenancy.admission import NANOS_PER_USD
-from inferplane.tenancy.budget import Budget, period_start
+from inferplane.tenancy.budget import Budget
 from inferplane.tenancy.keys import NewKey, Scope, new_key
 from inferplane.tenancy.records import ApiKey, Tenant, check_tenant_name
 
@@ -214,10 +214,10 @@ class TenancyStore:
         """What the ledger has recorded against ``scope`` (``key:<id>`` / ``tenant:<name>``)
         since the start of the budget period ``budget_key`` names."""
         kind, _, name = scope.partition(":")
-        period, _, start = budget_key.partition(":")
+        start = float(budget_key.partition(":")[2])  # "month:1793491200"
         column = usage_records.c.key_id if kind == "key" else usage_records.c.tenant
         query = select(func.coalesce(func.sum(usage_records.c.cost_usd), 0.0)).where(
-            column == name, usage_records.c.ts >= float(start or period_start(period, 0)))
+            column == name, usage_records.c.ts >= start)
         with self._engine.connect() as c:
             total = float(c.execute(query).scalar_one())
         return round(total * NANOS_PER_USD)
