@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-gateway clean
+.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-gateway clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,9 @@ bench-engine: $(VENV)/.installed-bench
 
 bench-affinity: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_affinity.py
+
+bench-admission: $(VENV)/.installed-dev $(VENV)/.installed-services
+	$(BIN)/python benchmarks/bench_admission.py
 
 # The gateways compared with Inferplane, each installed once beside the benchmark (not in .venv).
 LITELLM_VENV := benchmarks/.venvs/litellm

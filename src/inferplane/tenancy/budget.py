@@ -16,6 +16,7 @@ Budget(usd=100.0, period='month')
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -60,10 +61,14 @@ def parse_duration(text: str) -> float:
 
 def period_start(period: str, now: float) -> float:
     """When the budget period containing ``now`` began (UTC; weeks start on Monday)."""
+    return _period_start(period, int(now // 86400))  # every period begins at a UTC midnight
+
+
+@functools.lru_cache(maxsize=64)
+def _period_start(period: str, day_number: int) -> float:
     if period == "total":
         return 0.0
-    t = dt.datetime.fromtimestamp(now, dt.UTC)
-    day = t.replace(hour=0, minute=0, second=0, microsecond=0)
+    day = dt.datetime.fromtimestamp(day_number * 86400, dt.UTC)
     if period == "day":
         return day.timestamp()
     if period == "week":
