@@ -25,7 +25,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from inferplane.api.errors import error_body, error_response
 from inferplane.errors import InferplaneError, InvalidRequest, NotFound, PayloadTooLarge
 from inferplane.gateway import Gateway
-from inferplane.ledger.record import UsageRecord
 from inferplane.tenancy.budget import Budget, parse_budget, parse_duration
 from inferplane.tenancy.keys import Scope as KeyScope
 from inferplane.tenancy.records import ApiKey, Principal, Tenant, check_tenant_name
@@ -53,7 +52,7 @@ def _budget(value: str | None) -> str | None:
     return value
 
 
-class Limits(Body):
+class LimitsIn(Body):
     rpm: int | None = Field(None, ge=1, le=_BIG, description="Requests per minute.")
     tpm: int | None = Field(None, ge=1, le=_BIG, description="Tokens per minute.")
     budget: str | None = Field(None, max_length=40, examples=["100usd/month"],
@@ -70,11 +69,11 @@ class Limits(Body):
         return out
 
 
-class TenantIn(Limits):
+class TenantIn(LimitsIn):
     name: str = Field(pattern=_NAME)
 
 
-class KeyIn(Limits):
+class KeyIn(LimitsIn):
     tenant: str = Field(pattern=_NAME)
     name: str | None = Field(None, max_length=128, pattern=_TEXT)
     scopes: list[KeyScope] = Field(default_factory=lambda: [KeyScope.INFERENCE], min_length=1,
@@ -221,7 +220,7 @@ async def get_tenant(request: Request, name: Annotated[str, Path(pattern=_NAME)]
 
 @router.patch("/tenants/{name}", response_model=TenantOut, tags=["tenants"])
 async def update_tenant(request: Request, name: Annotated[str, Path(pattern=_NAME)],
-                        body: Limits, principal: Admin) -> TenantOut:
+                        body: LimitsIn, principal: Admin) -> TenantOut:
     changes = body.changes()
     return _tenant_out(await _run(
         request, lambda s: s.update_tenant(name, changes, _actor(principal))))
@@ -291,10 +290,6 @@ async def events(request: Request, _p: Viewer,
     return list(await _run(request, lambda s: s.events(limit)))
 
 
-def _record_out(record: UsageRecord) -> dict[str, Any]:
-    return record.to_dict()
-
-
 @router.get("/ledger/records", tags=["ledger"])
 async def ledger_records(
     request: Request, principal: LedgerReader,
@@ -315,7 +310,7 @@ async def ledger_records(
     records = await asyncio.to_thread(store.page, tenant=tenant, model=model, since=since,
                                       until=until, after=after, limit=limit)
     last = records[-1] if len(records) == limit else None
-    return {"records": [_record_out(r) for r in records],
+    return {"records": [r.to_dict() for r in records],
             "next": None if last is None else {"after_ts": last.ts, "after_id": last.id}}
 
 
@@ -325,7 +320,7 @@ async def ledger_record(request: Request, principal: LedgerReader,
     record = await asyncio.to_thread(_gateway(request).ledger.store.get, record_id)
     if record is None or not (principal.operator or record.tenant == principal.tenant_name):
         raise NotFound(f"No record '{record_id}'.")
-    return _record_out(record)
+    return record.to_dict()
 
 
 class BodyLimit:
