@@ -63,6 +63,8 @@ class Committer:
         """
         committed = 0
         while True:
+            if self._position >= self._writer.position():  # caught up: nothing to read
+                return committed
             active = self._writer.segment  # read before the segment: what is below it is complete
             rows, position = read_records(self._dir.path, self._position, self._batch, active)
             if position == self._position:
