@@ -2,7 +2,8 @@
 
 :meth:`Router.plan` joins configuration and live stats into :class:`Candidate` snapshots, applies
 the hard constraints (the provider can serve the request, residency, price cap, circuit open),
-ranks what is left with the alias's policy, and appends each fallback alias's ranking after it.
+ranks what is left with the alias's policy (an alias left with one deployment needs no ranking),
+and appends each fallback alias's ranking after it.
 The decisions themselves are the pure functions of ``constraints.py`` and ``policy.py``.
 """
 
@@ -129,7 +130,8 @@ class Router:
         """The ordered attempts for ``request``; raises when no deployment may serve it."""
         model = self.model(request.model)
         now = time.monotonic()
-        context = replace(self.context, turn=next(self._turns))
+        turn = next(self._turns)
+        context: PolicyContext | None = None  # built for the first alias with a choice to make
         targets: dict[str, Target] = {}  # by deployment name, in order of preference
         decisions: list[Decision] = []
         rejected: list[Rejection] = []
@@ -144,7 +146,12 @@ class Router:
             rejected += admission.rejected
             if not admission.kept:
                 continue
-            decision = get_policy(alias_model.routing.policy)(admission.kept, profile, context)
+            policy = alias_model.routing.policy
+            if len(admission.kept) == 1:  # nothing to choose between: no scoring
+                decision = only_candidate(policy, admission.kept[0], len(admission.rejected))
+            else:
+                context = context or replace(self.context, turn=turn)
+                decision = get_policy(policy)(admission.kept, profile, context)
             decisions.append(decision)
             for name in decision.names:
                 targets.setdefault(name, by_name[name])
@@ -196,6 +203,21 @@ class Router:
         why = refusal(Admission((), tuple(rejected)), request.model)
         error = _REFUSALS.get(why.constraint, ServiceUnavailable)
         return error(why.message)
+
+
+def only_candidate(policy: str, candidate: Candidate, rejected: int) -> Decision:
+    """The decision for an alias with one admissible deployment: any policy puts it first, so
+    none is run; the reason says so (and how many the hard constraints turned away).
+
+    >>> only_candidate("cost", Candidate("a", "m", "p", "us", "us"), 0).reason
+    'cost: the only deployment that may serve it'
+    >>> only_candidate("latency", Candidate("a", "m", "p", "us", "us"), 2).reason
+    'latency: the only deployment that may serve it (2 refused by constraints)'
+    """
+    reason = f"{policy}: the only deployment that may serve it"
+    if rejected:
+        reason += f" ({rejected} refused by constraints)"
+    return Decision(policy, (candidate,), {candidate.name: None}, reason)
 
 
 def _prices(target: Target, itl_s: float | None) -> tuple[float, float, float | None]:

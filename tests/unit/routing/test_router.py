@@ -1,0 +1,99 @@
+"""Router.plan on a parsed configuration with stand-in providers: an alias left with a single
+deployment is not scored, and says so; the hard constraints still apply to it."""
+
+from __future__ import annotations
+
+import time
+from typing import cast
+
+import pytest
+
+from inferplane.config import Config, parse_config
+from inferplane.errors import ResidencyUnsatisfiable, ServiceUnavailable
+from inferplane.providers.base import Provider
+from inferplane.routing.router import Plan, Router, RouteRequest
+
+
+class StandIn:
+    """What the router asks of a provider: which requests it serves, and whether it is up."""
+
+    ready = True
+
+    def serves(self, endpoint: str, uses_tools: bool) -> bool:
+        return endpoint == "chat.completions"
+
+
+def deployment(name: str, model: str, region: str, input_price: float) -> str:
+    return (f"  - {{name: {name}, model: {model}, provider: openai, region: {region},\n"
+            f"     base_url: 'http://127.0.0.1:9/v1', api_key: 'env:KEY', upstream_model: m,\n"
+            f"     price: {{input_per_mtok: {input_price}, output_per_mtok: 1.0}}}}\n")
+
+
+CONFIG = (
+    "models:\n"
+    "  - {name: solo, routing: {policy: cost}}\n"
+    "  - {name: pair, routing: {policy: cost}}\n"
+    "  - {name: chain, routing: {policy: latency, fallbacks: [solo]}}\n"
+    "deployments:\n"
+    + deployment("solo-us", "solo", "us-east-1", 0.5)
+    + deployment("pair-us", "pair", "us-east-1", 0.5)
+    + deployment("pair-eu", "pair", "eu-west-1", 0.1)
+    + deployment("chain-us", "chain", "us-east-1", 0.5)
+)
+
+
+@pytest.fixture
+def router(monkeypatch: pytest.MonkeyPatch) -> Router:
+    monkeypatch.setenv("KEY", "sk-test")
+    config, problems = parse_config(CONFIG)
+    assert problems == [] and isinstance(config, Config)
+    providers = {d.name: cast(Provider, StandIn()) for d in config.deployments}
+    return Router(config, providers)
+
+
+def plan(router: Router, model: str, residency: str | None = None) -> Plan:
+    return router.plan(RouteRequest(
+        model=model, endpoint="chat.completions", prompt_tokens=100, output_tokens=50,
+        residency=frozenset({residency}) if residency else None))
+
+
+def test_a_single_deployment_is_not_scored_and_the_reason_says_why(router: Router) -> None:
+    p = plan(router, "solo")
+    assert [t.deployment.name for t in p.targets] == ["solo-us"]
+    assert p.policy == "cost"
+    assert p.reason() == {"decisions": [{
+        "policy": "cost", "reason": "cost: the only deployment that may serve it",
+        "order": ["solo-us"], "scores": {"solo-us": None}}]}
+
+
+def test_two_admissible_deployments_are_ranked_by_the_policy(router: Router) -> None:
+    p = plan(router, "pair")
+    assert [t.deployment.name for t in p.targets] == ["pair-eu", "pair-us"]  # cheaper first
+    decision = p.reason()["decisions"][0]
+    assert decision["reason"].startswith("cost: $")
+    assert set(decision["scores"]) == {"pair-eu", "pair-us"}
+    assert all(score is not None for score in decision["scores"].values())
+
+
+def test_one_left_by_the_constraints_counts_the_others(router: Router) -> None:
+    p = plan(router, "pair", residency="us-east-1")
+    assert [t.deployment.name for t in p.targets] == ["pair-us"]
+    assert p.reason()["decisions"][0]["reason"] == (
+        "cost: the only deployment that may serve it (1 refused by constraints)")
+
+
+def test_the_constraints_still_refuse_a_single_deployment(router: Router) -> None:
+    with pytest.raises(ResidencyUnsatisfiable):
+        plan(router, "solo", residency="eu-west-1")
+    stats = router.stats["solo-us"]
+    for _ in range(50):  # enough failures to open its circuit
+        stats.end(time.monotonic(), ok=False)
+    with pytest.raises(ServiceUnavailable, match="circuit open"):
+        plan(router, "solo")
+
+
+def test_each_alias_of_a_fallback_chain_keeps_its_own_decision(router: Router) -> None:
+    p = plan(router, "chain")
+    assert [t.deployment.name for t in p.targets] == ["chain-us", "solo-us"]
+    assert [d["policy"] for d in p.reason()["decisions"]] == ["latency", "cost"]
+    assert p.policy == "latency"
