@@ -158,3 +158,25 @@ async def test_an_error_in_the_body_propagates() -> None:
     with pytest.raises(RuntimeError, match="broken"):
         await serve(body(), client)
     assert client.bodies == [(b"first\n\n", True)]
+
+
+async def test_a_cancellation_from_elsewhere_is_not_swallowed() -> None:
+    """The server cancelling the request (shutdown) is not a client leaving: it propagates,
+    and the body is cleaned up all the same."""
+    cleaned = asyncio.Event()
+
+    async def body() -> AsyncGenerator[bytes, None]:
+        try:
+            yield b"first\n\n"
+            await asyncio.Event().wait()
+            yield b"never\n\n"
+        finally:
+            cleaned.set()
+
+    client = Client()
+    task = asyncio.create_task(serve(body(), client))
+    await asyncio.wait_for(client.wrote.wait(), 1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned.is_set()

@@ -14,7 +14,6 @@ waits, so the first token is not delayed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import types
 from collections.abc import AsyncGenerator, Awaitable, Generator
 from typing import Any
@@ -35,18 +34,34 @@ class EventStreamResponse:
                  headers: dict[str, str] | None = None) -> None:
         self.body = body
         self.headers = _HEADERS + [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+        self._pumping = False  # the body is being sent: a disconnect cancels it
+        self._left = False  # the client disconnected while it was
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pump = asyncio.create_task(self._pump(send))
-        watch = asyncio.create_task(_wait_for_disconnect(receive))
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        watch = asyncio.create_task(self._watch(receive, task))
+        self._pumping = True
         try:
-            await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+            await self._pump(send)
+        except asyncio.CancelledError:
+            if not self._left or task.uncancel() > cancelling:  # not (only) the client leaving
+                raise
+        except OSError:
+            pass
         finally:
-            for task in (pump, watch):
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, OSError):
-                await pump
+            self._pumping = False
+            watch.cancel()
             await self.body.aclose()
+
+    async def _watch(self, receive: Receive, task: asyncio.Task[Any]) -> None:
+        """Cancel ``task`` (which pumps the body) the moment the client disconnects."""
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if self._pumping:
+            self._left = True
+            task.cancel()
 
     async def _pump(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})
@@ -118,8 +133,3 @@ def _resume(step: Awaitable[bytes], waiting: Any, error: BaseException | None = 
             waiting = coro.send(sent)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-
-
-async def _wait_for_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
