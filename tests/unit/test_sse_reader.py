@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -14,7 +15,7 @@ from aiohttp import web
 from inferplane.config import TimeoutsConfig
 from inferplane.errors import UpstreamError, UpstreamTimeout
 from inferplane.protocol.sse import SseDecoder
-from inferplane.providers.http import HttpUpstream
+from inferplane.providers.http import HttpUpstream, Watchdog
 
 STREAM = (
     b": a comment first\r\n"
@@ -184,3 +185,67 @@ async def test_an_over_long_line_is_a_malformed_stream(monkeypatch: pytest.Monke
 
     error, _ = await timed_failure(write)
     assert error.code == "upstream_malformed"
+
+
+# -- the watchdog behind the stream's deadlines ---------------------------------------------
+
+
+async def test_watchdog_times_out_a_block_that_outlives_its_limit() -> None:
+    watchdog = Watchdog()
+    began = time.monotonic()
+    with pytest.raises(TimeoutError):
+        async with watchdog.limit(0.05):
+            await asyncio.sleep(1)
+    assert 0.04 < time.monotonic() - began < 0.5
+    await asyncio.sleep(0.01)  # no cancellation left pending on the task
+    async with watchdog.limit(1):
+        await asyncio.sleep(0.01)
+    watchdog.close()
+
+
+async def test_watchdog_keeps_one_timer_for_many_short_blocks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    call_at = loop.call_at
+
+    def counting_call_at(when: float, callback: Callable[..., object], *args: object,
+                         **kwargs: Any) -> asyncio.TimerHandle:
+        if getattr(callback, "__self__", None) is watchdog:
+            armed.append(when)
+        return call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counting_call_at)
+    watchdog = Watchdog()
+    for _ in range(20):  # 20 waits of 10 ms under a 60 ms limit: 200 ms in all, no timeout
+        async with watchdog.limit(0.06):
+            await asyncio.sleep(0.01)
+    watchdog.close()
+    assert 1 <= len(armed) <= 6  # re-armed only when it fired early, not per block
+
+
+async def test_watchdog_arms_earlier_for_a_shorter_limit() -> None:
+    watchdog = Watchdog()
+    async with watchdog.limit(10):
+        await asyncio.sleep(0)
+    began = time.monotonic()
+    with pytest.raises(TimeoutError):
+        async with watchdog.limit(0.05):  # the timer set for 10 s must not be the one used
+            await asyncio.sleep(1)
+    assert time.monotonic() - began < 0.5
+    watchdog.close()
+
+
+async def test_watchdog_lets_a_cancellation_from_elsewhere_through() -> None:
+    watchdog = Watchdog()
+
+    async def wait() -> None:
+        async with watchdog.limit(10):
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(wait())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    watchdog.close()

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -45,6 +46,65 @@ class Deadline:
     def idle(self) -> float:
         """Until the next event must arrive."""
         return min(self.timeouts.idle_s, self.remaining())
+
+
+class Watchdog:
+    """``asyncio.timeout`` for the many short waits of one stream, at the cost of one timer.
+
+    ``async with watchdog.limit(seconds):`` raises :class:`TimeoutError` when the block outlives
+    ``seconds``, as ``asyncio.timeout`` does; but instead of a timer per block, one timer stays
+    armed and each block only moves the deadline the timer checks when it fires (a stream
+    waits for every chunk: a timer each cost a tenth of its CPU). Between blocks nothing is
+    watched. Not reentrant; :meth:`close` when done.
+    """
+
+    __slots__ = ("_cancelling", "_deadline", "_expired", "_handle", "_loop", "_seconds",
+                 "_task")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[Any] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._seconds = 0.0
+        self._deadline: float | None = None  # None: no block running
+        self._cancelling = 0
+        self._expired = False
+
+    def limit(self, seconds: float) -> Watchdog:
+        self._seconds = seconds
+        return self
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task, self._cancelling, self._expired = task, task.cancelling(), False
+        self._deadline = deadline = self._loop.time() + self._seconds
+        if self._handle is None or self._handle.when() > deadline:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._handle = self._loop.call_at(deadline, self._fire)
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self._deadline = None
+        if (exc_type is asyncio.CancelledError and self._expired and self._task is not None
+                and self._task.uncancel() <= self._cancelling):  # cancelled by us alone
+            raise TimeoutError
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        if self._deadline is None or self._task is None:
+            return  # between blocks: the next one arms it again
+        if self._loop.time() < self._deadline:  # moved on since: wake up then instead
+            self._handle = self._loop.call_at(self._deadline, self._fire)
+            return
+        self._expired = True
+        self._task.cancel()
 
 
 class HttpUpstream:
@@ -119,6 +179,7 @@ class HttpUpstream:
         Closing early drops the connection."""
         decoder = SseDecoder(MAX_LINE_BYTES)
         content = response.content
+        watchdog = Watchdog()
         first, done = True, False
         try:
             while True:
@@ -126,7 +187,7 @@ class HttpUpstream:
                 if not chunk and not content.at_eof():
                     wait = deadline.first_token() if first else deadline.idle()
                     try:
-                        async with asyncio.timeout(wait):
+                        async with watchdog.limit(wait):
                             chunk = await content.readany()
                     except TimeoutError:
                         what = "start its stream" if first else "continue its stream"
@@ -145,6 +206,7 @@ class HttpUpstream:
         except ValueError as exc:  # a line over MAX_LINE_BYTES
             raise malformed(self.name, "an over-long stream line") from exc
         finally:
+            watchdog.close()
             if done:
                 response.release()
             else:
