@@ -46,6 +46,7 @@ from inferplane.ledger.stats import GroupRow, summarize
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 5.0
+PG_CONNECT_TIMEOUT_S = 10  # unless the URL sets ?connect_timeout=SECONDS
 # FULL, not NORMAL: a group commit must be durable before the WAL segments it covers are deleted.
 # It costs one fsync per batch, on the committer thread, never on the request path.
 SQLITE_SYNCHRONOUS = "FULL"
@@ -131,7 +132,9 @@ def make_engine(url: str) -> Engine:
     """
     parsed = database_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        connect = {"connect_timeout": PG_CONNECT_TIMEOUT_S} if "connect_timeout" not in (
+            parsed.query) else {}  # an unreachable host must not stall the committer forever
+        return create_engine(parsed, pool_pre_ping=True, connect_args=connect)
     database = parsed.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
         raise ValueError(f"the ledger needs a SQLite file, not {url!r}")
