@@ -15,12 +15,12 @@ from inferplane.api.sse import EventStreamResponse
 
 class Client:
     """The ASGI side: records what is sent; ``leave()`` makes receive() report a disconnect;
-    ``block()`` makes the next body write hang until the client leaves."""
+    with ``stall_from = n``, the n-th body write (1-based) and those after it never return."""
 
     def __init__(self) -> None:
         self.sent: list[MutableMapping[str, Any]] = []
         self.left = asyncio.Event()
-        self.blocked = False
+        self.stall_from: int | None = None
         self.wrote = asyncio.Event()
 
     async def receive(self) -> dict[str, Any]:
@@ -30,8 +30,8 @@ class Client:
     async def send(self, message: MutableMapping[str, Any]) -> None:
         self.sent.append(message)
         self.wrote.set()
-        if self.blocked and message["type"] == "http.response.body":
-            await asyncio.Event().wait()  # a client that reads nothing
+        if self.stall_from is not None and len(self.bodies) >= self.stall_from:
+            await asyncio.Event().wait()  # a client that reads nothing more
 
     def leave(self) -> None:
         self.left.set()
@@ -46,7 +46,7 @@ async def serve(body: AsyncGenerator[bytes, None], client: Client) -> None:
     await EventStreamResponse(body)({"type": "http"}, client.receive, client.send)
 
 
-async def test_frames_ready_together_leave_in_one_write_with_the_end() -> None:
+async def test_the_first_frame_at_once_then_those_ready_together_with_the_end() -> None:
     async def body() -> AsyncGenerator[bytes, None]:
         for i in range(5):
             yield b"data: %d\n\n" % i
@@ -54,7 +54,8 @@ async def test_frames_ready_together_leave_in_one_write_with_the_end() -> None:
     client = Client()
     await serve(body(), client)
     assert client.sent[0]["type"] == "http.response.start"
-    assert client.bodies == [(b"".join(b"data: %d\n\n" % i for i in range(5)), False)]
+    assert client.bodies == [(b"data: 0\n\n", True),
+                             (b"".join(b"data: %d\n\n" % i for i in range(1, 5)), False)]
 
 
 async def test_a_ready_frame_goes_out_before_the_body_waits() -> None:
@@ -63,17 +64,19 @@ async def test_a_ready_frame_goes_out_before_the_body_waits() -> None:
     async def body() -> AsyncGenerator[bytes, None]:
         yield b"first\n\n"
         yield b"second\n\n"
-        await upstream.wait()  # the next token is slow
         yield b"third\n\n"
+        await upstream.wait()  # the next token is slow
+        yield b"fourth\n\n"
 
     client = Client()
     task = asyncio.create_task(serve(body(), client))
     await asyncio.wait_for(client.wrote.wait(), 1)
     await asyncio.sleep(0.01)
-    assert client.bodies == [(b"first\n\nsecond\n\n", True)]  # not held back for the third
+    ready = [(b"first\n\n", True), (b"second\n\nthird\n\n", True)]
+    assert client.bodies == ready  # not held back for the fourth
     upstream.set()
     await asyncio.wait_for(task, 1)
-    assert client.bodies == [(b"first\n\nsecond\n\n", True), (b"third\n\n", False)]
+    assert client.bodies == [*ready, (b"fourth\n\n", False)]
 
 
 async def test_empty_frames_are_skipped_and_an_empty_body_still_ends() -> None:
@@ -98,6 +101,7 @@ async def test_a_burst_is_cut_into_writes_of_bounded_size(monkeypatch: pytest.Mo
     client = Client()
     await serve(body(), client)
     sizes = [len(b) for b, _ in client.bodies]
+    assert sizes[0] == 40  # the first frame alone
     assert sum(sizes) == 400 and max(sizes) <= 120 and len(sizes) >= 4
 
 
@@ -131,18 +135,18 @@ async def test_leaving_while_a_write_is_blocked_unwinds_the_waiting_body() -> No
     async def body() -> AsyncGenerator[bytes, None]:
         try:
             yield b"first\n\n"
-            await asyncio.sleep(10)
+            yield b"second\n\n"
+            await asyncio.sleep(10)  # suspended here while "second" is written
             yield b"never\n\n"
         finally:
             await asyncio.sleep(0)
             cleaned.set()
 
     client = Client()
-    client.blocked = True
+    client.stall_from = 2
     task = asyncio.create_task(serve(body(), client))
-    await asyncio.wait_for(client.wrote.wait(), 1)
-    await asyncio.sleep(0.01)
-    assert client.bodies == [(b"first\n\n", True)]  # written, and stuck there
+    await asyncio.sleep(0.05)
+    assert client.bodies == [(b"first\n\n", True), (b"second\n\n", True)]  # stuck there
     client.leave()
     await asyncio.wait_for(task, 1)
     assert cleaned.is_set()

@@ -4,11 +4,12 @@ the frames that are ready together.
 The body iterator is cancelled the moment the client disconnects (not at the next write), so
 whatever it holds, an engine slot above all, is released immediately.
 
-Frames are written when the body would wait for more (for the upstream, for the engine) or
-ends, not one by one: when an upstream delivers many events in one read, they leave in one
-socket write instead of one each, and the last frames share their write with the end of the
+The first frame is written at once. After it, frames are written when the body would wait
+for more (for the upstream, for the engine) or ends, not one by one: when an upstream delivers
+many events in one read, they leave in one socket write instead of one each (at most 8 KiB at a
+time, so a long burst still flows), and the last frames share their write with the end of the
 response. Nothing waits to be batched: a frame that is ready goes out before the body next
-waits, so the first token is not delayed.
+waits.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-MAX_BATCH_BYTES = 64 * 1024  # write at least this often, however fast frames come
+MAX_BATCH_BYTES = 8 * 1024  # write at least this often, however fast frames come
 
 _HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -67,6 +68,7 @@ class EventStreamResponse:
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})
         frames: list[bytes] = []
         size = 0
+        limit = 1  # the first frame leaves at once: the client sees the stream start
         next_frame = self.body.__anext__
         while True:
             step = next_frame()
@@ -80,7 +82,7 @@ class EventStreamResponse:
                 try:
                     if frames:
                         await _write(send, frames, more=True)
-                        size = 0
+                        size, limit = 0, MAX_BATCH_BYTES
                 except BaseException as exc:  # cancelled (the client left): the body too
                     await _resume(step, waiting, exc)
                     raise
@@ -91,9 +93,9 @@ class EventStreamResponse:
             if frame:
                 frames.append(frame)
                 size += len(frame)
-                if size >= MAX_BATCH_BYTES:
+                if size >= limit:
                     await _write(send, frames, more=True)
-                    size = 0
+                    size, limit = 0, MAX_BATCH_BYTES
         await _write(send, frames, more=False)
 
 
