@@ -45,7 +45,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--variant", action="append", required=True,
-                   help="label=path to a source tree (the dir holding inferplane/); repeatable")
+                   help="label=path to a source tree (the dir holding inferplane/; empty: the "
+                   "installed package), optionally ?ledger settings as YAML flow items, e.g. "
+                   "'slow=src?commit_interval_ms: 250'; repeatable")
     p.add_argument("--rates", default="100,500,900", help="requests/s")
     p.add_argument("--requests", type=int, default=3000, help="requests per run")
     p.add_argument("--rounds", type=int, default=3)
@@ -62,9 +64,11 @@ def parse_args() -> argparse.Namespace:
     return opts
 
 
-def _variant(spec: str) -> tuple[str, Path | None]:
+def _variant(spec: str) -> tuple[str, Path | None, str]:
+    """``label=path``, ``label=`` (the installed package), either with ``?ledger settings``."""
+    spec, _, ledger = spec.partition("?")
     label, _, path = spec.partition("=")
-    return label, Path(path).resolve() if path else None
+    return label, Path(path).resolve() if path else None, ledger
 
 
 def idle_cores(pid: int, seconds: float) -> float:
@@ -75,12 +79,12 @@ def idle_cores(pid: int, seconds: float) -> float:
     return round((procstat.cpu_seconds(pid) - before) / (time.monotonic() - started), 4)
 
 
-def start(label: str, src: Path | None, up: UpstreamProcess, opts: argparse.Namespace,
-          tmp: Path) -> servers.Endpoint:
+def start(label: str, src: Path | None, ledger: str, up: UpstreamProcess,
+          opts: argparse.Namespace, tmp: Path) -> servers.Endpoint:
     workdir = tmp / label
     workdir.mkdir()
     endpoint = servers.inferplane(servers.Upstream(up.port, str(up.api_key)),
-                                  opts.gateway_core, workdir, src)
+                                  opts.gateway_core, workdir, src, ledger)
     endpoint.name = label
     assert endpoint.server is not None
     endpoint.server.start(timeout=120)
@@ -155,8 +159,8 @@ def run(opts: argparse.Namespace, up: UpstreamProcess, tmp: Path) -> list[dict[s
     each variant in turn, the order alternating, so that pairs are taken close in time."""
     endpoints = []
     try:
-        for label, src in opts.variants:
-            endpoints.append(start(label, src, up, opts, tmp))
+        for label, src, ledger in opts.variants:
+            endpoints.append(start(label, src, ledger, up, opts, tmp))
         points = [("idle", 0.0)] if opts.idle_s > 0 else []
         points += [(mode, rate) for mode in opts.modes for rate in opts.rates]
         rows = []
@@ -226,14 +230,14 @@ def main() -> int:
             rows = run(opts, up, Path(tmp))
     finally:
         up.stop()
-    labels = [label for label, _ in opts.variants]
+    labels = [label for label, _, _ in opts.variants]
     data: dict[str, Any] = {
         "benchmark": "gateway-cpu-per-request",
         "environment": {k: v for k, v in machine_info().items()
                         if k in ("date", "cpu_model", "cpu_cores", "python",
                                  "load_average_at_start")},
-        "variants": [{"label": label, "src": str(src) if src else "installed"}
-                     for label, src in opts.variants],
+        "variants": [{"label": label, "src": str(src) if src else "installed",
+                      "ledger": ledger or "defaults"} for label, src, ledger in opts.variants],
         "settings": {"rates": opts.rates, "requests_per_run": opts.requests,
                      "rounds": opts.rounds, "idle_s": opts.idle_s,
                      "token_delay_ms": opts.token_delay_ms, "max_tokens": 16,

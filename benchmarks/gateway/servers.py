@@ -73,16 +73,19 @@ def direct(upstream: Upstream) -> Endpoint:
                     {"Authorization": f"Bearer {upstream.key}"})
 
 
-def inferplane(upstream: Upstream, core: int, tmp: Path, src: Path | None = None) -> Endpoint:
+def inferplane(upstream: Upstream, core: int, tmp: Path, src: Path | None = None,
+               ledger: str = "") -> Endpoint:
     """``inferplane up`` with one model, one ``provider: openai`` deployment, its ledger on
     (the default) in ``tmp``. ``src``: run the package from that source tree instead of the
-    installed one (``PYTHONPATH``; to compare two versions side by side)."""
+    installed one (``PYTHONPATH``; to compare two versions side by side). ``ledger``: more
+    settings of the ledger section, as YAML flow items (``commit_interval_ms: 250``)."""
     port = free_port()
     config = tmp / "inferplane.yaml"
+    more = f", {ledger}" if ledger else ""
     config.write_text(
         f"server: {{host: 127.0.0.1, port: {port}}}\n"
         f"store: {{url: 'sqlite:///{tmp}/inferplane.db'}}\n"
-        f"ledger: {{dir: '{tmp}/ledger'}}\n"
+        f"ledger: {{dir: '{tmp}/ledger'{more}}}\n"
         "models:\n  - name: bench\n"
         "deployments:\n"
         "  - name: upstream\n    model: bench\n    provider: openai\n"
