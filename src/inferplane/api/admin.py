@@ -15,14 +15,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inferplane.api.errors import error_body, error_response
+from inferplane.api.datapath import authenticate
+from inferplane.api.errors import error_response
 from inferplane.errors import InferplaneError, InvalidRequest, NotFound, PayloadTooLarge
 from inferplane.gateway import Gateway
 from inferplane.tenancy.budget import Budget, parse_budget, parse_duration
@@ -45,10 +45,13 @@ class Body(BaseModel):
 
 def _budget(value: str | None) -> str | None:
     if value is not None:
-        try:
-            parse_budget(value)
-        except ValueError as exc:
-            raise ValueError(str(exc)) from None
+        parse_budget(value)  # its ValueError says how to write one
+    return value
+
+
+def _duration(value: str | None) -> str | None:
+    if value is not None:
+        parse_duration(value)
     return value
 
 
@@ -84,24 +87,14 @@ class KeyIn(LimitsIn):
         Field(None, max_length=50))
     expires_in: str | None = Field(None, max_length=20, examples=["90d"])
 
-    @field_validator("expires_in")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
+    _check_expires = field_validator("expires_in")(_duration)
 
 
 class RotateIn(Body):
     grace: str | None = Field(None, max_length=20, examples=["1h"],
                               description="How long the old key keeps working.")
 
-    @field_validator("grace")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
+    _check_grace = field_validator("grace")(_duration)
 
 
 class TenantOut(BaseModel):
@@ -149,8 +142,7 @@ def _gateway(request: Request) -> Gateway:
 
 def _needs(scope: KeyScope) -> Callable[[Request], Awaitable[Principal]]:
     async def principal(request: Request) -> Principal:
-        client = request.client.host if request.client is not None else None
-        return await _gateway(request).access.authenticate(request.headers, client, scope)
+        return await authenticate(_gateway(request), request, scope)
 
     return principal
 
@@ -334,8 +326,9 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
+        too_large = PayloadTooLarge(f"The body is larger than {self.limit} bytes.")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return await self._refuse(send)
+            return await error_response(too_large)(scope, receive, send)
         seen = 0
 
         async def limited() -> Message:
@@ -343,20 +336,10 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise PayloadTooLarge(f"The body is larger than {self.limit} bytes.")
+                raise too_large
             return message
 
         await self.app(scope, limited, send)
-
-    async def _refuse(self, send: Send) -> None:
-        body = error_body(f"The body is larger than {self.limit} bytes.",
-                          "invalid_request_error", code="payload_too_large")
-        response = Response(orjson.dumps(body), 413, media_type="application/json")
-        await response({"type": "http"}, _no_receive, send)
-
-
-async def _no_receive() -> Message:
-    return {"type": "http.disconnect"}
 
 
 def build_admin(gateway: Gateway) -> ASGIApp:

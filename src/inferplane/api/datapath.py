@@ -34,6 +34,7 @@ from inferplane.errors import (
     ServiceUnavailable,
 )
 from inferplane.gateway import Gateway
+from inferplane.metering.tokens import prompt_bound
 from inferplane.protocol.types import (
     EmbeddingRequest,
     Finished,
@@ -47,13 +48,13 @@ from inferplane.routing.dispatch import Attempts, retryable
 from inferplane.routing.policy import PREFIX_CHARS, prefix_key
 from inferplane.routing.router import Plan, RouteRequest
 from inferplane.tenancy.admission import Demand, nanos
+from inferplane.tenancy.keys import Scope
 from inferplane.tenancy.records import OPEN, ApiKey, Principal
 
 RESIDENCY_HEADER = "x-inferplane-residency"
 MAX_PRICE_HEADER = "x-inferplane-max-price-usd"
 DEFAULT_OUTPUT_TOKENS = 256  # for cost estimates when the request sets no limit
 _CHARS_PER_TOKEN = 4  # a rough prompt-size estimate before the upstream counts it
-_TEMPLATE_TOKENS_PER_MESSAGE = 8  # role markers and separators a chat template adds
 
 
 class StreamWriter(Protocol):
@@ -119,9 +120,11 @@ async def serve(request: Request, acct: Accounting, surface: Surface
                     media_type="application/json", headers=surface.headers(generation.headers()))
 
 
-async def authenticate(gateway: Gateway, request: Request) -> Principal:
+async def authenticate(gateway: Gateway, request: Request,
+                       scope: Scope = Scope.INFERENCE) -> Principal:
+    """Who sent ``request`` (its key, or loopback in open mode), holding ``scope``."""
     client = request.client.host if request.client is not None else None
-    return await gateway.access.authenticate(request.headers, client)
+    return await gateway.access.authenticate(request.headers, client, scope)
 
 
 def permit_model(principal: Principal, model: str) -> None:
@@ -135,23 +138,6 @@ def demand(plan: Plan, prompt_bound: int, output_tokens: int) -> Demand:
     dearest deployment it may be sent to (fallbacks included)."""
     cost = max(t.meter.max_cost_usd(prompt_bound, output_tokens) for t in plan.targets)
     return Demand(prompt_bound + output_tokens, nanos(cost))
-
-
-def prompt_bound(req: GenerationRequest) -> int:
-    """An upper bound of the prompt's tokens: its UTF-8 bytes (a byte-level tokenizer never
-    makes more tokens than bytes) plus a few per message for the chat template.
-
-    >>> from inferplane.protocol.types import SamplingParams
-    >>> prompt_bound(GenerationRequest("r", "completions", "m", SamplingParams(), prompt="héllo"))
-    14
-    """
-    size = len(req.prompt.encode()) if req.prompt is not None else 0
-    for m in req.messages:
-        size += len(m.content.encode()) + _TEMPLATE_TOKENS_PER_MESSAGE + sum(
-            len(c.name.encode()) + len(c.arguments.encode()) for c in m.tool_calls)
-    for tool in req.tools:
-        size += len(orjson.dumps(tool.parameters)) + len(tool.name) + len(tool.description.encode())
-    return size + _TEMPLATE_TOKENS_PER_MESSAGE
 
 
 def route_request(req: GenerationRequest, headers: Mapping[str, str],
@@ -236,10 +222,10 @@ class Generation:
         acct, access = self.acct, self.gateway.access
         plan = self.gateway.router.plan(route_request(self.req, headers, acct.principal))
         acct.policy, acct.reason = plan.policy, plan.reason()
-        if acct.principal.limits():
+        if limits := acct.principal.limits():
             output = access.reserve_tokens(self.req.params.max_tokens)
             acct.reservation = await access.admit(
-                acct.principal, demand(plan, prompt_bound(self.req), output))
+                limits, demand(plan, prompt_bound(self.req), output))
         self._attempts = Attempts(self.gateway.router, plan, self.acct.attempts)
         await self._open()
 

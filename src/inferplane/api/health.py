@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from inferplane.api.datapath import authenticate
 from inferplane.api.errors import error_response
 from inferplane.errors import InferplaneError
 from inferplane.gateway import Gateway
@@ -32,9 +33,8 @@ async def metrics(request: Request) -> Response:
     """Prometheus metrics (``observe/metrics.py``). They name tenants, so once keys are in use
     a scraper needs a ``viewer`` key."""
     gateway: Gateway = request.app.state.gateway
-    client = request.client.host if request.client is not None else None
     try:
-        await gateway.access.authenticate(request.headers, client, Scope.VIEWER)
+        await authenticate(gateway, request, Scope.VIEWER)
     except InferplaneError as exc:
         return error_response(exc)
     return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE)

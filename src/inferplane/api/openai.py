@@ -71,9 +71,9 @@ async def create_embeddings(request: Request) -> Response:
         permit_model(acct.principal, req.model)
         plan = gateway.router.plan(embedding_route_request(req, acct.principal))
         acct.policy, acct.reason = plan.policy, plan.reason()
-        if acct.principal.limits():
+        if limits := acct.principal.limits():
             prompt = sum(len(text.encode()) + 2 for text in req.inputs)  # + start/end marks
-            acct.reservation = await gateway.access.admit(acct.principal, demand(plan, prompt, 0))
+            acct.reservation = await gateway.access.admit(limits, demand(plan, prompt, 0))
         acct.target, result = await Attempts(gateway.router, plan, acct.attempts).call(
             lambda target: target.provider.embed(req))
     except InferplaneError as exc:

@@ -11,9 +11,14 @@ hosted model can be loaded offline). The ledger records which.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import orjson
+
 from inferplane.protocol.types import GenerationRequest, Usage
 
 CHARS_PER_TOKEN = 4.0
+TEMPLATE_TOKENS_PER_MESSAGE = 8  # role markers and separators a chat template adds
 
 
 def estimate_tokens(chars: int) -> int:
@@ -23,14 +28,37 @@ def estimate_tokens(chars: int) -> int:
     return 0 if chars <= 0 else max(1, round(chars / CHARS_PER_TOKEN))
 
 
+def prompt_texts(request: GenerationRequest) -> Iterator[str]:
+    """The texts a request's prompt is made of: its prompt, or its messages and their tool
+    calls."""
+    if request.prompt is not None:
+        yield request.prompt
+    for m in request.messages:
+        yield m.content
+        for call in m.tool_calls:
+            yield call.name
+            yield call.arguments
+
+
 def request_chars(request: GenerationRequest | None) -> int:
     """The characters of a request's prompt: its messages (with tool calls) or its prompt."""
-    if request is None:
-        return 0
-    chars = len(request.prompt or "")
-    for m in request.messages:
-        chars += len(m.content) + sum(len(c.name) + len(c.arguments) for c in m.tool_calls)
-    return chars
+    return 0 if request is None else sum(map(len, prompt_texts(request)))
+
+
+def prompt_bound(request: GenerationRequest) -> int:
+    """An upper bound of the prompt's tokens: its UTF-8 bytes (a byte-level tokenizer never
+    makes more tokens than bytes) plus a few per message for the chat template, and the tools'
+    schemas.
+
+    >>> from inferplane.protocol.types import SamplingParams
+    >>> prompt_bound(GenerationRequest("r", "completions", "m", SamplingParams(), prompt="héllo"))
+    14
+    """
+    size = sum(len(text.encode()) for text in prompt_texts(request))
+    for tool in request.tools:
+        size += (len(orjson.dumps(tool.parameters)) + len(tool.name)
+                 + len(tool.description.encode()))
+    return size + TEMPLATE_TOKENS_PER_MESSAGE * (len(request.messages) + 1)
 
 
 def settle_usage(usage: Usage, finished: bool, deltas: int, prompt_chars: int,

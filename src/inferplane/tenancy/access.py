@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from inferplane.config import Config
 from inferplane.errors import (
@@ -23,7 +23,7 @@ from inferplane.errors import (
     PermissionDenied,
     RateLimited,
 )
-from inferplane.tenancy.admission import Demand, Refusal, Reservation, nanos
+from inferplane.tenancy.admission import Demand, Limits, Refusal, Reservation, nanos
 from inferplane.tenancy.counters import Counters, MemoryCounters, RedisCounters
 from inferplane.tenancy.keys import Scope, hash_secret, key_id
 from inferplane.tenancy.records import OPEN, ApiKey, Principal, Tenant
@@ -143,7 +143,8 @@ class Access:
     async def authenticate(self, headers: Mapping[str, str], client: str | None,
                            scope: Scope = Scope.INFERENCE) -> Principal:
         presented = presented_key(headers)
-        if self.open and (presented is None or key_id(presented) is None):
+        ours = presented is not None and key_id(presented) is not None
+        if self.open and not ours:  # another gateway's key (an SDK needs one) or none at all
             if loopback(client):
                 return OPEN
             raise AuthenticationFailed(
@@ -152,7 +153,7 @@ class Access:
         if presented is None:
             raise AuthenticationFailed(
                 "Missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'.")
-        if key_id(presented) is None:
+        if not ours:
             raise AuthenticationFailed("The API key is not valid.")
         entry = await self._lookup(hash_secret(presented))
         if entry is None:
@@ -183,11 +184,8 @@ class Access:
     def reserve_tokens(self, max_tokens: int | None) -> int:
         return max_tokens or self._tenancy.reserve_output_tokens
 
-    async def admit(self, principal: Principal, demand: Demand) -> Reservation | None:
-        """Charge the request to its key's and tenant's limits, or raise the 429."""
-        limits = principal.limits()
-        if not limits:
-            return None
+    async def admit(self, limits: Sequence[Limits], demand: Demand) -> Reservation:
+        """Charge the request to ``limits`` (its key's and tenant's), or raise the 429."""
         outcome = await self._counters.admit(limits, demand)
         if isinstance(outcome, Refusal):
             raise refusal_error(outcome)

@@ -232,14 +232,6 @@ class TenancyStore:
         c.execute(update(tenancy_revision).where(tenancy_revision.c.id == 1)
                   .values(revision=tenancy_revision.c.revision + 1))
 
-    def record(self, actor: str, action: str, target: str | None = None,
-               tenant: str | None = None, details: Mapping[str, Any] | None = None) -> None:
-        """An admin action that changes nothing here (e.g. reading the ledger in bulk)."""
-        with self._engine.begin() as c:
-            c.execute(insert(admin_events).values(
-                ts=time.time(), actor=actor, action=action, target=target, tenant=tenant,
-                details=orjson.dumps(details).decode() if details is not None else None))
-
     def create_tenant(self, tenant: Tenant, actor: str) -> Tenant:
         now = time.time()
         tenant = replace(tenant, name=check_tenant_name(tenant.name), created_at=now)
