@@ -305,6 +305,9 @@ def test_bad_admin_input_gets_clear_4xx(cluster: Cluster) -> None:
         ("POST", "/tenants", {"name": "x", "surprise": 1}),
         ("POST", "/tenants", {"name": "Robert'); DROP TABLE tenants;--"}),
         ("POST", "/tenants", {"name": "ok", "budget": "lots"}),
+        ("POST", "/tenants", {"name": "ok", "rpm": 2**31}),  # over the rpm column (fuzz-found)
+        ("POST", "/tenants", {"name": "ok", "budget": "1e99usd"}),
+        ("POST", "/tenants", {"name": "ok", "budget": "10000000usd/day"}),
         ("POST", "/keys", {"tenant": "no-such-tenant"}),
         ("POST", "/keys", {"tenant": "ops", "scopes": ["root"]}),
         ("POST", "/keys", {"tenant": "ops", "expires_in": "forever"}),

@@ -28,6 +28,8 @@ def test_budgets_and_durations_parse_or_say_how() -> None:
     for bad in ("lots", "5eur", "5usd/fortnight", "-3usd", ""):
         with pytest.raises(ValueError, match=r"write e\.g\."):
             parse_budget(bad)
+    with pytest.raises(ValueError, match="largest supported"):
+        parse_budget("9000001usd/month")
     assert parse_duration("2w") == 14 * 86400
     for bad in ("forever", "0d", "5y", "-1h"):
         with pytest.raises(ValueError):

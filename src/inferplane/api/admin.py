@@ -25,7 +25,13 @@ from inferplane.api.datapath import authenticate
 from inferplane.api.errors import error_response
 from inferplane.errors import InferplaneError, InvalidRequest, NotFound, PayloadTooLarge
 from inferplane.gateway import Gateway
-from inferplane.tenancy.budget import Budget, parse_budget, parse_duration
+from inferplane.tenancy.budget import (
+    MAX_RPM,
+    MAX_TPM,
+    Budget,
+    parse_budget,
+    parse_duration,
+)
 from inferplane.tenancy.keys import Scope as KeyScope
 from inferplane.tenancy.records import ApiKey, Principal, Tenant, check_tenant_name
 from inferplane.tenancy.store import TenancyStore, describe
@@ -36,7 +42,6 @@ _KEY_ID = r"^[a-z2-9]{1,16}$"
 _RECORD_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
 _TEXT = r"^[^\x00-\x1f]*$"  # no NUL (PostgreSQL text cannot hold it) or control characters
 _ITEM = r"^[^,\x00-\x1f]+$"  # one item of a comma-separated list
-_BIG = 10**12  # no limit is larger than this
 
 
 class Body(BaseModel):
@@ -56,8 +61,8 @@ def _duration(value: str | None) -> str | None:
 
 
 class LimitsIn(Body):
-    rpm: int | None = Field(None, ge=1, le=_BIG, description="Requests per minute.")
-    tpm: int | None = Field(None, ge=1, le=_BIG, description="Tokens per minute.")
+    rpm: int | None = Field(None, ge=1, le=MAX_RPM, description="Requests per minute.")
+    tpm: int | None = Field(None, ge=1, le=MAX_TPM, description="Tokens per minute.")
     budget: str | None = Field(None, max_length=40, examples=["100usd/month"],
                                description="Spend per period: 100usd/month, 5usd/day, ...")
 

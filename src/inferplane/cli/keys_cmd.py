@@ -22,7 +22,7 @@ from rich.table import Table
 
 from inferplane.cli.config_cmd import ConfigOption, load_or_exit
 from inferplane.errors import InferplaneError
-from inferplane.tenancy.budget import Budget, parse_budget, parse_duration
+from inferplane.tenancy.budget import MAX_RPM, MAX_TPM, Budget, parse_budget, parse_duration
 from inferplane.tenancy.keys import Scope, key_id
 from inferplane.tenancy.records import ApiKey, Tenant
 from inferplane.tenancy.store import TenancyStore, describe
@@ -33,8 +33,10 @@ err = Console(stderr=True)
 T = TypeVar("T")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-RpmOption = Annotated[int | None, typer.Option("--rpm", min=1, help="Requests per minute.")]
-TpmOption = Annotated[float | None, typer.Option("--tpm", min=1, help="Tokens per minute.")]
+RpmOption = Annotated[int | None, typer.Option("--rpm", min=1, max=MAX_RPM,
+                                               help="Requests per minute.")]
+TpmOption = Annotated[float | None, typer.Option("--tpm", min=1, max=MAX_TPM,
+                                                 help="Tokens per minute.")]
 BudgetOption = Annotated[str | None, typer.Option(
     "--budget", help="Spend per period, e.g. 100usd/month, 5usd/day, 50usd/total.")]
 

@@ -29,7 +29,6 @@ from typing import Literal
 from inferplane.tenancy.budget import Budget, period_start
 
 NANOS_PER_USD = 1_000_000_000
-MAX_BUDGET_USD = 9_000_000  # nano-dollars stay exact in a double up to 2**53
 LimitKind = Literal["rpm", "tpm", "budget"]
 
 

@@ -25,6 +25,9 @@ from typing import Literal, get_args
 Period = Literal["day", "week", "month", "total"]
 PERIODS: tuple[str, ...] = get_args(Period)
 _BUDGET = re.compile(r"\s*\$?([0-9]+(?:\.[0-9]+)?)\s*(?:usd)?\s*(?:/\s*([a-z]+))?\s*", re.I)
+MAX_BUDGET_USD = 9_000_000  # budgets are counted in nano-dollars, exact in a double to 2**53
+MAX_RPM = 2**31 - 1  # the rpm columns are 32-bit integers
+MAX_TPM = 10**12
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw])\s*")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -46,8 +49,9 @@ def parse_budget(text: str) -> Budget:
         raise ValueError(f"cannot read the budget {text!r}: write e.g. 100usd/month "
                          f"(periods: {', '.join(PERIODS)})")
     usd = float(match.group(1))
-    if not math.isfinite(usd):
-        raise ValueError(f"the budget {text!r} is not a finite amount")
+    if not (math.isfinite(usd) and usd <= MAX_BUDGET_USD):
+        raise ValueError(f"the budget {text!r} is over the largest supported, "
+                         f"{MAX_BUDGET_USD:,} usd")
     return Budget(usd, period)  # type: ignore[arg-type]
 
 
