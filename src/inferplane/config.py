@@ -104,7 +104,7 @@ class LedgerConfig(Section):
     """The write-ahead usage log and how often it is committed."""
 
     dir: str = Field("~/.inferplane/ledger", min_length=1)
-    commit_interval_ms: int = Field(50, gt=0)
+    commit_interval_ms: int = Field(250, gt=0)
     commit_batch: int = Field(1000, gt=0)
     fsync: Literal["always", "interval", "never"] = "interval"
     fsync_interval_ms: int = Field(200, gt=0)

@@ -130,7 +130,7 @@ def test_section_defaults() -> None:
     ledger = LedgerConfig()
     assert (ledger.dir, ledger.commit_interval_ms, ledger.commit_batch) == (
         "~/.inferplane/ledger",
-        50,
+        250,
         1000,
     )
     assert (ledger.fsync, ledger.fsync_interval_ms) == ("interval", 200)

@@ -55,7 +55,7 @@ class Ledger:
         store_url: str,
         wal_dir: str | Path,
         *,
-        commit_interval_ms: int = 50,
+        commit_interval_ms: int = 250,
         commit_batch: int = 1000,
         fsync: FsyncPolicy = "interval",
         fsync_interval_ms: int = 200,

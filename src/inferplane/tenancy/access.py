@@ -9,6 +9,7 @@ revoked key, or a changed limit, takes effect everywhere within that interval pl
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import time
@@ -48,8 +49,12 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-api-key") or None
 
 
+@functools.lru_cache(maxsize=1024)
 def loopback(host: str | None) -> bool:
-    """>>> loopback("127.0.0.1"), loopback("::1"), loopback("10.0.0.2"), loopback(None)
+    """Whether ``host`` (a client address) is on this machine; cached, as the same few
+    clients ask over and over.
+
+    >>> loopback("127.0.0.1"), loopback("::1"), loopback("10.0.0.2"), loopback(None)
     (True, True, False, False)
     """
     try:
