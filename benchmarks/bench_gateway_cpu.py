@@ -48,6 +48,9 @@ def parse_args() -> argparse.Namespace:
                    help="label=path to a source tree (the dir holding inferplane/; empty: the "
                    "installed package), optionally ?ledger settings as YAML flow items, e.g. "
                    "'slow=src?commit_interval_ms: 250'; repeatable")
+    p.add_argument("--with-keys", action="append", default=[], metavar="LABEL",
+                   help="run that variant as in production: every request with an API key "
+                   "whose key and tenant have RPM, TPM and budget limits; repeatable")
     p.add_argument("--rates", default="100,500,900", help="requests/s")
     p.add_argument("--requests", type=int, default=3000, help="requests per run")
     p.add_argument("--rounds", type=int, default=3)
@@ -84,7 +87,8 @@ def start(label: str, src: Path | None, ledger: str, up: UpstreamProcess,
     workdir = tmp / label
     workdir.mkdir()
     endpoint = servers.inferplane(servers.Upstream(up.port, str(up.api_key)),
-                                  opts.gateway_core, workdir, src, ledger)
+                                  opts.gateway_core, workdir, src, ledger,
+                                  keys=label in opts.with_keys)
     endpoint.name = label
     assert endpoint.server is not None
     endpoint.server.start(timeout=120)
@@ -237,7 +241,8 @@ def main() -> int:
                         if k in ("date", "cpu_model", "cpu_cores", "python",
                                  "load_average_at_start")},
         "variants": [{"label": label, "src": str(src) if src else "installed",
-                      "ledger": ledger or "defaults"} for label, src, ledger in opts.variants],
+                      "ledger": ledger or "defaults", "api_key_with_limits": label in
+                      opts.with_keys} for label, src, ledger in opts.variants],
         "settings": {"rates": opts.rates, "requests_per_run": opts.requests,
                      "rounds": opts.rounds, "idle_s": opts.idle_s,
                      "token_delay_ms": opts.token_delay_ms, "max_tokens": 16,

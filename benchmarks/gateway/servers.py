@@ -8,6 +8,7 @@ to the same upstream with the same API key.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -74,11 +75,15 @@ def direct(upstream: Upstream) -> Endpoint:
 
 
 def inferplane(upstream: Upstream, core: int, tmp: Path, src: Path | None = None,
-               ledger: str = "") -> Endpoint:
+               ledger: str = "", keys: bool = False) -> Endpoint:
     """``inferplane up`` with one model, one ``provider: openai`` deployment, its ledger on
     (the default) in ``tmp``. ``src``: run the package from that source tree instead of the
     installed one (``PYTHONPATH``; to compare two versions side by side). ``ledger``: more
-    settings of the ledger section, as YAML flow items (``commit_interval_ms: 250``)."""
+    settings of the ledger section, as YAML flow items (``commit_interval_ms: 250``).
+    ``keys``: as in production, every request carries an API key (``tenancy.auth:
+    required``) whose key and tenant both have RPM, TPM and monthly budget limits, set high
+    enough never to refuse, so that each request is authenticated, admitted (in memory: one
+    process) and settled."""
     port = free_port()
     config = tmp / "inferplane.yaml"
     more = f", {ledger}" if ledger else ""
@@ -91,15 +96,25 @@ def inferplane(upstream: Upstream, core: int, tmp: Path, src: Path | None = None
         "  - name: upstream\n    model: bench\n    provider: openai\n"
         f"    base_url: http://127.0.0.1:{upstream.port}/v1\n"
         f"    api_key: env:{KEY_ENV}\n    upstream_model: {UPSTREAM_MODEL}\n"
-        "    price: {input_per_mtok: 0.15, output_per_mtok: 0.60}\n")
-    argv = [str(Path(sys.executable).parent / "inferplane"), "up", "--config", str(config)]
+        "    price: {input_per_mtok: 0.15, output_per_mtok: 0.60}\n"
+        + ("tenancy: {auth: required}\n" if keys else ""))
+    cli = [str(Path(sys.executable).parent / "inferplane")]
     env = {KEY_ENV: upstream.key}
     if src is not None:
-        argv = [sys.executable, "-c", "from inferplane.cli.main import app; app()", *argv[1:]]
+        cli = [sys.executable, "-c", "from inferplane.cli.main import app; app()"]
         env["PYTHONPATH"] = str(src.resolve())
-    server = ServerProcess("inferplane", pinned(core, argv), port, "/readyz",
-                           tmp / "inferplane.log", env=env)
-    return Endpoint("inferplane", port, "bench", {}, server)
+    headers = {}
+    if keys:
+        limits = ["--rpm", "10000000", "--tpm", "1e11", "--budget", "1000000usd/month"]
+        subprocess.run([*cli, "tenants", "create", "bench", *limits, "--config", str(config)],
+                       check=True, capture_output=True, env={**os.environ, **env})
+        secret = subprocess.run(
+            [*cli, "keys", "create", "--tenant", "bench", *limits, "--config", str(config)],
+            check=True, capture_output=True, text=True, env={**os.environ, **env}).stdout
+        headers["Authorization"] = f"Bearer {secret.strip()}"
+    server = ServerProcess("inferplane", pinned(core, [*cli, "up", "--config", str(config)]),
+                           port, "/readyz", tmp / "inferplane.log", env=env)
+    return Endpoint("inferplane", port, "bench", headers, server)
 
 
 def litellm(upstream: Upstream, core: int, tmp: Path) -> Endpoint:
