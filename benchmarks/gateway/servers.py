@@ -154,8 +154,21 @@ def portkey(upstream: Upstream, core: int, tmp: Path) -> Endpoint:
     return Endpoint("portkey", port, UPSTREAM_MODEL, headers, server)
 
 
+def floor(upstream: Upstream, core: int, tmp: Path) -> Endpoint:
+    """``floor_proxy.py``: the least a proxy on uvicorn and aiohttp can do (a reference, not a
+    gateway: no auth, routing, metering or ledger)."""
+    port = free_port()
+    argv = [str(Path(sys.executable).parent / "uvicorn"), "--app-dir", str(BENCH / "gateway"),
+            "floor_proxy:app", "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
+            "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    env = {"UPSTREAM_URL": f"http://127.0.0.1:{upstream.port}", "UPSTREAM_KEY": upstream.key,
+           "MODEL": UPSTREAM_MODEL}
+    server = ServerProcess("floor", pinned(core, argv), port, "/", tmp / "floor.log", env=env)
+    return Endpoint("floor", port, "bench", {}, server)
+
+
 LAUNCHERS: dict[str, Callable[[Upstream, int, Path], Endpoint]] = {
-    "inferplane": inferplane, "litellm": litellm, "portkey": portkey,
+    "inferplane": inferplane, "litellm": litellm, "portkey": portkey, "floor": floor,
 }
 
 
