@@ -26,12 +26,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.upstream
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common, gateway
-import uvloop
 from tests.upstream.process import UpstreamProcess
 
 from common import machine_info
 from gateway import measure, servers
-from gateway.loadgen import run_load, summarize
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ENDPOINTS = ("direct", "floor", "inferplane")
@@ -53,17 +51,9 @@ def parse_args() -> argparse.Namespace:
     return opts
 
 
-def point(endpoint: servers.Endpoint, mode: str, rate: float, opts: argparse.Namespace
-          ) -> dict[str, Any]:
-    stream = mode == "stream"
-    target = measure.target(endpoint, stream)
-    outcomes = uvloop.run(run_load(target, rate, opts.duration, warmup_s=opts.warmup,
-                                   timeout_s=5.0))
-    row = {"endpoint": endpoint.name, "mode": mode, "rps": rate,
-           **summarize(outcomes, opts.warmup, stream)}
-    print(f"{endpoint.name:>10} {mode:>10} {rate:>5g} rps: p50 {row['p50_ms']} ms, TTFB p50 "
-          f"{row.get('ttfb_p50_ms')} ms, ok {row['success_rate']:.4f}", flush=True)
-    return row
+def point(endpoint: servers.Endpoint, upstream_pid: int, mode: str, rate: float,
+          load: measure.Load) -> dict[str, Any]:
+    return measure.point(endpoint, upstream_pid, mode == "stream", rate, load)
 
 
 def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -72,7 +62,7 @@ def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for mode, rate in dict.fromkeys((r["mode"], r["rps"]) for r in rows):
         entry: dict[str, Any] = {"mode": mode, "rps": rate}
         for name in ENDPOINTS:
-            mine = [r for r in rows if (r["endpoint"], r["mode"], r["rps"]) == (name, mode, rate)]
+            mine = [r for r in rows if (r["gateway"], r["mode"], r["rps"]) == (name, mode, rate)]
             for key in ("p50_ms", "ttfb_p50_ms"):
                 values = [r[key] for r in mine if r.get(key) is not None]
                 entry[f"{name}_{key}"] = round(statistics.median(values), 3) if values else None
@@ -123,6 +113,8 @@ def main() -> int:
     key = "sk-up-" + secrets.token_hex(16)
     up = UpstreamProcess("up", api_key=key, args=["--no-log"]).start()
     upstream = servers.Upstream(up.port, key)
+    assert up.proc is not None
+    load = measure.Load(opts.duration, opts.warmup, timeout_s=5.0)
     rows: list[dict[str, Any]] = []
     endpoints: list[servers.Endpoint] = []
     try:
@@ -135,7 +127,8 @@ def main() -> int:
             for round_no in range(opts.rounds):
                 for i, (mode, rate) in enumerate((m, r) for m in opts.modes for r in opts.rates):
                     order = endpoints if (round_no + i) % 2 == 0 else endpoints[::-1]
-                    rows += [point(e, mode, rate, opts) | {"round": round_no} for e in order]
+                    rows += [point(e, up.proc.pid, mode, rate, load) | {"round": round_no}
+                             for e in order]
     finally:
         for endpoint in endpoints:
             endpoint.stop()

@@ -23,15 +23,17 @@ HEADERS = {"authorization": f"Bearer {os.environ.get('UPSTREAM_KEY', '')}",
            "content-type": "application/json"}
 MODEL = os.environ.get("MODEL", "gpt-4o-mini")
 
-_session: list[aiohttp.ClientSession] = []
+_session: aiohttp.ClientSession | None = None  # one pool, opened at startup
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    global _session
     if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            _session.append(aiohttp.ClientSession())
-            await send({"type": "lifespan.startup.complete"})
-        await _session[0].close()
+        await receive()  # lifespan.startup
+        _session = aiohttp.ClientSession()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        await _session.close()
         await send({"type": "lifespan.shutdown.complete"})
         return
     if scope["method"] != "POST":  # readiness
@@ -45,7 +47,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             break
     request = orjson.loads(body)
     request["model"] = MODEL
-    async with _session[0].post(UPSTREAM, data=orjson.dumps(request), headers=HEADERS) as up:
+    assert _session is not None
+    async with _session.post(UPSTREAM, data=orjson.dumps(request), headers=HEADERS) as up:
         if not request.get("stream"):
             await _reply(send, up.status, b"application/json",
                          orjson.dumps(orjson.loads(await up.read())))
