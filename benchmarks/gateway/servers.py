@@ -167,8 +167,21 @@ def floor(upstream: Upstream, core: int, tmp: Path) -> Endpoint:
     return Endpoint("floor", port, "bench", {}, server)
 
 
+def rawfloor(upstream: Upstream, core: int, tmp: Path) -> Endpoint:
+    """``raw_floor.py``: the least any Python proxy on uvloop and httptools can do (asyncio
+    protocols on both sides; a reference, not a gateway)."""
+    port = free_port()
+    argv = [sys.executable, str(BENCH / "gateway" / "raw_floor.py"), str(port)]
+    env = {"UPSTREAM_URL": f"http://127.0.0.1:{upstream.port}", "UPSTREAM_KEY": upstream.key,
+           "MODEL": UPSTREAM_MODEL}
+    server = ServerProcess("rawfloor", pinned(core, argv), port, "/", tmp / "rawfloor.log",
+                           env=env)
+    return Endpoint("rawfloor", port, "bench", {}, server)
+
+
 LAUNCHERS: dict[str, Callable[[Upstream, int, Path], Endpoint]] = {
     "inferplane": inferplane, "litellm": litellm, "portkey": portkey, "floor": floor,
+    "rawfloor": rawfloor,
 }
 
 

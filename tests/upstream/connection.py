@@ -26,7 +26,14 @@ FLUSH_S = 0.02  # let written chunks leave before a reset discards unsent data
 
 
 class Protocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, exposing the connection's transport to the app."""
+    """uvicorn's httptools protocol, exposing the connection's transport to the app, and
+    counting the connections clients opened (``opened``, per process)."""
+
+    opened = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        Protocol.opened += 1
+        super().connection_made(transport)  # type: ignore[arg-type]
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

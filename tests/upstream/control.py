@@ -9,7 +9,7 @@ POST       /_control/faults        queue a fault object or a list of them (see `
 DELETE     /_control/faults        drop pending faults
 GET        /_control/requests      the newest 100k requests (secrets redacted, auth_ok)
 DELETE     /_control/requests      clear it
-GET        /_control/stats         counters by protocol, status and fault kind
+GET        /_control/stats         counters by protocol, status and fault kind; connections
 DELETE     /_control/stats         reset them
 GET        /_control/settings      the settings
 PATCH      /_control/settings      change think_ms, token_delay_ms, cached_tokens,
@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from .connection import Protocol
 from .faults import parse_fault
 from .settings import Settings
 from .state import State
@@ -71,6 +72,7 @@ def stats(state: State, body: Any) -> Reply:
 
 def clear_stats(state: State, body: Any) -> Reply:
     state.counts.clear()
+    state.connections_before = Protocol.opened
     return 200, state.stats()
 
 

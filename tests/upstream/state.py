@@ -7,6 +7,7 @@ import time
 from collections import Counter, deque
 from typing import Any
 
+from .connection import Protocol
 from .faults import FaultQueue
 from .settings import Settings
 from .wire import Request
@@ -36,6 +37,7 @@ class State:
         self._seq = itertools.count(1)
         self.counts: Counter[str] = Counter()
         self.in_flight = 0
+        self.connections_before = 0  # Protocol.opened when the counters were last cleared
 
     def record(self, req: Request, raw_body: bytes, protocol: str, auth_ok: bool, status: int,
                fault: str | None) -> None:
@@ -69,6 +71,7 @@ class State:
     def stats(self) -> dict[str, Any]:
         """Counters grouped by what they count."""
         out: dict[str, Any] = {"requests": self.counts["requests"], "in_flight": self.in_flight,
+                               "connections": Protocol.opened - self.connections_before,
                                "by_protocol": {}, "by_status": {}, "faults": {}}
         groups = {"protocol": "by_protocol", "status": "by_status", "fault": "faults"}
         for key, n in self.counts.items():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from typing import Any
 
 import orjson
@@ -48,6 +49,11 @@ ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 MAX_TEMPERATURE = 1.0
 JOIN = "\n\n"
+
+def _is_stop(name: str, _data: bytes) -> bool:
+    """A stream's last event."""
+    return name == "message_stop"
+
 
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop",
@@ -101,15 +107,16 @@ class AnthropicProvider(HostedProvider):
             return
         reader = EventReader(self.deployment.name)
         started = False
-        async for name, data in self.http.events(response, deadline):
-            events = reader.feed(name, data)  # an error event raises before Started
-            if not started:
-                started = True
-                yield Started(reader.usage().prompt_tokens)
-            for event in events:
-                yield event
-            if reader.done:
-                return
+        async with aclosing(self.http.events(response, deadline, last=_is_stop)) as stream:
+            async for name, data in stream:
+                events = reader.feed(name, data)  # an error event raises before Started
+                if not started:
+                    started = True
+                    yield Started(reader.usage().prompt_tokens)
+                for event in events:
+                    yield event
+                if reader.done:
+                    return
         raise UpstreamError(f"{self.deployment.name} ended its stream before message_stop",
                             retryable=True, code="upstream_disconnected")
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncGenerator, Iterable, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -120,13 +121,14 @@ class GeminiProvider(HostedProvider):
         response = await self.http.post(url, body, deadline)
         started = False
         try:
-            async for _, data in self.http.events(response, deadline):
-                events = reader.feed(parse_chunk(data, self.deployment.name))
-                if not started:
-                    started = True
-                    yield Started()
-                for event in events:
-                    yield event
+            async with aclosing(self.http.events(response, deadline)) as stream:
+                async for _, data in stream:  # to the body's end: Gemini has no last event
+                    events = reader.feed(parse_chunk(data, self.deployment.name))
+                    if not started:
+                        started = True
+                        yield Started()
+                    for event in events:
+                        yield event
         except GeneratorExit:  # the client left: report the running usage Gemini sent
             if reader.usage != Usage():
                 meter.finished(Finished("cancelled", reader.usage))

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from inferplane.errors import UpstreamError, UpstreamTimeout
 from inferplane.protocol.sse import MAX_LINE_BYTES, SseDecoder
+from inferplane.providers.http1 import ClientError, ConnectError, Pool, Response
 from inferplane.routing.retry import is_retryable, parse_retry_after
 
 if TYPE_CHECKING:
@@ -113,82 +113,77 @@ class HttpUpstream:
     def __init__(self, name: str, timeouts: TimeoutsConfig) -> None:
         self.name = name
         self.timeouts = timeouts
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: Pool | None = None
 
     @property
     def started(self) -> bool:
-        return self._session is not None
+        return self._pool is not None
 
     async def start(self, headers: Mapping[str, str]) -> None:
         """Open the pool; ``headers`` (the key among them) go with every request."""
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect_s),
-            headers=dict(headers), read_bufsize=MAX_LINE_BYTES,
-        )
+        self._pool = Pool({"content-type": "application/json", **headers},
+                          connect_timeout=self.timeouts.connect_s)
 
     async def stop(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     def deadline(self) -> Deadline:
         return Deadline(self.timeouts)
 
     async def post(self, url: str, body: Any, deadline: Deadline,
-                   headers: Mapping[str, str] | None = None) -> aiohttp.ClientResponse:
+                   headers: Mapping[str, str] | None = None) -> Response:
         """Send ``body`` as JSON; the response once its headers arrived with a 2xx status."""
-        if self._session is None:
+        if self._pool is None:
             raise UpstreamError(f"deployment {self.name!r} is not started", retryable=True)
         try:
             async with asyncio.timeout(deadline.first_token()):
-                response = await self._session.post(
-                    url, data=orjson.dumps(body),
-                    headers={"content-type": "application/json", **(headers or {})},
-                )
+                response = await self._pool.request("POST", url, orjson.dumps(body), headers)
         except TimeoutError:
             raise UpstreamTimeout(f"{self.name} did not answer in time") from None
-        except aiohttp.ClientError as exc:
+        except ClientError as exc:
             raise transport_error(self.name, exc) from exc
         if response.status >= 400:
             raise await self._status_error(response, deadline)
         return response
 
-    async def read_json(self, response: aiohttp.ClientResponse, deadline: Deadline) -> Any:
+    async def read_json(self, response: Response, deadline: Deadline) -> Any:
         """The whole body, parsed."""
         try:
-            async with asyncio.timeout(deadline.remaining()):
-                raw = await response.read()
+            raw = await read_all(response, deadline.remaining())
         except TimeoutError:
             raise UpstreamTimeout(f"{self.name} did not finish its response in time") from None
-        except aiohttp.ClientError as exc:
+        except ClientError as exc:
             raise transport_error(self.name, exc) from exc
-        finally:
-            response.release()
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise malformed(self.name, "a response body that is not JSON") from None
 
-    async def events(self, response: aiohttp.ClientResponse, deadline: Deadline
-                     ) -> AsyncIterator[tuple[str, bytes]]:
+    async def events(self, response: Response, deadline: Deadline,
+                     last: Callable[[str, bytes], bool] | None = None
+                     ) -> AsyncGenerator[tuple[str, bytes], None]:
         """Server-sent events as ``(event name, data)``: the first must arrive within the first-
         token limit; after it, the stream may fall silent for at most the idle limit (any bytes,
         a keep-alive comment too, count as activity). Reads whatever the connection has, not
         one line at a time, so a chunk holding many events costs one read and one timer.
-        Closing early drops the connection."""
+
+        ``last(name, data)`` tells the protocol's final event (OpenAI's ``[DONE]``): closing
+        the iterator after it keeps the connection for the next request, as the body's end
+        follows; closing it before (the client left) drops the connection, which tells the
+        upstream to stop generating."""
         decoder = SseDecoder(MAX_LINE_BYTES)
-        content = response.content
         watchdog = Watchdog()
         first, done = True, False
         try:
             while True:
-                chunk = content.read_nowait()  # what has arrived already: no timer needed
-                if not chunk and not content.at_eof():
+                chunk = response.read_nowait()  # what has arrived already: no timer needed
+                if not chunk and not response.at_eof():
                     wait = deadline.first_token() if first else deadline.idle()
                     try:
                         async with watchdog.limit(wait):
-                            chunk = await content.readany()
+                            chunk = await response.readany()
                     except TimeoutError:
                         what = "start its stream" if first else "continue its stream"
                         raise UpstreamTimeout(f"{self.name} did not {what} in time") from None
@@ -196,14 +191,18 @@ class HttpUpstream:
                     break
                 for event in decoder.feed(chunk):
                     first = False
+                    if last is not None and last(*event):
+                        done = True
                     yield event
             for event in decoder.close():
                 yield event
             done = True
-        except aiohttp.ClientError as exc:
+        except ClientError as exc:
+            done = False
             raise UpstreamError(f"{self.name}: the connection broke mid-stream",
                                 retryable=True, code="upstream_disconnected") from exc
         except ValueError as exc:  # a line over MAX_LINE_BYTES
+            done = False
             raise malformed(self.name, "an over-long stream line") from exc
         finally:
             watchdog.close()
@@ -212,16 +211,13 @@ class HttpUpstream:
             else:
                 response.close()
 
-    async def _status_error(self, response: aiohttp.ClientResponse, deadline: Deadline
+    async def _status_error(self, response: Response, deadline: Deadline
                             ) -> UpstreamError:
         status = response.status
         try:
-            async with asyncio.timeout(min(deadline.remaining(), 5.0)):
-                raw = await response.read()
-        except (TimeoutError, aiohttp.ClientError):
+            raw = await read_all(response, min(deadline.remaining(), 5.0))
+        except (TimeoutError, ClientError):
             raw = b""
-        finally:
-            response.release()
         # Its message may quote part of the key. Gemini answers a wrong key with 400.
         if status in _AUTH_STATUSES or (status == 400 and b"API_KEY_INVALID" in raw):
             message = f"the upstream refused this gateway's credentials ({status})"
@@ -236,8 +232,24 @@ class HttpUpstream:
         )
 
 
-def transport_error(name: str, exc: aiohttp.ClientError) -> UpstreamError:
-    if isinstance(exc, aiohttp.ClientConnectorError):
+async def read_all(response: Response, seconds: float) -> bytes:
+    """The whole body, within ``seconds``; the connection is kept when it was read whole and
+    dropped when not."""
+    complete = False
+    try:
+        async with asyncio.timeout(seconds):
+            raw = await response.read()
+        complete = True
+        return raw
+    finally:
+        if complete:
+            response.release()
+        else:
+            response.close()
+
+
+def transport_error(name: str, exc: ClientError) -> UpstreamError:
+    if isinstance(exc, ConnectError):
         return UpstreamError(f"{name} is unreachable", retryable=True,
                              code="upstream_unreachable")
     return UpstreamError(f"{name}: the connection failed ({type(exc).__name__})",

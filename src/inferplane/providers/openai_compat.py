@@ -10,6 +10,7 @@ the upstream's own token counts, including cached-input and reasoning tokens.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 import orjson
@@ -38,6 +39,13 @@ _PATHS: dict[str, str] = {
     "chat.completions": "chat/completions", "completions": "completions",
     "embeddings": "embeddings",
 }
+DONE = b"[DONE]"  # the data of the last event of a stream
+
+
+def _is_done(_name: str, data: bytes) -> bool:
+    return data == DONE
+
+
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
     "content_filter": "content_filter", "eos": "stop",
@@ -77,15 +85,16 @@ class OpenAICompatProvider(HostedProvider):
             return
         chunks = ChunkReader(self.deployment.name)
         started = False
-        async for _, data in self.http.events(response, deadline):
-            if data == b"[DONE]":
-                yield chunks.finished()
-                return
-            if not started:
-                started = True
-                yield Started()
-            for event in chunks.feed(data):
-                yield event
+        async with aclosing(self.http.events(response, deadline, last=_is_done)) as stream:
+            async for _, data in stream:
+                if data == DONE:
+                    yield chunks.finished()
+                    return
+                if not started:
+                    started = True
+                    yield Started()
+                for event in chunks.feed(data):
+                    yield event
         raise UpstreamError(f"{self.deployment.name} ended its stream before [DONE]",
                             retryable=True, code="upstream_disconnected")
 
