@@ -347,6 +347,24 @@ async def test_a_header_with_a_line_break_is_refused() -> None:
         Pool({"authorization": "Bearer k\r\nx-injected: 1"})
 
 
+async def test_a_response_dropped_unfinished_closes_its_connection() -> None:
+    closed = asyncio.Event()
+
+    async def handler(server: Server, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+        await server.request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npart")
+        assert await reader.read() == b""  # the client closed it
+        closed.set()
+
+    async with serve(handler) as (_, url):
+        pool = Pool()
+        response = await pool.request("POST", url)
+        del response  # neither released nor closed: a generator closed before it got to it
+        await asyncio.wait_for(closed.wait(), 2)
+        await pool.close()
+
+
 async def test_a_cancelled_request_drops_its_connection() -> None:
     async def handler(server: Server, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> None:

@@ -25,6 +25,7 @@ processed, and a keep-alive race must not surface as an upstream failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections import deque
 from collections.abc import Mapping
@@ -128,6 +129,11 @@ class Response:
             self._done = True
             self._conn.finish(reuse=False)
 
+    def __del__(self) -> None:  # dropped unfinished (its reader was cancelled or closed first)
+        if not self._done:
+            with contextlib.suppress(Exception):  # the loop may be closed by now
+                self.close()
+
 
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; it parses the response of the request in flight."""
@@ -145,7 +151,8 @@ class _Connection(asyncio.Protocol):
         self._status = 0
         self._reason = ""
         self._headers: dict[str, str] = {}
-        self._head: asyncio.Future[Response] | None = None
+        self._head: asyncio.Future[Response] | None = None  # until the response's head
+        self.busy = False  # a request is in flight: sent, its response not yet finished with
         self._waiter: asyncio.Future[None] | None = None
         self._keep_alive = False
         self._paused = False
@@ -163,6 +170,7 @@ class _Connection(asyncio.Protocol):
         self._headers, self._reason = {}, ""
         self._parser = httptools.HttpResponseParser(self)
         self._head = self.pool.loop.create_future()
+        self.busy = True
         self.transport.write(data)
         return self._head
 
@@ -191,7 +199,7 @@ class _Connection(asyncio.Protocol):
     def finish(self, *, reuse: bool) -> None:
         """The caller is done with the response in flight: reuse the connection once the
         response has ended, or drop it now."""
-        self._head = None
+        self._head, self.busy = None, False
         if not (reuse and self._keep_alive and self.error is None and self.transport is not None
                 and not self.transport.is_closing()):
             self.drop()
@@ -237,7 +245,7 @@ class _Connection(asyncio.Protocol):
         if self._drain is not None:
             self._drain.cancel()
             self._drain = None
-        if self._head is not None and not self.complete:
+        if self.busy and not self.complete:
             if self._status and self._until_close():
                 self.on_message_complete()  # a body delimited by the connection's end
             else:
@@ -264,6 +272,7 @@ class _Connection(asyncio.Protocol):
         self._keep_alive = self._parser.should_keep_alive()
         if self._head is not None and not self._head.done():
             self._head.set_result(Response(self, status, self._reason, self._headers))
+        self._head = None  # the response is its reader's alone: dropped, it closes
 
     def on_body(self, body: bytes) -> None:
         if self._drain is not None:  # released: unwanted, but within limits
