@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -181,7 +182,7 @@ def test_openai_chat_and_stream(oai: openai.OpenAI, model: str, gateway: Gateway
     assert usage.prompt_tokens_details.cached_tokens == 2
 
 
-@pytest.mark.parametrize("model", ["an", "ge"])
+@pytest.mark.parametrize("model", ["oa", "an", "ge"])
 def test_openai_streamed_tool_calls(oai: openai.OpenAI, model: str) -> None:
     chunks = list(oai.chat.completions.create(
         model=model, messages=[{"role": "user", "content": "define gateway"}],
@@ -199,3 +200,66 @@ def test_azure_openai_paths_and_key_header(oai: openai.OpenAI, up: UpstreamProce
     seen = up.requests()[-1]
     assert seen["path"] == "/openai/deployments/echo-1/chat/completions"
     assert seen["query"]["api-version"] == "2024-10-21" and seen["auth_ok"]
+
+
+# -- the OpenAI SDK, served by OpenAI-compatible upstreams: their chunks relayed -----------------
+
+@pytest.mark.parametrize("model", ["oa", "az"])
+@pytest.mark.parametrize("usage", [True, False])
+def test_openai_stream_from_an_openai_upstream_is_relayed(
+        oai: openai.OpenAI, gateway: GatewayProc, model: str, usage: bool) -> None:
+    """The upstream's chunks reach the client as it wrote them (its fingerprint, service tier
+    and obfuscation padding too), with the gateway's id, creation time and model name."""
+    options: Any = {"stream_options": {"include_usage": True}} if usage else {}
+    raw = oai.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": "relay this"}], stream=True,
+        **options)
+    chunks = list(raw.parse())
+    request_id = raw.headers["x-request-id"]
+    assert {(c.id, c.model, c.object) for c in chunks} == {
+        (request_id, model, "chat.completion.chunk")}
+    assert len({c.created for c in chunks}) == 1
+    content = [c for c in chunks if c.choices]
+    assert "".join(c.choices[0].delta.content or "" for c in content) == "[up] echo: relay this"
+    assert content[0].choices[0].delta.role == "assistant"
+    assert {c.system_fingerprint for c in content} == {"fp_upstream"}  # the upstream's own
+    assert [c.choices[0].finish_reason for c in content][-1] == "stop"
+    row = gateway.ledger_row(request_id)
+    assert (row["provider"], row["status"], row["stream"]) == ("openai", 200, 1)
+    assert row["completion_tokens"] == 4 and row["cached_tokens"] == 2
+    assert row["usage_source"] == "reported" and row["ttft_ms"] is not None
+    if usage:
+        assert chunks[-1].choices == [] and chunks[-1].usage is not None
+        assert chunks[-1].usage.completion_tokens == 4
+        assert chunks[-1].usage.prompt_tokens_details is not None
+        assert chunks[-1].usage.prompt_tokens_details.cached_tokens == 2
+    else:
+        assert all(c.usage is None for c in chunks)
+
+
+def test_relayed_chunks_are_the_upstreams_bytes_after_the_envelope(
+        gateway: GatewayProc, up: UpstreamProcess) -> None:
+    body = {"model": "oa", "messages": [{"role": "user", "content": "relay this"}],
+            "stream": True}
+    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json=body) as response:
+        raw = response.read()
+        request_id = response.headers["x-request-id"]
+    frames = [f for f in raw.split(b"\n\n") if f.startswith(b"data: {")]
+    head = (b'data: {"id":"%s","object":"chat.completion.chunk","created":'
+            % request_id.encode())
+    assert frames and all(f.startswith(head) for f in frames)
+    tails = [f[f.index(b',"model":"oa",') + len(b',"model":"oa"'):] for f in frames]
+    assert all(t.startswith(b',"service_tier":"default","system_fingerprint":"fp_upstream"')
+               for t in tails)
+    assert all(b'"obfuscation":"' in t for t in tails)  # a field the gateway does not know
+    assert raw.endswith(b"data: [DONE]\n\n")
+
+
+def test_openai_text_completion_stream_is_relayed(oai: openai.OpenAI,
+                                                  gateway: GatewayProc) -> None:
+    raw = oai.completions.with_raw_response.create(model="oa", prompt="relay me", stream=True)
+    chunks = list(raw.parse())
+    assert {c.id for c in chunks} == {raw.headers["x-request-id"]}
+    assert all(c.id.startswith("cmpl-") and c.model == "oa" for c in chunks)
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == "[up] echo: relay me"
+    assert gateway.ledger_row(chunks[0].id)["completion_tokens"] == 4

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from inferplane.config import DeploymentConfig, TimeoutsConfig
-from inferplane.protocol.types import TextDelta
+from inferplane.protocol.types import Relayed, TextDelta
 from inferplane.providers.base import Provider, create
 from tests.provider_helpers import Meter, chat, collect, text_of
 from tests.upstream.process import UpstreamProcess
@@ -58,10 +58,28 @@ async def test_requests_one_after_another_share_a_connection(
 
 async def test_a_stream_abandoned_midway_drops_its_connection(
         provider: Provider, upstream: UpstreamProcess) -> None:
-    for _ in range(REQUESTS):
-        events = provider.stream(chat(stream=True), Meter())
-        async for event in events:
-            if isinstance(event, TextDelta):
-                break  # the client left
-        await events.aclose()
+    upstream.configure(token_delay_ms=50)  # the rest of the stream is still to come
+    try:
+        await leave_at_first_piece(provider)
+    finally:
+        upstream.configure(token_delay_ms=0)
     assert opened(upstream) >= REQUESTS
+
+
+async def test_a_stream_left_after_its_last_byte_arrived_keeps_its_connection(
+        provider: Provider, upstream: UpstreamProcess) -> None:
+    """The whole stream came in one read (a fast upstream): a client leaving at its first
+    piece leaves nothing unread, so the connection serves the next request."""
+    await leave_at_first_piece(provider)
+    assert opened(upstream) <= 2
+
+
+async def leave_at_first_piece(provider: Provider) -> None:
+    """``REQUESTS`` streams, each closed at its first piece of text, as a client leaving
+    would (an OpenAI client's: the OpenAI adapter relays its upstream's chunks)."""
+    for _ in range(REQUESTS):
+        events = provider.stream(chat(stream=True, wire="openai"), Meter())
+        async for event in events:
+            if isinstance(event, TextDelta | Relayed):
+                break
+        await events.aclose()

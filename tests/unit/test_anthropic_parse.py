@@ -56,7 +56,7 @@ def test_minimal_body_gets_the_defaults() -> None:
     assert req() == GenerationRequest(
         id="msg_1", endpoint="chat.completions", model="claude",
         params=SamplingParams(max_tokens=100), messages=(Message("user", "Hi"),),
-        stream=False, include_usage=True, created=123,
+        stream=False, include_usage=True, created=123, wire="anthropic",
     )
 
 

@@ -404,9 +404,10 @@ class ChunkedHttp:
     async def post(self, url: str, body: Any, deadline: Any) -> None:
         self.urls.append(url)
 
-    async def events(self, response: Any, deadline: Any) -> AsyncIterator[tuple[str, bytes]]:
-        for chunk in self.chunks:
-            yield "message", chunk
+    async def events(self, response: Any, deadline: Any
+                     ) -> AsyncIterator[list[tuple[str, bytes]]]:
+        for chunk in self.chunks:  # one read each
+            yield [("message", chunk)]
 
 
 def streaming(*chunks: dict[str, Any]) -> tuple[GeminiProvider, ChunkedHttp]:

@@ -52,7 +52,7 @@ def test_minimal_chat_gets_the_defaults() -> None:
     assert req == GenerationRequest(
         id="req-1", endpoint="chat.completions", model="m", params=SamplingParams(),
         messages=(Message("user", "Hi"),), prompt=None, stream=False, include_usage=False,
-        created=123,
+        created=123, wire="openai",
     )
     assert req.params.temperature == 1.0
     assert req.params.top_p == 1.0
@@ -64,7 +64,7 @@ def test_minimal_completion_gets_the_defaults() -> None:
     req = text()
     assert req == GenerationRequest(
         id="req-2", endpoint="completions", model="m", params=SamplingParams(),
-        messages=(), prompt="Once", created=456,
+        messages=(), prompt="Once", created=456, wire="openai",
     )
 
 

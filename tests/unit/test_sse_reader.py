@@ -102,7 +102,7 @@ async def read_events(write: Writer, **timeouts: float) -> list[tuple[str, bytes
         async with serve(write) as url:
             deadline = http.deadline()
             response = await http.post(url, {}, deadline)
-            return [event async for event in http.events(response, deadline)]
+            return [event async for batch in http.events(response, deadline) for event in batch]
     finally:
         await http.stop()
 

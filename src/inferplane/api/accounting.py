@@ -49,9 +49,12 @@ class Accounting:
     def prompt_tokens(self) -> int:
         return self.usage.prompt_tokens
 
-    def delta(self, chars: int) -> None:
-        """A piece of text (or tool-call arguments) arrived: at least one token."""
-        self.deltas += 1
+    def delta(self, chars: int, pieces: int = 1) -> None:
+        """``pieces`` pieces of text (or tool-call arguments) arrived, ``chars`` characters in
+        all: at least one token each."""
+        if not pieces:
+            return
+        self.deltas += pieces
         self.output_chars += chars
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()

@@ -54,6 +54,7 @@ def parse(body: dict[str, Any], request_id: str, created: int) -> GenerationRequ
         messages=_system(body.get("system")) + _messages(body.get("messages")),
         stream=_optional(body, "stream", bool) or False, include_usage=True, created=created,
         tools=tools, tool_choice=choice, parallel_tool_calls=parallel, user=_user(body),
+        wire="anthropic",
     )
 
 

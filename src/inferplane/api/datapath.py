@@ -39,6 +39,7 @@ from inferplane.protocol.types import (
     EmbeddingRequest,
     Finished,
     GenerationRequest,
+    Relayed,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -216,6 +217,7 @@ class Generation:
         acct.request = req
         self._attempts: Attempts | None = None
         self._events: AsyncGenerator[StreamEvent, None] | None = None
+        self._relayed = False  # the stream comes as Relayed frames
 
     async def start(self, headers: Mapping[str, str]) -> None:
         """Route and open the first stream that starts (raises when none does)."""
@@ -232,6 +234,7 @@ class Generation:
     async def _open(self) -> None:
         assert self._attempts is not None
         target, started, self._events = await self._attempts.open(self.req, self.acct)
+        self._relayed = started.relayed
         self.acct.target = target
         self.acct.started(started.prompt_tokens)
 
@@ -286,11 +289,16 @@ class Generation:
         client leaves first, the upstream stream is closed at once and a 499 recorded."""
         assert self._events is not None
         events, account, acct = self._events, self.gateway.account, self.acct
+        relayed = self._relayed  # the upstream's own frames: its first and finish chunks too
         recorded = False
         try:
-            yield writer.first()
+            if not relayed:
+                yield writer.first()
             async for event in events:
-                if isinstance(event, TextDelta):
+                if isinstance(event, Relayed):
+                    acct.delta(event.chars, event.deltas)
+                    yield event.data
+                elif isinstance(event, TextDelta):
                     acct.delta(len(event.text))
                     yield writer.text(event.text)
                 elif isinstance(event, ToolCallDelta):
@@ -298,7 +306,8 @@ class Generation:
                     yield writer.tool_call(event)
                 elif isinstance(event, Finished):
                     acct.finished(event)
-                    yield writer.finish(event)
+                    if not relayed:
+                        yield writer.finish(event)
                     account(acct, 200)
                     recorded = True
                     yield writer.done(event)

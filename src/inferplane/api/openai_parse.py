@@ -57,7 +57,7 @@ def parse(endpoint: Endpoint, body: dict[str, Any], request_id: str, created: in
     return GenerationRequest(
         id=request_id, endpoint=endpoint, model=model, params=_sampling(endpoint, body),
         stream=stream, include_usage=include_usage, created=created,
-        user=user if isinstance(user, str) else None, **fields,
+        user=user if isinstance(user, str) else None, wire="openai", **fields,
     )
 
 

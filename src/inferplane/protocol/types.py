@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
+Wire = Literal["openai", "anthropic"]  # the client protocols the gateway serves
 Endpoint = Literal["chat.completions", "completions", "messages", "embeddings"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "cancelled"]
 
@@ -71,7 +72,9 @@ class SamplingParams:
 class GenerationRequest:
     """One generation, whatever protocol it arrived in.
 
-    ``messages`` is set for chat requests, ``prompt`` for plain completions.
+    ``messages`` is set for chat requests, ``prompt`` for plain completions. ``wire``: the
+    protocol the client speaks, where a provider whose upstream speaks it too may relay the
+    upstream's stream instead of translating it (None: always translate).
     """
 
     id: str
@@ -87,6 +90,7 @@ class GenerationRequest:
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     user: str | None = None
+    wire: Wire | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +132,13 @@ class Usage:
 @dataclass(frozen=True, slots=True)
 class Started:
     """The upstream accepted the request (its first byte arrived). Engines that know the
-    prompt's length report it here; hosted APIs report it in :class:`Finished`."""
+    prompt's length report it here; hosted APIs report it in :class:`Finished`.
+
+    ``relayed``: the stream's content comes as :class:`Relayed` frames, already in the
+    client's protocol, instead of text and tool-call deltas."""
 
     prompt_tokens: int = 0
+    relayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +158,20 @@ class ToolCallDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class Relayed:
+    """Stream frames for a client that speaks the upstream's own protocol: the upstream's
+    bytes with only the envelope (id, model, created) rewritten, no re-encoding. They carry
+    ``deltas`` pieces of text or tool-call arguments, ``chars`` characters in all (what
+    :class:`TextDelta` and :class:`ToolCallDelta` tell the meter one by one). Its last
+    frames (the usage, the stream's end) are rendered from :class:`Finished`, like any
+    stream's."""
+
+    data: bytes
+    deltas: int = 0
+    chars: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     finish_reason: FinishReason
     usage: Usage
@@ -159,7 +181,7 @@ class Finished:
     energy_method: str | None = None  # "measured" or "modelled" (metering/energy.py)
 
 
-StreamEvent = Started | TextDelta | ToolCallDelta | Finished
+StreamEvent = Started | TextDelta | ToolCallDelta | Relayed | Finished
 
 
 class Meter(Protocol):

@@ -108,15 +108,16 @@ class AnthropicProvider(HostedProvider):
         reader = EventReader(self.deployment.name)
         started = False
         async with aclosing(self.http.events(response, deadline, last=_is_stop)) as stream:
-            async for name, data in stream:
-                events = reader.feed(name, data)  # an error event raises before Started
-                if not started:
-                    started = True
-                    yield Started(reader.usage().prompt_tokens)
-                for event in events:
-                    yield event
-                if reader.done:
-                    return
+            async for batch in stream:
+                for name, data in batch:
+                    events = reader.feed(name, data)  # an error event raises before Started
+                    if not started:
+                        started = True
+                        yield Started(reader.usage().prompt_tokens)
+                    for event in events:
+                        yield event
+                    if reader.done:
+                        return
         raise UpstreamError(f"{self.deployment.name} ended its stream before message_stop",
                             retryable=True, code="upstream_disconnected")
 

@@ -122,13 +122,14 @@ class GeminiProvider(HostedProvider):
         started = False
         try:
             async with aclosing(self.http.events(response, deadline)) as stream:
-                async for _, data in stream:  # to the body's end: Gemini has no last event
-                    events = reader.feed(parse_chunk(data, self.deployment.name))
-                    if not started:
-                        started = True
-                        yield Started()
-                    for event in events:
-                        yield event
+                async for batch in stream:  # to the body's end: Gemini has no last event
+                    for _, data in batch:
+                        events = reader.feed(parse_chunk(data, self.deployment.name))
+                        if not started:
+                            started = True
+                            yield Started()
+                        for event in events:
+                            yield event
         except GeneratorExit:  # the client left: report the running usage Gemini sent
             if reader.usage != Usage():
                 meter.finished(Finished("cancelled", reader.usage))

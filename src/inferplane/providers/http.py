@@ -163,16 +163,17 @@ class HttpUpstream:
 
     async def events(self, response: Response, deadline: Deadline,
                      last: Callable[[str, bytes], bool] | None = None
-                     ) -> AsyncGenerator[tuple[str, bytes], None]:
-        """Server-sent events as ``(event name, data)``: the first must arrive within the first-
-        token limit; after it, the stream may fall silent for at most the idle limit (any bytes,
-        a keep-alive comment too, count as activity). Reads whatever the connection has, not
-        one line at a time, so a chunk holding many events costs one read and one timer.
+                     ) -> AsyncGenerator[list[tuple[str, bytes]], None]:
+        """Server-sent events as ``(event name, data)``, in batches: each batch holds the
+        events one read completed, so a burst (a fast upstream writes a whole reply at once)
+        costs one read, one timer and one step of the consumer, not one per event. The first
+        must arrive within the first-token limit; after it, the stream may fall silent for at
+        most the idle limit (any bytes, a keep-alive comment too, count as activity).
 
         ``last(name, data)`` tells the protocol's final event (OpenAI's ``[DONE]``): closing
-        the iterator after it keeps the connection for the next request, as the body's end
-        follows; closing it before (the client left) drops the connection, which tells the
-        upstream to stop generating."""
+        the iterator after the batch holding it, or once the whole body has arrived, keeps
+        the connection for the next request; closing it before (the client left midway)
+        drops the connection, which tells the upstream to stop generating."""
         decoder = SseDecoder(MAX_LINE_BYTES)
         watchdog = Watchdog()
         first, done = True, False
@@ -189,13 +190,13 @@ class HttpUpstream:
                         raise UpstreamTimeout(f"{self.name} did not {what} in time") from None
                 if not chunk:
                     break
-                for event in decoder.feed(chunk):
+                if batch := decoder.feed(chunk):
                     first = False
-                    if last is not None and last(*event):
+                    if last is not None and any(last(*event) for event in batch):
                         done = True
-                    yield event
-            for event in decoder.close():
-                yield event
+                    yield batch
+            if batch := decoder.close():
+                yield batch
             done = True
         except ClientError as exc:
             done = False
@@ -206,7 +207,7 @@ class HttpUpstream:
             raise malformed(self.name, "an over-long stream line") from exc
         finally:
             watchdog.close()
-            if done:
+            if done or response.at_eof():  # nothing of it left unread, or only its end
                 response.release()
             else:
                 response.close()

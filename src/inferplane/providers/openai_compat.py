@@ -25,6 +25,7 @@ from inferplane.protocol.types import (
     GenerationRequest,
     Message,
     Meter,
+    Relayed,
     Started,
     StreamEvent,
     TextDelta,
@@ -83,18 +84,33 @@ class OpenAICompatProvider(HostedProvider):
                                          self.deployment.name):
                 yield event
             return
-        chunks = ChunkReader(self.deployment.name)
+        relay = request.wire == "openai"
         started = False
         async with aclosing(self.http.events(response, deadline, last=_is_done)) as stream:
-            async for _, data in stream:
-                if data == DONE:
-                    yield chunks.finished()
-                    return
-                if not started:
-                    started = True
-                    yield Started()
-                for event in chunks.feed(data):
-                    yield event
+            if relay:  # the client speaks OpenAI too: its chunks, envelope rewritten
+                relayer = ChunkRelay(self.deployment.name, request)
+                async for batch in stream:
+                    frames = relayer.relay(batch)  # an error chunk raises before Started
+                    if not started:
+                        started = True
+                        yield Started(relayed=True)
+                    if frames.data:
+                        yield frames
+                    if relayer.done:
+                        yield relayer.finished()
+                        return
+            else:
+                chunks = ChunkReader(self.deployment.name)
+                async for batch in stream:
+                    for _, data in batch:
+                        if data == DONE:
+                            yield chunks.finished()
+                            return
+                        if not started:
+                            started = True
+                            yield Started()
+                        for event in chunks.feed(data):
+                            yield event
         raise UpstreamError(f"{self.deployment.name} ended its stream before [DONE]",
                             retryable=True, code="upstream_disconnected")
 
@@ -203,16 +219,7 @@ class ChunkReader:
         self.usage = Usage()
 
     def feed(self, data: bytes) -> list[StreamEvent]:
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise malformed(self.name, "a stream chunk that is not JSON") from None
-        if error := get(chunk, "error"):
-            message = get(error, "message") or "error"
-            raise UpstreamError(f"{self.name}: {message}", retryable=True)
-        if get(chunk, "usage") is not None:
-            self.usage = usage(chunk["usage"])
-        choice = get(chunk, "choices", 0)
+        choice = self._choice(orjson_chunk(data, self.name))
         if choice is None:
             return []
         events: list[StreamEvent] = []
@@ -225,9 +232,100 @@ class ChunkReader:
                 get(call, "index") or 0, get(call, "function", "arguments") or "",
                 get(call, "id"), get(call, "function", "name"),
             ))
-        if choice.get("finish_reason"):
-            self.finish = finish_reason(choice["finish_reason"])
         return events
 
     def finished(self) -> Finished:
         return Finished(self.finish, self.usage)
+
+    def _choice(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
+        """The chunk's (first) choice, after noting its usage and finish reason; None for a
+        chunk without choices (the usage chunk, Azure's content-filter prelude)."""
+        if (used := chunk.get("usage")) is not None:
+            self.usage = usage(used)
+        choices = chunk.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        if not isinstance(choice, dict):
+            return None
+        if reason := choice.get("finish_reason"):
+            self.finish = finish_reason(reason)
+        return choice
+
+
+class ChunkRelay(ChunkReader):
+    """Stream chunks -> :class:`Relayed` frames, for a client that speaks OpenAI too.
+
+    Each chunk is still parsed (in C) to meter it, and an error chunk still raises, but the
+    client gets the upstream's bytes: only the envelope changes to the gateway's (the
+    request's id and creation time, and the model name the client asked for). Where a chunk
+    starts with the envelope the first relayed chunk had, byte for byte (same key order, same
+    spacing: a server writes every chunk of a stream alike), the new envelope replaces just
+    those bytes; any other chunk is encoded again with the envelope replaced. Chunks without
+    choices are not relayed: the usage reaches the client from :class:`Finished`, as in every
+    stream.
+    """
+
+    def __init__(self, name: str, request: GenerationRequest) -> None:
+        super().__init__(name)
+        self.done = False  # [DONE] arrived
+        self._ours = {"id": request.id, "created": request.created, "model": request.model}
+        self._theirs: bytes | None = None  # the upstream's envelope, as its first chunk began
+        self._envelope = b""  # ours, in its place
+
+    def relay(self, batch: list[tuple[str, bytes]]) -> Relayed:
+        frames: list[bytes] = []
+        deltas = chars = 0
+        for _, data in batch:
+            if data == DONE:
+                self.done = True
+                break
+            chunk = orjson_chunk(data, self.name)
+            choice = self._choice(chunk)
+            if choice is None:
+                continue
+            delta = choice.get("delta")
+            text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+            if isinstance(text, str) and text:
+                deltas += 1
+                chars += len(text)
+            calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+            for call in calls if isinstance(calls, list) else ():
+                deltas += 1
+                chars += len(get(call, "function", "arguments") or "")
+            frames.append(b"data: " + self._rewrite(data, chunk) + b"\n\n")
+        return Relayed(b"".join(frames), deltas, chars)
+
+    def _rewrite(self, data: bytes, chunk: dict[str, Any]) -> bytes:
+        if self._theirs is None:
+            self._theirs = envelope(chunk)
+            self._envelope = envelope({**chunk, **self._ours})
+        if self._theirs and data.startswith(self._theirs):
+            return self._envelope + data[len(self._theirs):]
+        return orjson.dumps({**chunk, **self._ours})
+
+
+def envelope(chunk: dict[str, Any]) -> bytes:
+    """How a chunk written compactly in OpenAI's key order begins, up to its model's name
+    (b"" where the chunk lacks one of those fields).
+
+    >>> envelope({"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m"})
+    b'{"id":"c1","object":"chat.completion.chunk","created":7,"model":"m"'
+    """
+    try:
+        return b"{" + b",".join(b'"%s":%s' % (key.encode(), orjson.dumps(chunk[key]))
+                                for key in ("id", "object", "created", "model"))
+    except KeyError:
+        return b""
+
+
+def orjson_chunk(data: bytes, name: str) -> dict[str, Any]:
+    """One stream chunk, parsed; an error chunk raises the upstream's error."""
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise malformed(name, "a stream chunk that is not JSON") from None
+    if not isinstance(chunk, dict):
+        raise malformed(name, "a stream chunk that is not a JSON object")
+    if error := chunk.get("error"):
+        message = get(error, "message") or "error"
+        raise UpstreamError(f"{name}: {message}", retryable=True)
+    return chunk

@@ -25,6 +25,7 @@ from inferplane.protocol.types import (
     Finished,
     GenerationRequest,
     Meter,
+    Relayed,
     Started,
     StreamEvent,
     TextDelta,
@@ -158,9 +159,9 @@ async def _observed(events: AsyncGenerator[StreamEvent, None], stats: Deployment
     ok: bool | None = None
     try:
         async for event in events:
-            if isinstance(event, TextDelta | ToolCallDelta):
-                pieces += 1
-                if first_at is None:
+            if isinstance(event, TextDelta | ToolCallDelta | Relayed):
+                pieces += event.deltas if isinstance(event, Relayed) else 1
+                if first_at is None and pieces:
                     first_at = time.monotonic()
                     stats.first_token(began, first_at)
             elif isinstance(event, Finished) and first_at is not None:
