@@ -329,6 +329,32 @@ def test_mid_stream_reset_ends_the_stream_with_an_error_and_a_record(
     assert not ups[1].requests()  # bytes had reached the client: no retry elsewhere
 
 
+def test_an_error_chunk_before_any_content_is_retried(
+        ups: list[UpstreamProcess], gateway: GatewayProc) -> None:
+    """The relayed stream's first chunk is read before the client's response starts: an error
+    there is a failed attempt like any other, and the next one serves the client."""
+    ups[0].add_faults({"kind": "stream_error", "after_chunks": 0, "protocol": "openai"})
+    request_id, events = raw_stream(gateway, "primary", "try again")
+    assert events[-1] == "[DONE]"
+    assert "".join(json.loads(e)["choices"][0]["delta"].get("content") or ""
+                   for e in events[:-1]) == "[up1] echo: try again"
+    record = gateway.ledger_row(request_id)
+    assert record["status"] == 200
+    assert [a["outcome"] for a in json.loads(record["attempts"])] == ["error", "ok"]
+
+
+def test_an_error_chunk_after_content_ends_the_stream_with_it(
+        ups: list[UpstreamProcess], gateway: GatewayProc) -> None:
+    ups[0].add_faults({"kind": "stream_error", "after_chunks": 2, "protocol": "openai"})
+    request_id, events = raw_stream(gateway, "primary", "a long answer please now")
+    assert json.loads(events[0])["choices"][0]["delta"]["role"] == "assistant"
+    assert json.loads(events[1])["choices"][0]["delta"]["content"] == "[up1]"  # before it
+    assert "error" in json.loads(events[-1]) and len(events) == 3
+    record = gateway.ledger_row(request_id)
+    assert record["status"] >= 500
+    assert len(json.loads(record["attempts"])) == 1  # bytes had reached the client: no retry
+
+
 def test_a_slow_first_token_times_out_and_is_retried(
         client: openai.OpenAI, ups: list[UpstreamProcess], gateway: GatewayProc) -> None:
     ups[2].add_faults({"kind": "slow_first_token", "delay_ms": 3000})

@@ -128,5 +128,14 @@ def test_an_azure_prelude_without_choices_is_not_relayed() -> None:
 def test_an_error_or_malformed_chunk_raises(data: bytes, message: str) -> None:
     relay = ChunkRelay("up", REQUEST)
     with pytest.raises(UpstreamError, match=message) as info:
-        relay.relay([("message", chunk(delta(content="a"))), ("message", data)])
+        relay.relay([("message", data), ("message", chunk(delta(content="a")))])
     assert info.value.retryable
+
+
+def test_an_error_after_content_in_the_same_read_comes_after_that_content() -> None:
+    relay = ChunkRelay("up", REQUEST)
+    error = b'{"error": {"message": "overloaded", "type": "server_error"}}'
+    out = relay.relay([("message", chunk(delta(content="a"))), ("message", error),
+                       ("message", chunk(delta(content="b")))])
+    assert [f["choices"][0]["delta"]["content"] for f in frames(out.data)] == ["a"]
+    assert relay.failed is not None and "overloaded" in relay.failed.message

@@ -90,12 +90,17 @@ class OpenAICompatProvider(HostedProvider):
             if relay:  # the client speaks OpenAI too: its chunks, envelope rewritten
                 relayer = ChunkRelay(self.deployment.name, request)
                 async for batch in stream:
-                    frames = relayer.relay(batch)  # an error chunk raises before Started
-                    if not started:
+                    if not started:  # the first event alone first: the client sees it sooner
+                        frames = relayer.relay(batch[:1])  # an error in it raises here
                         started = True
                         yield Started(relayed=True)
-                    if frames.data:
+                        if frames.data:
+                            yield frames
+                        batch = batch[1:]
+                    if batch and (frames := relayer.relay(batch)).data:
                         yield frames
+                    if relayer.failed is not None:
+                        raise relayer.failed
                     if relayer.done:
                         yield relayer.finished()
                         return
@@ -267,6 +272,7 @@ class ChunkRelay(ChunkReader):
     def __init__(self, name: str, request: GenerationRequest) -> None:
         super().__init__(name)
         self.done = False  # [DONE] arrived
+        self.failed: UpstreamError | None = None  # an error chunk, after frames to relay
         self._ours = {"id": request.id, "created": request.created, "model": request.model}
         self._theirs: bytes | None = None  # the upstream's envelope, as its first chunk began
         self._envelope = b""  # ours, in its place
@@ -278,7 +284,13 @@ class ChunkRelay(ChunkReader):
             if data == DONE:
                 self.done = True
                 break
-            chunk = orjson_chunk(data, self.name)
+            try:
+                chunk = orjson_chunk(data, self.name)
+            except UpstreamError as exc:  # after what came before it, if anything did
+                if not frames:
+                    raise
+                self.failed = exc
+                break
             choice = self._choice(chunk)
             if choice is None:
                 continue
