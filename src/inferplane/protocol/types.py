@@ -162,9 +162,9 @@ class Relayed:
     """Stream frames for a client that speaks the upstream's own protocol: the upstream's
     bytes with only the envelope (id, model, created) rewritten, no re-encoding. They carry
     ``deltas`` pieces of text or tool-call arguments, ``chars`` characters in all (what
-    :class:`TextDelta` and :class:`ToolCallDelta` tell the meter one by one). Its last
-    frames (the usage, the stream's end) are rendered from :class:`Finished`, like any
-    stream's."""
+    :class:`TextDelta` and :class:`ToolCallDelta` tell the meter one by one). A relayed
+    stream's last frames (the usage, the stream's end) are rendered from :class:`Finished`,
+    like any stream's."""
 
     data: bytes
     deltas: int = 0

@@ -224,7 +224,7 @@ class ChunkReader:
         self.usage = Usage()
 
     def feed(self, data: bytes) -> list[StreamEvent]:
-        choice = self._choice(orjson_chunk(data, self.name))
+        choice = self._choice(read_chunk(data, self.name))
         if choice is None:
             return []
         events: list[StreamEvent] = []
@@ -285,7 +285,7 @@ class ChunkRelay(ChunkReader):
                 self.done = True
                 break
             try:
-                chunk = orjson_chunk(data, self.name)
+                chunk = read_chunk(data, self.name)
             except UpstreamError as exc:  # after what came before it, if anything did
                 if not frames:
                     raise
@@ -329,7 +329,7 @@ def envelope(chunk: dict[str, Any]) -> bytes:
         return b""
 
 
-def orjson_chunk(data: bytes, name: str) -> dict[str, Any]:
+def read_chunk(data: bytes, name: str) -> dict[str, Any]:
     """One stream chunk, parsed; an error chunk raises the upstream's error."""
     try:
         chunk = orjson.loads(data)
