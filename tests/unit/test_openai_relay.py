@@ -139,3 +139,9 @@ def test_an_error_after_content_in_the_same_read_comes_after_that_content() -> N
                        ("message", chunk(delta(content="b")))])
     assert [f["choices"][0]["delta"]["content"] for f in frames(out.data)] == ["a"]
     assert relay.failed is not None and "overloaded" in relay.failed.message
+
+
+def test_nothing_after_done_is_relayed_in_a_later_batch_either() -> None:
+    relay = ChunkRelay("up", REQUEST)
+    assert relay.relay([("message", b"[DONE]")]).data == b"" and relay.done
+    assert relay.relay([("message", chunk(delta(content="late")))]).data == b""

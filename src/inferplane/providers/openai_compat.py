@@ -90,14 +90,15 @@ class OpenAICompatProvider(HostedProvider):
             if relay:  # the client speaks OpenAI too: its chunks, envelope rewritten
                 relayer = ChunkRelay(self.deployment.name, request)
                 async for batch in stream:
-                    if not started:  # the first event alone first: the client sees it sooner
-                        frames = relayer.relay(batch[:1])  # an error in it raises here
+                    if not started:  # the first event on its own: the client sees it sooner
+                        first = relayer.relay(batch[:1])  # an error in it: a failed attempt
                         started = True
                         yield Started(relayed=True)
-                        if frames.data:
-                            yield frames
+                        if first.data:
+                            yield first
                         batch = batch[1:]
-                    if batch and (frames := relayer.relay(batch)).data:
+                    frames = relayer.relay(batch)
+                    if frames.data:
                         yield frames
                     if relayer.failed is not None:
                         raise relayer.failed
@@ -227,12 +228,9 @@ class ChunkReader:
         choice = self._choice(read_chunk(data, self.name))
         if choice is None:
             return []
-        events: list[StreamEvent] = []
-        delta = get(choice, "delta")
-        text = get(delta, "content") if delta is not None else get(choice, "text")
-        if isinstance(text, str) and text:
-            events.append(TextDelta(text))
-        for call in get(delta, "tool_calls") or []:
+        text, calls = content(choice)
+        events: list[StreamEvent] = [TextDelta(text)] if text else []
+        for call in calls:
             events.append(ToolCallDelta(
                 get(call, "index") or 0, get(call, "function", "arguments") or "",
                 get(call, "id"), get(call, "function", "name"),
@@ -278,9 +276,11 @@ class ChunkRelay(ChunkReader):
         self._envelope = b""  # ours, in its place
 
     def relay(self, batch: list[tuple[str, bytes]]) -> Relayed:
+        """The frames of ``batch``'s chunks, up to ``[DONE]`` (nothing after it, in this batch
+        or a later one)."""
         frames: list[bytes] = []
         deltas = chars = 0
-        for _, data in batch:
+        for _, data in () if self.done else batch:
             if data == DONE:
                 self.done = True
                 break
@@ -294,13 +294,11 @@ class ChunkRelay(ChunkReader):
             choice = self._choice(chunk)
             if choice is None:
                 continue
-            delta = choice.get("delta")
-            text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
-            if isinstance(text, str) and text:
+            text, calls = content(choice)
+            if text:
                 deltas += 1
                 chars += len(text)
-            calls = delta.get("tool_calls") if isinstance(delta, dict) else None
-            for call in calls if isinstance(calls, list) else ():
+            for call in calls:
                 deltas += 1
                 chars += len(get(call, "function", "arguments") or "")
             frames.append(b"data: " + self._rewrite(data, chunk) + b"\n\n")
@@ -313,6 +311,23 @@ class ChunkRelay(ChunkReader):
         if self._theirs and data.startswith(self._theirs):
             return self._envelope + data[len(self._theirs):]
         return orjson.dumps({**chunk, **self._ours})
+
+
+def content(choice: dict[str, Any]) -> tuple[str, list[Any]]:
+    """A stream choice's new text ("" for none): a chat delta's content, or a completion's
+    text; and its tool-call pieces.
+
+    >>> content({"delta": {"content": "Hi"}}), content({"text": "Hi"})
+    (('Hi', []), ('Hi', []))
+    """
+    delta = choice.get("delta")
+    if delta is None:
+        text, calls = choice.get("text"), None
+    elif isinstance(delta, dict):
+        text, calls = delta.get("content"), delta.get("tool_calls")
+    else:
+        text = calls = None
+    return (text if isinstance(text, str) else ""), (calls if isinstance(calls, list) else [])
 
 
 def envelope(chunk: dict[str, Any]) -> bytes:
