@@ -1,7 +1,7 @@
 """The one exception tree of Inferplane.
 
 Every error the gateway can answer with is an :class:`InferplaneError`; the API layer maps it
-to the client's protocol at the boundary (``api/errors.py``). Vendor and library errors are
+to the client's protocol at the boundary (``api/error_responses.py``). Vendor and library errors are
 caught where they happen and re-raised as one of these (``raise X from exc``).
 """
 

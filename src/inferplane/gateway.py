@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from inferplane.config import Config, expand_path
-from inferplane.errors import InferplaneError
+from inferplane.ledger.record import UsageRecord
 from inferplane.ledger.service import Ledger
 from inferplane.ledger.store import make_engine
 from inferplane.ledger.wal import LedgerLocked
 from inferplane.metering.intensity import intensity_source
 from inferplane.metering.meter import build_meters
-from inferplane.observe.metrics import Metrics
+from inferplane.metrics import Metrics
 from inferplane.providers.base import Provider, create
 from inferplane.routing.router import Router
 from inferplane.tenancy.access import Access
+from inferplane.tenancy.admission import Reservation
 from inferplane.tenancy.store import TenancyStore
-
-if TYPE_CHECKING:
-    from inferplane.api.accounting import Accounting
 
 log = logging.getLogger("inferplane")
 
@@ -56,17 +53,14 @@ class Gateway:
             raise RuntimeError("the gateway is not started")
         return self._access
 
-    def account(self, acct: Accounting, status: int,
-                error: InferplaneError | str | None = None) -> None:
+    def record(self, record: UsageRecord, reservation: Reservation | None) -> None:
         """A request ended: its record goes to the ledger (durable) and into the metrics, and
         what admission reserved for it is settled to what it really cost."""
-        record = acct.record(status, error)
         self.ledger.append(record)
         self.metrics.observe(record)
-        if acct.reservation is not None:
+        if reservation is not None:
             task = asyncio.create_task(self.access.settle(
-                acct.reservation, record.prompt_tokens + record.completion_tokens,
-                record.cost_usd))
+                reservation, record.prompt_tokens + record.completion_tokens, record.cost_usd))
             self._settling.add(task)
             task.add_done_callback(self._settling.discard)
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from inferplane.api.accounting import CLIENT_CLOSED, Accounting
+from inferplane.accounting import CLIENT_CLOSED, Accounting
 from inferplane.config import DeploymentConfig, HardwareConfig, PriceConfig
 from inferplane.errors import (
     ContextLengthExceeded,

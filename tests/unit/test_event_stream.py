@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from inferplane.api import sse
-from inferplane.api.sse import EventStreamResponse
+from inferplane.api import event_stream as sse
+from inferplane.api.event_stream import EventStreamResponse
 
 
 class Client:

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inferplane.api.datapath import authenticate
-from inferplane.api.errors import error_response
+from inferplane.api.auth import authenticate
+from inferplane.api.error_responses import error_response
 from inferplane.errors import InferplaneError, InvalidRequest, NotFound, PayloadTooLarge
 from inferplane.gateway import Gateway
 from inferplane.tenancy.budget import (

@@ -11,9 +11,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount
 
-from inferplane.api import anthropic, health, openai
+from inferplane.api import anthropic_routes, openai_routes, probes
 from inferplane.api.admin import build_admin
-from inferplane.api.errors import http_exception, unhandled_exception
+from inferplane.api.error_responses import http_exception, unhandled_exception
 from inferplane.config import Config
 from inferplane.gateway import Gateway
 
@@ -46,7 +46,7 @@ def build_app(
             await gateway.stop()
 
     app = Starlette(
-        routes=[*openai.routes, *anthropic.routes, *health.routes,
+        routes=[*openai_routes.routes, *anthropic_routes.routes, *probes.routes,
                 Mount("/admin", app=build_admin(gateway))],
         exception_handlers={HTTPException: http_exception, Exception: unhandled_exception},
         lifespan=lifespan,

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from inferplane.api.errors import error_body
+from inferplane.api.error_responses import error_body
 from inferplane.errors import InferplaneError
 from inferplane.protocol.types import (
     EmbeddingRequest,

@@ -24,11 +24,11 @@ from inferplane.errors import (
     ServiceUnavailable,
 )
 from inferplane.metering.meter import DeploymentMeter, build_meters
-from inferplane.protocol.types import Endpoint
 from inferplane.routing.candidate import Candidate, RequestProfile
 from inferplane.routing.constraints import Admission, Constraint, Rejection, admissible, refusal
 from inferplane.routing.health import BreakerConfig, CircuitBreaker, DeploymentStats
 from inferplane.routing.policy import Decision, PolicyContext, get_policy
+from inferplane.routing.request import RouteRequest
 from inferplane.routing.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -46,21 +46,6 @@ class Target:
     deployment: DeploymentConfig
     provider: Provider
     meter: DeploymentMeter
-
-
-@dataclass(frozen=True, slots=True)
-class RouteRequest:
-    """What routing needs to know about one request."""
-
-    model: str
-    endpoint: Endpoint
-    uses_tools: bool = False
-    prompt_tokens: int = 0
-    output_tokens: int = 256
-    prefix_key: int | None = None
-    residency: frozenset[str] | None = None  # from the request (header), on top of the alias's
-    key_residency: frozenset[str] | None = None  # from the API key, on top of both
-    max_price_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

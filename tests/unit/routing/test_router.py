@@ -11,7 +11,8 @@ import pytest
 from inferplane.config import Config, parse_config
 from inferplane.errors import ResidencyUnsatisfiable, ServiceUnavailable
 from inferplane.providers.base import Provider
-from inferplane.routing.router import Plan, Router, RouteRequest
+from inferplane.routing.request import RouteRequest
+from inferplane.routing.router import Plan, Router
 
 
 class StandIn:

@@ -7,11 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from inferplane.api.datapath import authenticate
-from inferplane.api.errors import error_response
+from inferplane.api.auth import authenticate
+from inferplane.api.error_responses import error_response
 from inferplane.errors import InferplaneError
 from inferplane.gateway import Gateway
-from inferplane.observe.metrics import CONTENT_TYPE
+from inferplane.metrics import CONTENT_TYPE
 from inferplane.tenancy.keys import Scope
 
 
@@ -30,7 +30,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics (``observe/metrics.py``). They name tenants, so once keys are in use
+    """Prometheus metrics (``metrics.py``). They name tenants, so once keys are in use
     a scraper needs a ``viewer`` key."""
     gateway: Gateway = request.app.state.gateway
     try:

@@ -1,5 +1,5 @@
-"""OpenAI-compatible endpoints: their :class:`Surface` on the shared data path
-(``datapath.serve``: parse -> route and start -> collect or stream -> ledger -> client)."""
+"""OpenAI-compatible endpoints: chat completions and completions as a :class:`Surface` on the
+shared data path (``surface.serve``), embeddings, and the model list."""
 
 from __future__ import annotations
 
@@ -12,25 +12,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from inferplane.api.accounting import Accounting
-from inferplane.api.body import read_json_object
-from inferplane.api.datapath import (
-    Result,
-    Surface,
-    authenticate,
-    demand,
-    embedding_route_request,
-    permit_model,
-    serve,
-)
-from inferplane.api.errors import error_response
+from inferplane.accounting import Accounting
+from inferplane.api.auth import authenticate
+from inferplane.api.error_responses import error_response
+from inferplane.api.event_stream import EventStreamResponse
 from inferplane.api.openai_parse import parse, parse_embeddings
 from inferplane.api.openai_render import ChunkWriter, completion, embeddings
-from inferplane.api.sse import EventStreamResponse
+from inferplane.api.surface import Surface, read_request, serve
 from inferplane.errors import InferplaneError, ModelNotFound
 from inferplane.gateway import Gateway
+from inferplane.generation import Generation, Result
 from inferplane.protocol.types import Endpoint, GenerationRequest
-from inferplane.routing.dispatch import Attempts
 
 _PREFIX: dict[Endpoint, str] = {"chat.completions": "chatcmpl-", "completions": "cmpl-"}
 
@@ -61,28 +53,18 @@ async def handle(request: Request, endpoint: Endpoint) -> Response | EventStream
 
 
 async def create_embeddings(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
     acct = Accounting(id="emb-" + uuid.uuid4().hex, endpoint="embeddings")
+    generation = Generation(request.app.state.gateway, acct)
+    headers = {"x-request-id": acct.id}
     try:
-        acct.principal = await authenticate(gateway, request)
-        body = await read_json_object(request, gateway.config.server.max_body_bytes)
+        body = await read_request(request, generation)
         req = parse_embeddings(body, acct.id)
-        acct.model = req.model
-        permit_model(acct.principal, req.model)
-        plan = gateway.router.plan(embedding_route_request(req, acct.principal))
-        acct.policy, acct.reason = plan.policy, plan.reason()
-        if limits := acct.principal.limits():
-            prompt = sum(len(text.encode()) + 2 for text in req.inputs)  # + start/end marks
-            acct.reservation = await gateway.access.admit(limits, demand(plan, prompt, 0))
-        acct.target, result = await Attempts(gateway.router, plan, acct.attempts).call(
-            lambda target: target.provider.embed(req))
+        result = await generation.embed(req)
     except InferplaneError as exc:
-        gateway.account(acct, exc.status, exc)
-        return error_response(exc, {"x-request-id": acct.id})
-    acct.started(result.prompt_tokens)
-    gateway.account(acct, 200)
+        generation.end(exc.status, exc)
+        return error_response(exc, headers)
     return Response(orjson.dumps(embeddings(req, result)), 200, media_type="application/json",
-                    headers={"x-request-id": acct.id})
+                    headers=headers)
 
 
 async def list_models(request: Request) -> Response:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from inferplane.api.accounting import Accounting
+from inferplane.accounting import Accounting
 from inferplane.api.anthropic_parse import parse
 from inferplane.api.anthropic_render import (
     REQUEST_ID_HEADER,
@@ -23,9 +23,10 @@ from inferplane.api.anthropic_render import (
     error_status,
     message,
 )
-from inferplane.api.datapath import Result, Surface, serve
-from inferplane.api.sse import EventStreamResponse
+from inferplane.api.event_stream import EventStreamResponse
+from inferplane.api.surface import Surface, serve
 from inferplane.errors import InferplaneError
+from inferplane.generation import Result
 from inferplane.protocol.types import GenerationRequest
 
 

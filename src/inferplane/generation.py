@@ -1,0 +1,242 @@
+"""What one request does once its protocol has been parsed, whatever the client speaks.
+
+A :class:`Generation` reads top to bottom in the order a request lives::
+
+    start(req, limits)          the key may use the model; route (constraints, policy,
+                                fallbacks); admission reserves against rate limits and budgets;
+                                the first deployment that starts streaming (retried until one does)
+    collect() / sse(writer)     every event metered; the whole answer, or the client's stream
+    end(status, error)          the finished ledger record (durable before the response's last
+                                byte) and the reservation, handed to the gateway to settle
+
+Embeddings take the same steps without a stream (:meth:`Generation.embed`). Whatever happens,
+exactly one ledger record is written per request.
+
+Where a later capability goes: a response cache looks up before routing in :meth:`start` and
+stores in :meth:`end`; a rollout's version choice is the router's (``routing/``); a trace span
+opens with the :class:`Generation` and closes in :meth:`end`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from inferplane.accounting import CLIENT_CLOSED, Accounting
+from inferplane.errors import InferplaneError, PermissionDenied, ServiceUnavailable
+from inferplane.gateway import Gateway
+from inferplane.metering.tokens import prompt_bound
+from inferplane.protocol.types import (
+    EmbeddingRequest,
+    Embeddings,
+    Finished,
+    GenerationRequest,
+    Relayed,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+)
+from inferplane.routing.dispatch import Attempts, retryable
+from inferplane.routing.request import (
+    RouteRequest,
+    client_limits,
+    embedding_route_request,
+    route_request,
+)
+from inferplane.routing.router import Plan
+from inferplane.tenancy.admission import Demand, nanos
+
+NO_HEADERS: Mapping[str, str] = {}
+
+
+class StreamWriter(Protocol):
+    """Renders canonical events as one protocol's stream frames."""
+
+    def first(self) -> bytes: ...
+    def text(self, text: str) -> bytes: ...
+    def tool_call(self, delta: ToolCallDelta) -> bytes: ...
+    def finish(self, finished: Finished) -> bytes: ...
+    def done(self, finished: Finished) -> bytes: ...
+    def error(self, exc: InferplaneError) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A whole (non-streamed) generation."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...]
+    finished: Finished
+
+
+def demand(plan: Plan, prompt_bound: int, output_tokens: int) -> Demand:
+    """The most a request may use: its prompt's upper bound plus its output limit, at the
+    dearest deployment it may be sent to (fallbacks included)."""
+    cost = max(t.meter.max_cost_usd(prompt_bound, output_tokens) for t in plan.targets)
+    return Demand(prompt_bound + output_tokens, nanos(cost))
+
+
+class Generation:
+    """One request on its way from its parsed body to its ledger record."""
+
+    def __init__(self, gateway: Gateway, acct: Accounting) -> None:
+        self.gateway = gateway
+        self.acct = acct
+        self._attempts: Attempts | None = None
+        self._events: AsyncGenerator[StreamEvent, None] | None = None
+        self._relayed = False  # the stream comes as Relayed frames
+        self._routed = False  # the request went past the checks of who may send it
+        self._ended = False
+
+    async def start(self, req: GenerationRequest, headers: Mapping[str, str] = NO_HEADERS
+                    ) -> None:
+        """Route, admit and open the first stream that starts (raises when none does).
+        ``headers``: the client's limits (``routing/request.py``)."""
+        acct = self.acct
+        acct.request, acct.model, acct.stream = req, req.model, req.stream
+        self._permit(req.model)
+        route = route_request(req, client_limits(headers, self._key_residency()))
+        output = self.gateway.access.reserve_tokens(req.params.max_tokens)
+        plan = await self._admit(route, prompt_bound(req), output)
+        self._attempts = Attempts(self.gateway.router, plan, acct.attempts)
+        await self._open(req)
+
+    async def embed(self, req: EmbeddingRequest) -> Embeddings:
+        """Route, admit and embed on the first deployment that answers; the record ends it."""
+        acct = self.acct
+        acct.model = req.model
+        self._permit(req.model)
+        bound = sum(len(text.encode()) + 2 for text in req.inputs)  # + start/end marks
+        route = embedding_route_request(req, self._key_residency())
+        plan = await self._admit(route, bound, 0)
+        acct.target, result = await Attempts(self.gateway.router, plan, acct.attempts).call(
+            lambda target: target.provider.embed(req))
+        acct.started(result.prompt_tokens)
+        self.end(200)
+        return result
+
+    def _key_residency(self) -> tuple[str, ...] | None:
+        key = self.acct.principal.key
+        return None if key is None else key.residency
+
+    def _permit(self, model: str) -> None:
+        principal = self.acct.principal
+        if not principal.may_use(model):
+            raise PermissionDenied(f"The API key {principal.key_id} may not use the model "
+                                   f"'{model}'.", param="model")
+        self._routed = True
+
+    async def _admit(self, route: RouteRequest, prompt_bound: int, output_tokens: int) -> Plan:
+        """The plan for ``route``, once admission let it in."""
+        acct = self.acct
+        plan = self.gateway.router.plan(route)
+        acct.policy, acct.reason = plan.policy, plan.reason()
+        if limits := acct.principal.limits():
+            acct.reservation = await self.gateway.access.admit(
+                limits, demand(plan, prompt_bound, output_tokens))
+        return plan
+
+    async def _open(self, req: GenerationRequest) -> None:
+        assert self._attempts is not None
+        target, started, self._events = await self._attempts.open(req, self.acct)
+        self._relayed = started.relayed
+        self.acct.target = target
+        self.acct.started(started.prompt_tokens)
+
+    def headers(self) -> dict[str, str]:
+        """Tell the client which deployment served it and after how many attempts (once the
+        request was let through to routing)."""
+        headers = {"x-request-id": self.acct.id}
+        if not self._routed:
+            return headers
+        headers["x-inferplane-attempts"] = str(len(self.acct.attempts))
+        if self.acct.target is not None:
+            headers["x-inferplane-deployment"] = self.acct.target.deployment.name
+        return headers
+
+    async def collect(self) -> Result:
+        """The whole generation, recorded. Nothing has reached the client yet, so a retryable
+        failure midway is retried on the next attempt of the plan."""
+        assert self.acct.request is not None
+        while True:
+            try:
+                result = await self._collect_once()
+            except InferplaneError as exc:
+                if not retryable(exc):
+                    raise
+                await self._open(self.acct.request)  # raises the last error once spent
+            else:
+                self.end(200)  # durable before the response leaves
+                return result
+
+    async def _collect_once(self) -> Result:
+        assert self._events is not None
+        acct = self.acct
+        parts: list[str] = []
+        calls: dict[int, list[str]] = {}
+        heads: dict[int, tuple[str, str]] = {}
+        try:
+            async for event in self._events:
+                if isinstance(event, TextDelta):
+                    acct.delta(len(event.text))
+                    parts.append(event.text)
+                elif isinstance(event, ToolCallDelta):
+                    acct.delta(len(event.arguments))
+                    if event.id is not None or event.name is not None:
+                        heads[event.index] = (event.id or f"call_{event.index}",
+                                              event.name or "")
+                    calls.setdefault(event.index, []).append(event.arguments)
+                elif isinstance(event, Finished):
+                    acct.finished(event)
+                    tool_calls = tuple(
+                        ToolCall(*heads.get(i, (f"call_{i}", "")), "".join(calls[i]))
+                        for i in sorted(calls)
+                    )
+                    return Result("".join(parts), tool_calls, event)
+        finally:
+            await self._events.aclose()
+        raise ServiceUnavailable("the deployment ended the request without finishing it")
+
+    async def sse(self, writer: StreamWriter) -> AsyncGenerator[bytes, None]:
+        """The client's stream. Its ledger record is written before the final frame; if the
+        client leaves first, the upstream stream is closed at once and a 499 recorded."""
+        assert self._events is not None
+        events, acct = self._events, self.acct
+        relayed = self._relayed  # the upstream's own frames: its first and finish chunks too
+        try:
+            if not relayed:
+                yield writer.first()
+            async for event in events:
+                if isinstance(event, Relayed):
+                    acct.delta(event.chars, event.deltas)
+                    yield event.data
+                elif isinstance(event, TextDelta):
+                    acct.delta(len(event.text))
+                    yield writer.text(event.text)
+                elif isinstance(event, ToolCallDelta):
+                    acct.delta(len(event.arguments))
+                    yield writer.tool_call(event)
+                elif isinstance(event, Finished):
+                    acct.finished(event)
+                    if not relayed:
+                        yield writer.finish(event)
+                    self.end(200)
+                    yield writer.done(event)
+                    return
+            raise ServiceUnavailable("the deployment ended the stream without finishing it")
+        except InferplaneError as exc:
+            self.end(exc.status, exc)
+            yield writer.error(exc)
+        finally:
+            await events.aclose()
+            self.end(CLIENT_CLOSED, "client_disconnected")
+
+    def end(self, status: int, error: InferplaneError | str | None = None) -> None:
+        """The request is over: the gateway takes its record (into the ledger, durably, and
+        the metrics) and settles what admission reserved. Only the first call counts."""
+        if self._ended:
+            return
+        self._ended = True
+        self.gateway.record(self.acct.record(status, error), self.acct.reservation)

@@ -1,1 +1,0 @@
-"""Metrics, tracing and alerts: what the gateway tells operators about itself."""
