@@ -1,4 +1,4 @@
-"""What the provider tests share: a recording meter, a request builder, stream collection."""
+"""What the provider tests share: a recording usage sink, a request builder, stream collection."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from inferplane.protocol.types import (
 from inferplane.providers.base import Provider
 
 
-class Meter:
+class RecordingSink:
     """Records the usage a provider reports for a stream closed early."""
 
     def __init__(self) -> None:
@@ -36,7 +36,7 @@ def chat(*messages: Message, **fields: Any) -> GenerationRequest:
 
 
 async def collect(provider: Provider, request: GenerationRequest) -> list[StreamEvent]:
-    return [e async for e in provider.stream(request, Meter())]
+    return [e async for e in provider.stream(request, RecordingSink())]
 
 
 async def collect_until_error(provider: Provider, request: GenerationRequest
@@ -44,7 +44,7 @@ async def collect_until_error(provider: Provider, request: GenerationRequest
     """The events a stream gave before it failed, and its error; fails unless it raises one."""
     events: list[StreamEvent] = []
     with pytest.raises(UpstreamError) as info:
-        async for event in provider.stream(request, Meter()):
+        async for event in provider.stream(request, RecordingSink()):
             events.append(event)
     return events, info.value
 

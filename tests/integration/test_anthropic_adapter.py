@@ -23,7 +23,7 @@ from inferplane.protocol.types import (
     Usage,
 )
 from inferplane.providers.anthropic import ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS, AnthropicProvider
-from tests.provider_helpers import Meter, chat, collect, collect_until_error, text_of
+from tests.provider_helpers import RecordingSink, chat, collect, collect_until_error, text_of
 from tests.upstream.process import UpstreamProcess
 
 KEY = "anthropic-test-key"
@@ -193,7 +193,7 @@ async def test_a_broken_stream_is_retryable(provider: AnthropicProvider,
 
 async def test_closing_a_stream_early_releases_it(provider: AnthropicProvider,
                                                   upstream: UpstreamProcess) -> None:
-    stream = provider.stream(chat(Message("user", "a b c d e f"), stream=True), Meter())
+    stream = provider.stream(chat(Message("user", "a b c d e f"), stream=True), RecordingSink())
     async for event in stream:
         if isinstance(event, TextDelta):
             break

@@ -21,8 +21,9 @@ from inferplane.protocol.types import (
     ToolCallDelta,
     Usage,
 )
-from inferplane.providers.gemini import SKIP_SIGNATURE, GeminiProvider
-from tests.provider_helpers import Meter, chat, collect, collect_until_error, text_of
+from inferplane.providers.gemini import GeminiProvider
+from inferplane.providers.gemini_request import SKIP_SIGNATURE
+from tests.provider_helpers import RecordingSink, chat, collect, collect_until_error, text_of
 from tests.upstream.process import UpstreamProcess
 
 KEY = "gemini-test-key"
@@ -156,7 +157,7 @@ async def test_an_error_event_mid_stream_is_retryable(provider: GeminiProvider,
 
 
 async def test_a_client_leaving_reports_the_running_usage(provider: GeminiProvider) -> None:
-    meter = Meter()
+    meter = RecordingSink()
     stream = provider.stream(chat(Message("user", "a b c d e f"), stream=True), meter)
     async for event in stream:
         if isinstance(event, TextDelta):

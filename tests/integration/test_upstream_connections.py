@@ -12,7 +12,7 @@ import pytest
 from inferplane.config import DeploymentConfig, TimeoutsConfig
 from inferplane.protocol.types import Relayed, TextDelta
 from inferplane.providers.base import Provider, create
-from tests.provider_helpers import Meter, chat, collect, text_of
+from tests.provider_helpers import RecordingSink, chat, collect, text_of
 from tests.upstream.process import UpstreamProcess
 
 KEY = "sk-connections-test"
@@ -78,7 +78,7 @@ async def leave_at_first_piece(provider: Provider) -> None:
     """``REQUESTS`` streams, each closed at its first piece of text, as a client leaving
     would (an OpenAI client's: the OpenAI adapter relays its upstream's chunks)."""
     for _ in range(REQUESTS):
-        events = provider.stream(chat(stream=True, wire="openai"), Meter())
+        events = provider.stream(chat(stream=True, wire="openai"), RecordingSink())
         async for event in events:
             if isinstance(event, TextDelta | Relayed):
                 break

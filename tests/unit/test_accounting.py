@@ -18,7 +18,7 @@ from inferplane.errors import (
 )
 from inferplane.metering.meter import DeploymentMeter
 from inferplane.metering.price_catalog import load_price_catalog
-from inferplane.protocol.types import Finished, GenerationRequest, Meter, StreamEvent, Usage
+from inferplane.protocol.types import Finished, GenerationRequest, StreamEvent, Usage, UsageSink
 from inferplane.providers.base import Provider
 from inferplane.routing.router import Target
 from tests.unit.regions_fixture import REGIONS
@@ -30,7 +30,7 @@ class IdleProvider(Provider):
     name = "idle"
 
     async def stream(
-        self, request: GenerationRequest, meter: Meter
+        self, request: GenerationRequest, meter: UsageSink
     ) -> AsyncGenerator[StreamEvent, None]:
         raise AssertionError("accounting never streams")
         yield  # pragma: no cover

@@ -25,16 +25,14 @@ from inferplane.protocol.types import (
     Usage,
 )
 from inferplane.providers import gemini
-from inferplane.providers.gemini import (
+from inferplane.providers.gemini import GeminiProvider, ResponseReader, remember
+from inferplane.providers.gemini_request import (
     SKIP_SIGNATURE,
-    GeminiProvider,
-    ResponseReader,
     clean_schema,
     embed_body,
-    remember,
     request_body,
 )
-from inferplane.providers.http import HttpUpstream
+from inferplane.providers.upstream import HttpUpstream
 from tests.provider_helpers import chat, collect, collect_until_error
 
 WEATHER = Tool("weather", "Weather in a city", {

@@ -14,8 +14,8 @@ from aiohttp import web
 
 from inferplane.config import TimeoutsConfig
 from inferplane.errors import UpstreamError, UpstreamTimeout
-from inferplane.protocol.sse import SseDecoder
-from inferplane.providers.http import HttpUpstream, Watchdog
+from inferplane.providers.sse_decoder import SseDecoder
+from inferplane.providers.upstream import HttpUpstream, Watchdog
 
 STREAM = (
     b": a comment first\r\n"
@@ -178,7 +178,7 @@ async def test_keep_alive_comments_hold_an_idle_stream_open() -> None:
 
 
 async def test_an_over_long_line_is_a_malformed_stream(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("inferplane.providers.http.MAX_LINE_BYTES", 64)
+    monkeypatch.setattr("inferplane.providers.upstream.MAX_LINE_BYTES", 64)
 
     async def write(response: web.StreamResponse) -> None:
         await response.write(b"data: 1\n\ndata: " + b"x" * 100)

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from inferplane.api.fields import got, optional
 from inferplane.errors import InvalidRequest
 from inferplane.protocol.types import (
     GenerationRequest,
@@ -36,7 +37,6 @@ _TOOL_CHOICE: dict[str, ToolChoice] = {
 }
 _BLOCKS_BY_ROLE = {"user": ("text", "tool_result"), "assistant": ("text", "tool_use")}
 _DROPPED = frozenset({"thinking", "redacted_thinking"})
-_KINDS = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
 
 
 def parse(body: dict[str, Any], request_id: str, created: int) -> GenerationRequest:
@@ -276,13 +276,7 @@ def _in_range(body: dict[str, Any], name: str, low: float, high: float) -> float
 
 def _optional(body: dict[str, Any], name: str, kind: type, prefix: str = "") -> Any:
     """``body[name]`` if present and not null, checked against ``kind`` (bool is no number)."""
-    value: Any = body.get(name)
-    if value is None:
-        return None
-    accepted: tuple[type, ...] = (int, float) if kind is float else (kind,)
-    if not isinstance(value, accepted) or (isinstance(value, bool) and kind is not bool):
-        raise _type_error(prefix + name, _KINDS[kind], value)
-    return float(body[name]) if kind is float else value
+    return optional(body, name, kind, _type_error, prefix)
 
 
 def _invalid(param: str, problem: str) -> InvalidRequest:
@@ -290,6 +284,5 @@ def _invalid(param: str, problem: str) -> InvalidRequest:
 
 
 def _type_error(param: str, expected: str, value: Any) -> InvalidRequest:
-    got = "null" if value is None else type(value).__name__
-    return InvalidRequest(f"{param}: expected {expected}, got {got}", param=param,
+    return InvalidRequest(f"{param}: expected {expected}, got {got(value)}", param=param,
                           code="invalid_type")

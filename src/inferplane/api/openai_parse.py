@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
+from inferplane.api.fields import got, optional
 from inferplane.errors import InvalidRequest
 from inferplane.protocol.types import (
     EmbeddingRequest,
@@ -254,16 +255,7 @@ def _stop(stop: Any) -> tuple[str, ...]:
 
 def _optional(body: dict[str, Any], name: str, kind: type, prefix: str = "") -> Any:
     """``body[name]`` if present and not null, checked against ``kind``."""
-    value = body.get(name)
-    if value is None:
-        return None
-    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-    if kind is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok:
-        expected = {bool: "a boolean", int: "an integer", float: "a number"}[kind]
-        raise _missing_or_type(prefix + name, expected, value)
-    return float(value) if kind is float else value
+    return optional(body, name, kind, _missing_or_type, prefix)
 
 
 def _in_range(name: str, value: float | None, low: float, high: float) -> None:
@@ -275,6 +267,5 @@ def _in_range(name: str, value: float | None, low: float, high: float) -> None:
 
 
 def _missing_or_type(name: str, expected: str, value: Any) -> InvalidRequest:
-    got = "null" if value is None else type(value).__name__
-    return InvalidRequest(f"Invalid type for '{name}': expected {expected}, got {got}.",
+    return InvalidRequest(f"Invalid type for '{name}': expected {expected}, got {got(value)}.",
                           param=name, code="invalid_type")

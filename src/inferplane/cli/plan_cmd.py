@@ -23,10 +23,10 @@ from rich.table import Table
 from inferplane.cli.ledger_cmd import JsonOption
 from inferplane.planner import calibration as cal
 from inferplane.planner.catalog import load_catalog
-from inferplane.planner.energy import DEFAULT_GRID_G_PER_KWH, DEFAULT_PUE
 from inferplane.planner.errors import PlannerError
 from inferplane.planner.export import UNCALIBRATED_ERROR, expected_error, plan_dict
-from inferplane.planner.plan import Plan, PlanRequest, plan
+from inferplane.planner.plan import CapacityPlan, PlanRequest, plan
+from inferplane.planner.power import DEFAULT_GRID_G_PER_KWH, DEFAULT_PUE
 from inferplane.planner.precision import KV_PRECISIONS, precision
 from inferplane.planner.serving import Workload
 from inferplane.planner.slo import format_seconds, parse_slo
@@ -143,7 +143,7 @@ def _maybe(value: float | None, fmt: str) -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, fmt)
 
 
-def plan_table(result: Plan) -> Table:
+def plan_table(result: CapacityPlan) -> Table:
     req = result.request
     w = req.workload
     title = (f"{req.model.id} ({req.quant.name} weights, {req.kv_quant.name} KV): {w.rate:g} req/s,"
@@ -174,7 +174,7 @@ def plan_table(result: Plan) -> Table:
     return table
 
 
-def plan_notes(result: Plan, calibrations: dict[str, cal.StoredCalibration],
+def plan_notes(result: CapacityPlan, calibrations: dict[str, cal.StoredCalibration],
                cal_path: Path, plot: Path | None) -> list[str]:
     req = result.request
     notes = []

@@ -38,8 +38,8 @@ from inferplane.engines.llama import LlamaError, LlamaModel
 from inferplane.engines.model_files import resolve_model
 from inferplane.engines.scheduler import Scheduler, Sequence
 from inferplane.engines.stopper import Stopper
-from inferplane.metering.counters import CpuModelCounter
 from inferplane.metering.energy import EnergySplit
+from inferplane.metering.energy_counters import CpuModelCounter
 
 Message = dict[str, Any]
 

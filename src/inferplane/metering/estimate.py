@@ -24,9 +24,9 @@ import functools
 from dataclasses import dataclass
 
 from inferplane.planner.catalog import Model, load_catalog
-from inferplane.planner.energy import step_watts
 from inferplane.planner.errors import PlannerError
 from inferplane.planner.layout import Replica, min_layout_chips
+from inferplane.planner.power import step_watts
 from inferplane.planner.precision import precision
 from inferplane.planner.roofline import prefill
 from inferplane.planner.serving import decode_cost

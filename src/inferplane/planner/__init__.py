@@ -3,15 +3,17 @@
 Pure functions over the catalogs in ``inferplane/data`` (``catalog``): weight and KV memory
 (``weights``, ``attention``), per-step time rooflines (``roofline``, ``interconnect``, ``moe``,
 ``speculative``), continuous-batching queueing (``serving``, ``queueing``), power and carbon
-(``energy``), the layout search (``layout``, ``plan``) and calibration against measurements
-(``calibration``). The equations and their assumptions: ``docs/planner.md``.
+(``power``), the layout search (``layout``; ``plan`` gives a ``CapacityPlan``) and calibration
+against measurements (``calibration``); besides, numeric precisions (``precision``), SLOs
+(``slo``) and a plan as JSON or a plot (``export``, ``plot``). The equations and their
+assumptions: ``docs/planner.md``.
 """
 
 from inferplane.planner.catalog import Catalog, Hardware, Model, load_catalog
 from inferplane.planner.errors import PlannerError
-from inferplane.planner.plan import Option, Plan, PlanRequest, plan
+from inferplane.planner.plan import CapacityPlan, Option, PlanRequest, plan
 
 __all__ = [
-    "Catalog", "Hardware", "Model", "Option", "Plan", "PlanRequest", "PlannerError",
+    "CapacityPlan", "Catalog", "Hardware", "Model", "Option", "PlanRequest", "PlannerError",
     "load_catalog", "plan",
 ]

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from inferplane.planner.calibration import StoredCalibration
-from inferplane.planner.plan import Infeasible, Option, Plan
+from inferplane.planner.plan import CapacityPlan, Infeasible, Option
 
 # Expected relative error of uncalibrated predictions: the tolerance within which the catalog
 # defaults reproduce the published ML.ENERGY figures (tests/unit/planner/test_validation.py).
@@ -66,7 +66,7 @@ def infeasible_dict(i: Infeasible) -> dict[str, Any]:
     return {"hardware": i.hardware.id, "reason": i.reason}
 
 
-def plan_dict(plan: Plan, calibrations: dict[str, StoredCalibration],
+def plan_dict(plan: CapacityPlan, calibrations: dict[str, StoredCalibration],
               calibration_path: str | None) -> dict[str, Any]:
     """The whole plan: the request, ranked options, what cannot serve, and the assumptions."""
     req = plan.request

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from inferplane.planner.catalog import Hardware, Model, Price
-from inferplane.planner.energy import DEFAULT_GRID_G_PER_KWH, DEFAULT_PUE, carbon_g_per_mtok
 from inferplane.planner.layout import Replica, layouts, min_chips_for_weights, min_layout_chips
+from inferplane.planner.power import DEFAULT_GRID_G_PER_KWH, DEFAULT_PUE, carbon_g_per_mtok
 from inferplane.planner.precision import Precision, compute_rate_key
 from inferplane.planner.roofline import prefill
 from inferplane.planner.serving import (
@@ -97,7 +97,7 @@ class Infeasible:
 
 
 @dataclass(frozen=True)
-class Plan:
+class CapacityPlan:
     request: PlanRequest
     options: tuple[Option, ...]  # the best per hardware, cheapest first
     infeasible: tuple[Infeasible, ...]
@@ -245,7 +245,7 @@ def _binding(req: PlanRequest, replica: Replica, replicas: int, batch: int, load
     return binding, "; ".join(notes)
 
 
-def plan(req: PlanRequest) -> Plan:
+def plan(req: PlanRequest) -> CapacityPlan:
     """Every hardware's best option, cheapest first; hardware that cannot serve, with why."""
     best: list[Option] = []
     candidates: list[Option] = []
@@ -270,7 +270,7 @@ def plan(req: PlanRequest) -> Plan:
         best.append(options[0])
         candidates.extend(options)
     best.sort(key=_rank)
-    return Plan(request=req, options=tuple(best), infeasible=tuple(infeasible),
+    return CapacityPlan(request=req, options=tuple(best), infeasible=tuple(infeasible),
                 candidates=tuple(candidates))
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from inferplane.planner.plan import Option, Plan
+from inferplane.planner.plan import CapacityPlan, Option
 
 
 def _latency(option: Option, percentile: float) -> float:
     return option.load.tpot.at(percentile) * 1e3
 
 
-def write_plot(plan: Plan, path: Path) -> int:
+def write_plot(plan: CapacityPlan, path: Path) -> int:
     """Draw $/1M tokens against TPOT for each priced option; returns how many were drawn."""
     import matplotlib
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from inferplane.planner.energy import idle_watts, step_watts
 from inferplane.planner.errors import PlannerError
 from inferplane.planner.layout import Replica
+from inferplane.planner.power import idle_watts, step_watts
 from inferplane.planner.queueing import md1_wait, mmc_wait, poisson_quantile
 from inferplane.planner.roofline import StepTime, decode_step, prefill
 from inferplane.planner.speculative import Speculation, expected_tokens

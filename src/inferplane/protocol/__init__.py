@@ -1,1 +1,3 @@
-"""The internal, canonical request / response / stream-event types every layer speaks."""
+"""The canonical types every layer speaks (``types``): requests, messages, tools, usage, the
+stream events a provider yields, and the ``UsageSink`` it reports an early-closed stream's usage to.
+"""

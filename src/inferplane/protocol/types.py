@@ -184,7 +184,7 @@ class Finished:
 StreamEvent = Started | TextDelta | ToolCallDelta | Relayed | Finished
 
 
-class Meter(Protocol):
+class UsageSink(Protocol):
     """Where a provider reports the final usage of a stream that was closed early."""
 
     def finished(self, event: Finished) -> None: ...

@@ -32,17 +32,17 @@ from inferplane.protocol.types import (
     FinishReason,
     GenerationRequest,
     Message,
-    Meter,
     Started,
     StreamEvent,
     TextDelta,
     ToolCallDelta,
     ToolChoice,
     Usage,
+    UsageSink,
 )
 from inferplane.providers.base import register
 from inferplane.providers.hosted import HostedProvider
-from inferplane.providers.http import get, malformed
+from inferplane.providers.upstream import get, malformed
 from inferplane.routing.retry import is_retryable
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -93,7 +93,7 @@ class AnthropicProvider(HostedProvider):
         return {"anthropic-version": ANTHROPIC_VERSION}
 
     async def stream(
-        self, request: GenerationRequest, meter: Meter
+        self, request: GenerationRequest, meter: UsageSink
     ) -> AsyncGenerator[StreamEvent, None]:
         deadline = self.http.deadline()
         body = request_body(request, self.upstream_model)

@@ -18,8 +18,8 @@ from inferplane.protocol.types import (
     Embeddings,
     Endpoint,
     GenerationRequest,
-    Meter,
     StreamEvent,
+    UsageSink,
 )
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class Provider(ABC):
 
     @abstractmethod
     def stream(
-        self, request: GenerationRequest, meter: Meter
+        self, request: GenerationRequest, meter: UsageSink
     ) -> AsyncGenerator[StreamEvent, None]:
         """Yield ``Started``, then ``TextDelta``s, then one ``Finished``; raise on failure.
 

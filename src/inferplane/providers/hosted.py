@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from inferplane.providers.base import Provider
-from inferplane.providers.http import HttpUpstream
+from inferplane.providers.upstream import HttpUpstream
 from inferplane.secrets import resolve_secret
 
 if TYPE_CHECKING:

@@ -14,11 +14,11 @@ from inferplane.metering.hardware import watts_per_core
 from inferplane.protocol.types import (
     Finished,
     GenerationRequest,
-    Meter,
     Started,
     StreamEvent,
     TextDelta,
     Usage,
+    UsageSink,
 )
 from inferplane.providers.base import Provider, register
 
@@ -72,7 +72,7 @@ class LlamaCppProvider(Provider):
         return f"llama.cpp {self.model_name} ({e.parallel} parallel x {e.context} tokens)"
 
     async def stream(
-        self, request: GenerationRequest, meter: Meter
+        self, request: GenerationRequest, meter: UsageSink
     ) -> AsyncGenerator[StreamEvent, None]:
         def cancelled(event: dict[str, Any]) -> None:
             if event["ev"] == "done":

@@ -24,17 +24,17 @@ from inferplane.protocol.types import (
     FinishReason,
     GenerationRequest,
     Message,
-    Meter,
     Relayed,
     Started,
     StreamEvent,
     TextDelta,
     ToolCallDelta,
     Usage,
+    UsageSink,
 )
 from inferplane.providers.base import register
 from inferplane.providers.hosted import HostedProvider
-from inferplane.providers.http import get, malformed
+from inferplane.providers.upstream import get, malformed
 
 _PATHS: dict[str, str] = {
     "chat.completions": "chat/completions", "completions": "completions",
@@ -73,7 +73,7 @@ class OpenAICompatProvider(HostedProvider):
         return f"{self.base_url}/{path}"
 
     async def stream(
-        self, request: GenerationRequest, meter: Meter
+        self, request: GenerationRequest, meter: UsageSink
     ) -> AsyncGenerator[StreamEvent, None]:
         deadline = self.http.deadline()
         body = request_body(request, self.upstream_model)

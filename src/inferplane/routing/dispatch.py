@@ -24,12 +24,12 @@ from inferplane.errors import (
 from inferplane.protocol.types import (
     Finished,
     GenerationRequest,
-    Meter,
     Relayed,
     Started,
     StreamEvent,
     TextDelta,
     ToolCallDelta,
+    UsageSink,
 )
 from inferplane.routing.health import DeploymentStats
 from inferplane.routing.retry import RetryBudget
@@ -64,7 +64,7 @@ class Attempts:
         self._index = 0
         self._last: InferplaneError | None = None
 
-    async def open(self, request: GenerationRequest, meter: Meter
+    async def open(self, request: GenerationRequest, meter: UsageSink
                    ) -> tuple[Target, Started, AsyncGenerator[StreamEvent, None]]:
         """The first deployment that starts: its target, its ``Started`` event and the rest of
         its stream (observed for the stats). Raises the last error when every attempt failed."""

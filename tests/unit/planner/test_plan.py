@@ -8,7 +8,7 @@ import pytest
 
 from inferplane.planner.catalog import Catalog
 from inferplane.planner.errors import PlannerError
-from inferplane.planner.plan import Plan, PlanRequest, evaluate, plan
+from inferplane.planner.plan import CapacityPlan, PlanRequest, evaluate, plan
 from inferplane.planner.precision import PRECISIONS
 from inferplane.planner.serving import Workload
 from inferplane.planner.slo import Slo, parse_slo
@@ -27,12 +27,14 @@ def request(catalog: Catalog, model: str = "llama-3.1-70b", hardware: str = "h10
 
 
 @pytest.fixture(scope="module")
-def issue_plan(catalog: Catalog) -> Plan:
+def issue_plan(catalog: Catalog) -> CapacityPlan:
     """The issue's example: 70B at 20 req/s, 2000 in / 300 out, TTFT 1 s, TPOT 50 ms."""
     return plan(request(catalog))
 
 
-def test_every_option_meets_the_slo_and_the_cheapest_comes_first(issue_plan: Plan) -> None:
+def test_every_option_meets_the_slo_and_the_cheapest_comes_first(
+    issue_plan: CapacityPlan,
+) -> None:
     options = issue_plan.options
     assert [o.hardware.id for o in options] and not issue_plan.infeasible
     costs = [o.usd_per_mtok for o in options]
@@ -46,7 +48,7 @@ def test_every_option_meets_the_slo_and_the_cheapest_comes_first(issue_plan: Pla
         assert o.replica.fits_weights
 
 
-def test_cost_is_chips_times_price_over_tokens(issue_plan: Plan) -> None:
+def test_cost_is_chips_times_price_over_tokens(issue_plan: CapacityPlan) -> None:
     o = issue_plan.options[0]
     assert o.price is not None and o.usd_per_hour is not None
     assert o.usd_per_hour == pytest.approx(o.chips * o.price.usd_per_hour)
@@ -55,7 +57,8 @@ def test_cost_is_chips_times_price_over_tokens(issue_plan: Plan) -> None:
     assert o.kw * 1e3 == pytest.approx(o.joules_per_token * 20 * 300, rel=1e-6)
 
 
-def test_70b_bf16_never_runs_on_one_80gb_chip(issue_plan: Plan, catalog: Catalog) -> None:
+def test_70b_bf16_never_runs_on_one_80gb_chip(issue_plan: CapacityPlan, catalog: Catalog
+                                              ) -> None:
     h100 = next(o for o in issue_plan.candidates if o.hardware.id == "h100")
     assert all(o.replica.chips >= 2 for o in issue_plan.candidates if o.hardware.id == "h100")
     result = evaluate(request(catalog), replica(catalog, "llama-3.1-70b", "h100"))

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from inferplane.errors import UpstreamError, UpstreamTimeout
-from inferplane.protocol.sse import MAX_LINE_BYTES, SseDecoder
-from inferplane.providers.http1 import ClientError, ConnectError, Pool, Response
+from inferplane.providers.http_client import ClientError, ConnectError, Pool, Response
+from inferplane.providers.sse_decoder import MAX_LINE_BYTES, SseDecoder
 from inferplane.routing.retry import is_retryable, parse_retry_after
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from inferplane.providers import http1
-from inferplane.providers.http1 import (
+from inferplane.providers import http_client
+from inferplane.providers.http_client import (
     DRAIN_BYTES,
     HIGH_WATER,
     ConnectError,
@@ -250,7 +250,7 @@ async def test_a_stream_released_before_its_end_is_drained_then_reused() -> None
 ])
 async def test_a_released_stream_that_does_not_end_soon_is_dropped(
         monkeypatch: pytest.MonkeyPatch, rest: bytes, pause: float) -> None:
-    monkeypatch.setattr(http1, "DRAIN_S", 0.2)
+    monkeypatch.setattr(http_client, "DRAIN_S", 0.2)
 
     async def handler(server: Server, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> None:
@@ -270,7 +270,7 @@ async def test_a_released_stream_that_does_not_end_soon_is_dropped(
 
 async def test_idle_connections_past_their_age_are_closed(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http1, "IDLE_S", 0.1)
+    monkeypatch.setattr(http_client, "IDLE_S", 0.1)
     async with serve(answer_each) as (server, url):
         pool = Pool()
         first, second = await asyncio.gather(pool.request("POST", url),
