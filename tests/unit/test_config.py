@@ -40,6 +40,9 @@ from inferplane.config import (
     parse_config,
 )
 from inferplane.errors import ConfigError
+from inferplane.providers.base import provider_names
+
+KNOWN = provider_names()  # what the CLI hands the loader: every installed adapter
 
 GOOD = """\
 server: {host: 0.0.0.0, port: 9000}
@@ -91,7 +94,7 @@ deployments:                # 11
 
 
 def problems_of(text: str) -> list[Problem]:
-    config, problems = parse_config(text, "inferplane.yaml")
+    config, problems = parse_config(text, "inferplane.yaml", known_providers=KNOWN)
     assert config is None, "expected the text to be invalid"
     return problems
 
@@ -162,13 +165,13 @@ def test_default_config_serves_the_embedded_model_as_default() -> None:
 
 
 def test_no_file_at_all_gives_the_default_config() -> None:
-    assert load_config(None) == default_config()
+    assert load_config(None, known_providers=KNOWN) == default_config()
 
 
 def test_only_server_port_keeps_the_default_models(tmp_path: Path) -> None:
     path = tmp_path / "only-port.yaml"
     path.write_text("server:\n  port: 9999\n")
-    config = load_config(path)
+    config = load_config(path, known_providers=KNOWN)
     assert config.server.port == 9999
     assert config.server.host == "127.0.0.1"
     assert config.models == default_config().models
@@ -176,12 +179,12 @@ def test_only_server_port_keeps_the_default_models(tmp_path: Path) -> None:
 
 
 def test_empty_file_and_empty_sections_mean_the_defaults() -> None:
-    assert parse_config("")[0] == default_config()
-    assert parse_config("server:\nledger:\n")[0] == default_config()
+    assert parse_config("", known_providers=KNOWN)[0] == default_config()
+    assert parse_config("server:\nledger:\n", known_providers=KNOWN)[0] == default_config()
 
 
 def test_full_example_loads() -> None:
-    config, problems = parse_config(GOOD)
+    config, problems = parse_config(GOOD, known_providers=KNOWN)
     assert problems == []
     assert config is not None
     assert config.server.port == 9000
@@ -196,7 +199,7 @@ def test_full_example_loads() -> None:
 
 def test_local_inferplane_yaml_is_used_when_present(tmp_path: Path) -> None:
     (tmp_path / "inferplane.yaml").write_text("server: {port: 7001}\n")
-    assert load_config(None).server.port == 7001
+    assert load_config(None, known_providers=KNOWN).server.port == 7001
 
 
 def test_env_var_names_the_file_before_the_local_one(
@@ -206,14 +209,14 @@ def test_env_var_names_the_file_before_the_local_one(
     other = tmp_path / "other.yaml"
     other.write_text("server: {port: 7002}\n")
     monkeypatch.setenv(CONFIG_ENV, str(other))
-    assert load_config(None).server.port == 7002
+    assert load_config(None, known_providers=KNOWN).server.port == 7002
     # An explicit path wins over both.
-    assert load_config(tmp_path / "inferplane.yaml").server.port == 7001
+    assert load_config(tmp_path / "inferplane.yaml", known_providers=KNOWN).server.port == 7001
 
 
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_config(tmp_path / "nope.yaml")
+        load_config(tmp_path / "nope.yaml", known_providers=KNOWN)
     assert "no such file" in caught.value.problems[0]
 
 
@@ -273,7 +276,8 @@ def test_wrong_type_names_the_expected_type_with_an_example() -> None:
 def test_booleans_and_quoted_numbers_are_not_numbers() -> None:
     assert only("server: {port: true}").message == "expected a whole number, got a boolean (true)"
     assert only("server: {port: '80'}").location == "server.port"
-    assert parse_config("server: {shutdown_grace_s: 5}")[1] == []  # an int is a fine float
+    # an int is a fine float
+    assert parse_config("server: {shutdown_grace_s: 5}", known_providers=KNOWN)[1] == []
 
 
 def test_number_where_a_name_belongs_is_told_to_quote_it() -> None:
@@ -402,14 +406,16 @@ def test_unknown_provider_suggests_a_known_one() -> None:
 
 def test_known_providers_is_a_parameter() -> None:
     text = minimal("- name: m\n", "- {name: d, model: m, provider: my-plugin}\n")
-    assert parse_config(text)[0] is None
+    assert parse_config(text, known_providers=KNOWN)[0] is None
     config, problems = parse_config(text, known_providers={"my-plugin"})
     assert problems == []
     assert config is not None
 
 
 def test_llamacpp_gets_a_default_engine() -> None:
-    config, _ = parse_config(minimal("- name: m\n", "- {name: d, model: m, provider: llamacpp}\n"))
+    config, _ = parse_config(
+        minimal("- name: m\n", "- {name: d, model: m, provider: llamacpp}\n"), known_providers=KNOWN
+    )
     assert config is not None
     assert config.deployments[0].engine == EngineConfig()
     built = DeploymentConfig(name="d", model="m", provider="llamacpp")
@@ -432,7 +438,7 @@ def test_engine_model_is_builtin_or_gguf() -> None:
     deployments = "- name: d\n  model: m\n  provider: llamacpp\n  engine: {model: builtin:gemma}\n"
     assert only(minimal("- name: m\n", deployments)).location == "deployments[0].engine.model"
     ok = "- name: d\n  model: m\n  provider: llamacpp\n  engine: {model: ~/m/x.gguf}\n"
-    assert parse_config(minimal("- name: m\n", ok))[1] == []
+    assert parse_config(minimal("- name: m\n", ok), known_providers=KNOWN)[1] == []
 
 
 # --- secrets ----------------------------------------------------------------------------------
@@ -484,7 +490,7 @@ def test_cross_field_problems_raise_in_code_too() -> None:
 
 
 def test_model_names_and_resolve_alias() -> None:
-    config, _ = parse_config(GOOD)
+    config, _ = parse_config(GOOD, known_providers=KNOWN)
     assert config is not None
     assert config.model_names() == ["chat-small", "small", "chat-large"]
     resolved = config.resolve_alias("small")
@@ -505,10 +511,10 @@ def test_load_config_raises_config_error_with_every_problem(tmp_path: Path) -> N
     path = tmp_path / "bad.yaml"
     path.write_text(BAD)
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
+        load_config(path, known_providers=KNOWN)
     assert len(caught.value.problems) == 11
     assert caught.value.problems[0].startswith(f"{path}:2:3: server.prot: unknown key 'prot'")
-    assert [str(p) for p in check_config(path)] == caught.value.problems
+    assert [str(p) for p in check_config(path, known_providers=KNOWN)] == caught.value.problems
 
 
 # --- CLI --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from inferplane.config import Config, Problem, check_config, find_config_file, load_config
 from inferplane.errors import ConfigError
+from inferplane.providers.base import provider_names
 
 app = typer.Typer(help="Inspect and validate the configuration (inferplane.yaml).")
 
@@ -42,7 +43,7 @@ def fail_on_problems(problems: Sequence[Problem | str]) -> None:
 def load_or_exit(path: Path | None) -> Config:
     """The configuration every command runs with, or its problems printed and exit 1."""
     try:
-        return load_config(path)
+        return load_config(path, known_providers=provider_names())
     except ConfigError as exc:
         fail_on_problems(exc.problems or [exc.message])
         raise typer.Exit(1) from exc
@@ -60,8 +61,9 @@ def check(
 ) -> None:
     """Report every problem in FILE with its line and a fix; exit 1 if there is any."""
     found = find_config_file(file)
+    known = provider_names()  # a file may name every installed adapter
     if found is not None:
-        fail_on_problems(check_config(found))
-    config = load_config(found)
+        fail_on_problems(check_config(found, known_providers=known))
+    config = load_config(found, known_providers=known)
     note = "" if found is not None else " (no file: the built-in defaults)"
     typer.echo(f"OK: {len(config.models)} models, {len(config.deployments)} deployments{note}")

@@ -46,7 +46,7 @@ CONFIG = (
 @pytest.fixture
 def router(monkeypatch: pytest.MonkeyPatch) -> Router:
     monkeypatch.setenv("KEY", "sk-test")
-    config, problems = parse_config(CONFIG)
+    config, problems = parse_config(CONFIG, known_providers={"openai"})
     assert problems == [] and isinstance(config, Config)
     providers = {d.name: cast(Provider, StandIn()) for d in config.deployments}
     return Router(config, providers)

@@ -1,9 +1,10 @@
 """From a YAML file and pydantic errors to located problems: ``file:line:col: where: what — fix``.
 
 This module knows YAML node positions and how to word a validation error; it knows nothing
-about Inferplane's configuration keys (``config.py`` does); it gives them their base (``Section``)
-and the error that carries a fix (``invalid``). A location is a path of keys and
-list indices, e.g. ``("deployments", 1, "provider")``, printed as ``deployments[1].provider``.
+about Inferplane's configuration keys (the other modules of this package do); it gives them
+their base (``Section``) and the error that carries a fix (``invalid``). A location is a path
+of keys and list indices, e.g. ``("deployments", 1, "provider")``, printed as
+``deployments[1].provider``.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """The accounting parts of the configuration: what a deployment costs (its own price, or its
 hardware's hourly price), the factors that turn its energy into carbon and water, and the
-gateway-wide accounting settings. The rules are docs/accounting.md; ``config.py`` re-exports
-every class here.
+gateway-wide accounting settings. The rules are docs/accounting.md; ``inferplane.config``
+re-exports every class here.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from inferplane.configfile import Section
+from inferplane.config.problems import Section
 
 
 class HardwareConfig(Section):

@@ -1,6 +1,6 @@
 """The tenancy parts of the configuration: when API keys are required, how budgets reserve,
 and the Redis that several gateway processes share limits through (docs/tenancy.md).
-``config.py`` re-exports every class here."""
+``inferplane.config`` re-exports every class here."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from inferplane.configfile import Section, invalid
+from inferplane.config.problems import Section, invalid
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 

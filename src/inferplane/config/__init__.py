@@ -1,0 +1,64 @@
+"""The one typed configuration object, loaded from ``inferplane.yaml`` and validated.
+
+The package holds, by module:
+
+- ``problems``: from YAML and pydantic errors to located problems (``file:line:col: where: what
+  — fix``), and ``Section``, the base of every section;
+- ``server``: the gateway process's own sections (``server``, ``store``, ``ledger``);
+- ``models``: the ``models`` entries and their routing (SLO, retries);
+- ``deployments``: the ``deployments`` entries (engine, timeouts, breaker) and
+  ``ENGINE_PROVIDERS``;
+- ``accounting`` and ``tenancy``: prices, hardware and energy; API keys, budgets and Redis;
+- ``root``: the root ``Config``, the checks between its entries and ``default_config``;
+- ``loader``: the file loader (which file is read, ``parse_config``, ``check_config``,
+  ``load_config``), which takes the known provider names from its caller.
+
+It depends on nothing in Inferplane but ``errors`` and ``engines.model_files``. Every public
+name is re-exported here: ``from inferplane.config import Config, load_config``. The reference
+of every key is docs/configuration.md.
+"""
+
+from inferplane.config.accounting import (
+    AccountingConfig as AccountingConfig,
+    EnergyConfig as EnergyConfig,
+    HardwareConfig as HardwareConfig,
+    PriceConfig as PriceConfig,
+    PriceTierConfig as PriceTierConfig,
+)
+from inferplane.config.deployments import (
+    ENGINE_PROVIDERS as ENGINE_PROVIDERS,
+    BreakerConfig as BreakerConfig,
+    DeploymentConfig as DeploymentConfig,
+    EngineConfig as EngineConfig,
+    TimeoutsConfig as TimeoutsConfig,
+)
+from inferplane.config.loader import (
+    CONFIG_ENV as CONFIG_ENV,
+    DEFAULT_CONFIG_FILE as DEFAULT_CONFIG_FILE,
+    check_config as check_config,
+    find_config_file as find_config_file,
+    load_config as load_config,
+    parse_config as parse_config,
+)
+from inferplane.config.models import (
+    ModelConfig as ModelConfig,
+    RetryConfig as RetryConfig,
+    RoutingConfig as RoutingConfig,
+    SloConfig as SloConfig,
+)
+from inferplane.config.problems import Problem as Problem
+from inferplane.config.root import (
+    Config as Config,
+    cross_issues as cross_issues,
+    default_config as default_config,
+)
+from inferplane.config.server import (
+    LedgerConfig as LedgerConfig,
+    ServerConfig as ServerConfig,
+    StoreConfig as StoreConfig,
+    expand_path as expand_path,
+)
+from inferplane.config.tenancy import (
+    RedisConfig as RedisConfig,
+    TenancyConfig as TenancyConfig,
+)

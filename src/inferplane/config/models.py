@@ -1,0 +1,62 @@
+"""The ``models`` entries: a name clients ask for, its aliases, and how its requests are routed
+(policy, fallbacks, latency SLO, retries, residency, cost cap)."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from inferplane.config.problems import Section, invalid
+
+
+class SloConfig(Section):
+    """The latency a model's requests should meet; the ``cost`` policy honours it."""
+
+    ttft_s: float | None = Field(None, gt=0, examples=[1.0])  # time to first token
+    tpot_s: float | None = Field(None, gt=0, examples=[0.05])  # time per output token
+
+
+class RetryConfig(Section):
+    """Attempts on retryable errors (429, 5xx, timeouts, connection errors), never once a
+    streamed response has begun."""
+
+    max_attempts: int = Field(3, ge=1, le=10)  # across all deployments and fallbacks
+    per_deployment: int = Field(2, ge=1, le=10)  # attempts on one deployment before the next
+    backoff_base_s: float = Field(0.1, ge=0)
+    backoff_cap_s: float = Field(2.0, ge=0)
+    deadline_s: float = Field(30.0, gt=0)  # no new attempt starts after this
+
+
+class RoutingConfig(Section):
+    """How a model's requests pick a deployment, and which models to fall back to."""
+
+    policy: Literal[
+        "cost", "latency", "least-busy", "weighted", "round-robin", "prefix-affinity", "carbon"
+    ] = "cost"
+    fallbacks: list[str] = Field(default_factory=list, examples=[["chat-large"]])
+    slo: SloConfig = Field(default_factory=SloConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    residency: list[str] | None = Field(None, examples=[["eu"]])  # allowed regions/jurisdictions
+    max_request_usd: float | None = Field(None, gt=0)  # refuse deployments expected to cost more
+
+
+class ModelConfig(Section):
+    """A name clients ask for."""
+
+    name: str = Field(min_length=1, examples=["chat-small"])
+    aliases: list[str] = Field(default_factory=list, examples=[["gpt-4o-mini"]])
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+
+    @model_validator(mode="after")
+    def _no_fallback_to_self(self) -> Self:
+        own = {self.name, *self.aliases}
+        for i, fallback in enumerate(self.routing.fallbacks):
+            if fallback in own:
+                raise invalid(
+                    "fallback_to_self",
+                    f"model '{self.name}' falls back to itself",
+                    f"remove '{fallback}' from the fallbacks; list other models",
+                    field=f"routing.fallbacks.{i}",
+                )
+        return self

@@ -1,0 +1,140 @@
+"""The root of the configuration, :class:`Config` (every section of ``inferplane.yaml``), the
+checks between its entries (:func:`cross_issues`) and the configuration with no file at all
+(:func:`default_config`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from inferplane.config.accounting import AccountingConfig, HardwareConfig
+from inferplane.config.deployments import BreakerConfig, DeploymentConfig, EngineConfig
+from inferplane.config.models import ModelConfig
+from inferplane.config.problems import Issue, Loc, Section, format_loc, one_of
+from inferplane.config.server import LedgerConfig, ServerConfig, StoreConfig, expand_path
+from inferplane.config.tenancy import RedisConfig, TenancyConfig
+
+
+class Config(Section):
+    """Everything ``inferplane.yaml`` says, validated; see docs/configuration.md."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    accounting: AccountingConfig = Field(default_factory=AccountingConfig)
+    tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    models: list[ModelConfig]
+    deployments: list[DeploymentConfig]
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        issues = cross_issues(self.models, self.deployments)
+        if issues:
+            text = "; ".join(f"{format_loc(i.loc)}: {i.message} — fix: {i.fix}" for i in issues)
+            raise PydanticCustomError("config_references", "{message}", {"message": text})
+        return self
+
+    @staticmethod
+    def expand_path(s: str) -> Path:
+        """Same as the module's :func:`expand_path`."""
+        return expand_path(s)
+
+    def model_names(self) -> list[str]:
+        """Every name a client may ask for: each model's name, then its aliases."""
+        return [n for m in self.models for n in (m.name, *m.aliases)]
+
+    def resolve_alias(self, name: str) -> ModelConfig | None:
+        """The model called ``name`` or aliased ``name``; None when there is none."""
+        return next((m for m in self.models if name == m.name or name in m.aliases), None)
+
+    def deployments_of(self, model: str) -> list[DeploymentConfig]:
+        """The deployments of the model called (or aliased) ``model``, in file order."""
+        found = self.resolve_alias(model)
+        return [d for d in self.deployments if found is not None and d.model == found.name]
+
+
+def cross_issues(
+    models: Sequence[ModelConfig | None],
+    deployments: Sequence[DeploymentConfig | None],
+) -> list[Issue]:
+    """Problems between entries: clashing names, dangling references, models never deployed.
+
+    ``None`` stands for an entry that is itself invalid (already reported); checks that would
+    need it are skipped rather than reporting a follow-on problem.
+    """
+    issues: list[Issue] = []
+    owner: dict[str, Loc] = {}  # model name or alias -> where it is declared
+    alias_of: dict[str, str] = {}
+    for i, m in enumerate(models):
+        if m is None:
+            continue
+        named: list[tuple[str, Loc]] = [(m.name, ("models", i, "name"))]
+        named += [(a, ("models", i, "aliases", j)) for j, a in enumerate(m.aliases)]
+        for name, loc in named:
+            if name in owner:
+                message = f"'{name}' is already used by {format_loc(owner[name])}"
+                fix = "give every model name and alias a different value"
+                issues.append(Issue(loc, message, fix))
+            else:
+                owner[name] = loc
+                if name != m.name:
+                    alias_of[name] = m.name
+    names = sorted(m.name for m in models if m is not None)
+    models_known = None not in models
+    if models_known:
+        for i, m in enumerate(models):
+            for j, fallback in enumerate(m.routing.fallbacks if m is not None else []):
+                if fallback not in owner:
+                    loc = ("models", i, "routing", "fallbacks", j)
+                    fix = one_of(fallback, owner)
+                    issues.append(Issue(loc, f"unknown model '{fallback}'", fix))
+    seen: dict[str, int] = {}
+    for i, d in enumerate(deployments):
+        if d is None:
+            continue
+        if d.name in seen:
+            message = f"'{d.name}' is already used by deployments[{seen[d.name]}].name"
+            fix = "give every deployment a different name"
+            issues.append(Issue(("deployments", i, "name"), message, fix))
+        seen.setdefault(d.name, i)
+        if not models_known or d.model in names:
+            continue
+        loc = ("deployments", i, "model")
+        if d.model in alias_of:
+            message = f"'{d.model}' is an alias; a deployment names its model by the model's name"
+            issues.append(Issue(loc, message, f"write `model: {alias_of[d.model]}`"))
+        else:
+            fix = f"declare it under `models:` (`- name: {d.model}`)"
+            fix += f", or {one_of(d.model, names)}" if names else ""
+            issues.append(Issue(loc, f"unknown model '{d.model}'", fix))
+    if None not in deployments:
+        deployed = {d.model for d in deployments if d is not None}
+        deployed |= {alias_of[name] for name in deployed if name in alias_of}
+        for i, m in enumerate(models):
+            if m is not None and m.name not in deployed:
+                fix = f"add a deployment with `model: {m.name}` under `deployments:`, or remove it"
+                issues.append(Issue(("models", i), f"model '{m.name}' has no deployment", fix))
+    return issues
+
+
+def default_config() -> Config:
+    """The configuration with no file at all: the embedded Gemma 3 270M served as ``default``."""
+    return Config(
+        models=[ModelConfig(name="default", aliases=["gemma-3-270m"])],
+        deployments=[
+            DeploymentConfig(
+                name="local-gemma",
+                model="default",
+                provider="llamacpp",
+                engine=EngineConfig(),
+                region="local",
+                hardware=HardwareConfig(accelerator="cpu", count=1, usd_per_hour=0.10),
+            )
+        ],
+    )

@@ -1,0 +1,59 @@
+"""The sections for the gateway process itself: its HTTP listener (``server``), its SQL
+database (``store``) and its write-ahead usage log (``ledger``); and :func:`expand_path` for
+the paths they hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from inferplane.config.problems import Section, invalid
+
+_STORE_SCHEMES = ("sqlite://", "postgresql://", "postgresql+", "postgres://")
+
+
+def expand_path(s: str) -> Path:
+    """``~/.inferplane/ledger`` -> ``/home/me/.inferplane/ledger``."""
+    return Path(s).expanduser()
+
+
+class ServerConfig(Section):
+    """The HTTP listener."""
+
+    host: str = Field("127.0.0.1", min_length=1)
+    port: int = Field(8080, ge=1, le=65535)
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    shutdown_grace_s: float = Field(30.0, ge=0)
+
+
+class StoreConfig(Section):
+    """The SQL database: SQLite (embedded default) or PostgreSQL."""
+
+    url: str = Field(
+        "sqlite:///~/.inferplane/inferplane.db",
+        examples=["postgresql://inferplane@db.internal/inferplane"],
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not url.startswith(_STORE_SCHEMES):
+            raise invalid(
+                "store_url",
+                "the store URL must start with sqlite:// or postgresql://",
+                "write e.g. `url: sqlite:///~/.inferplane/inferplane.db` or "
+                "`url: postgresql://user@host/dbname`",
+            )
+        return url
+
+
+class LedgerConfig(Section):
+    """The write-ahead usage log and how often it is committed."""
+
+    dir: str = Field("~/.inferplane/ledger", min_length=1)
+    commit_interval_ms: int = Field(250, gt=0)
+    commit_batch: int = Field(1000, gt=0)
+    fsync: Literal["always", "interval", "never"] = "interval"
+    fsync_interval_ms: int = Field(200, gt=0)
