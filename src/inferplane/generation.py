@@ -23,7 +23,6 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from inferplane.accounting import CLIENT_CLOSED, Accounting
 from inferplane.errors import InferplaneError, PermissionDenied, ServiceUnavailable
 from inferplane.gateway import Gateway
 from inferplane.metering.tokens import prompt_bound
@@ -38,6 +37,7 @@ from inferplane.protocol.types import (
     ToolCall,
     ToolCallDelta,
 )
+from inferplane.request_accounting import CLIENT_CLOSED, Accounting
 from inferplane.routing.dispatch import Attempts, retryable
 from inferplane.routing.request import (
     RouteRequest,

@@ -7,7 +7,6 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from inferplane.accounting import CLIENT_CLOSED, Accounting
 from inferplane.config import DeploymentConfig, HardwareConfig, PriceConfig
 from inferplane.errors import (
     ContextLengthExceeded,
@@ -20,6 +19,7 @@ from inferplane.metering.meter import DeploymentMeter
 from inferplane.metering.price_catalog import load_price_catalog
 from inferplane.protocol.types import Finished, GenerationRequest, StreamEvent, Usage, UsageSink
 from inferplane.providers.base import Provider
+from inferplane.request_accounting import CLIENT_CLOSED, Accounting
 from inferplane.routing.router import Target
 from tests.unit.regions_fixture import REGIONS
 

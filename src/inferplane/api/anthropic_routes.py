@@ -13,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from inferplane.accounting import Accounting
 from inferplane.api.anthropic_parse import parse
 from inferplane.api.anthropic_render import (
     REQUEST_ID_HEADER,
@@ -28,6 +27,7 @@ from inferplane.api.surface import Surface, serve
 from inferplane.errors import InferplaneError
 from inferplane.generation import Result
 from inferplane.protocol.types import GenerationRequest
+from inferplane.request_accounting import Accounting
 
 
 def _error(exc: InferplaneError, headers: dict[str, str]) -> Response:

@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from inferplane.accounting import Accounting
 from inferplane.api.auth import authenticate
 from inferplane.api.error_responses import error_response
 from inferplane.api.event_stream import EventStreamResponse
@@ -23,6 +22,7 @@ from inferplane.errors import InferplaneError, ModelNotFound
 from inferplane.gateway import Gateway
 from inferplane.generation import Generation, Result
 from inferplane.protocol.types import Endpoint, GenerationRequest
+from inferplane.request_accounting import Accounting
 
 _PREFIX: dict[Endpoint, str] = {"chat.completions": "chatcmpl-", "completions": "cmpl-"}
 

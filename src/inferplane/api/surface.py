@@ -17,7 +17,6 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from inferplane.accounting import Accounting
 from inferplane.api.auth import authenticate
 from inferplane.api.body import read_json_object
 from inferplane.api.event_stream import EventStreamResponse
@@ -25,6 +24,7 @@ from inferplane.errors import InferplaneError
 from inferplane.gateway import Gateway
 from inferplane.generation import Generation, Result, StreamWriter
 from inferplane.protocol.types import GenerationRequest
+from inferplane.request_accounting import Accounting
 
 
 def _same(headers: dict[str, str]) -> dict[str, str]:
