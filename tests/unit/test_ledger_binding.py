@@ -83,6 +83,25 @@ def test_a_store_whose_identity_row_was_deleted_gets_a_new_one(url: str) -> None
     assert after != before and identity(url) == after
 
 
+def test_a_store_making_its_identity_just_after_another_process_takes_that_one(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = identity(url)  # by the migration
+    store = Store.open(url)
+    try:
+        real = store._read_identity
+        reads: list[str | None] = []
+
+        def late_read() -> str | None:  # the first read comes before the other process's insert
+            reads.append(real() if reads else None)
+            return reads[-1]
+
+        monkeypatch.setattr(store, "_read_identity", late_read)
+        assert store.identity() == made and len(reads) == 2
+    finally:
+        store.close()
+
+
 IDENTITY_CHILD = """
 import sys
 sys.path.insert(0, sys.argv[1])
