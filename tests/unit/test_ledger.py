@@ -128,9 +128,9 @@ def test_a_line_from_before_later_fields_is_replayed_with_their_defaults(
     old = json.loads(encode(record(1)))
     for name in ("cached_tokens", "region", "routing_policy", "attempts", "attempt_count"):
         del old[name]  # fields added after the first release
-    wal_dir.mkdir()
-    (wal_dir / segment_name(1)).write_bytes(json.dumps(old).encode() + b"\n")
-    rows, _ = read_records(wal_dir, WalPosition(0, 0), limit=10, active=2)
+    Ledger.open(store_url, wal_dir).close()  # a WAL directory of this store's
+    (wal_dir / segment_name(9)).write_bytes(json.dumps(old).encode() + b"\n")
+    rows, _ = read_records(wal_dir, WalPosition(0, 0), limit=10, active=10)
     assert rows == [{**old, "cached_tokens": 0, "region": None, "routing_policy": None,
                      "attempts": None, "attempt_count": 1}]
     Ledger.open(store_url, str(wal_dir)).close()  # recovery moves it into the store

@@ -35,7 +35,8 @@ class Ledger:
     """Durable usage records: a write-ahead file in front of a SQL store. Thread-safe.
 
     Build one with :meth:`open`. Only one process may hold a WAL directory; a second
-    :meth:`open` of it raises :class:`~inferplane.ledger.wal.LedgerLocked`.
+    :meth:`open` of it raises :class:`~inferplane.ledger.wal.LedgerLocked`. A WAL directory
+    belongs to one store: :func:`~inferplane.ledger.waldir.default_wal_dir` gives each store one.
     """
 
     def __init__(
@@ -61,10 +62,14 @@ class Ledger:
         fsync_interval_ms: int = 200,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
     ) -> Ledger:
-        """Lock the WAL directory, migrate the store, recover, start the committer thread.
+        """Lock the WAL directory, migrate the store, bind the directory to the store, recover,
+        start the committer thread.
 
-        Recovery commits every WAL record past the store's checkpoint before returning; if
-        the store refuses (locked, down), the committer keeps retrying in the background.
+        A directory bound to another store (or an older version's, whose owner is unknown) is
+        refused with :class:`~inferplane.ledger.wal.WalDirRefused` before anything is replayed
+        (see :mod:`~inferplane.ledger.waldir`). Recovery commits every WAL record past the
+        store's checkpoint before returning; if the store refuses (locked, down), the committer
+        keeps retrying in the background.
         """
         if commit_interval_ms <= 0 or commit_batch <= 0 or fsync_interval_ms <= 0:
             raise ValueError("commit_interval_ms, commit_batch and fsync_interval_ms must be > 0")
@@ -75,7 +80,10 @@ class Ledger:
             cleanup.callback(directory.release)
             store = Store.open(store_url)
             cleanup.callback(store.close)
-            start = WalPosition(*(store.checkpoint(directory.wal_id) or (0, 0)))
+            checkpoint = store.checkpoint(directory.wal_id)
+            # Before anything is replayed: another store's records must never come in here.
+            directory.bind(store.identity(), store.url, has_checkpoint=checkpoint is not None)
+            start = WalPosition(*(checkpoint or (0, 0)))
             writer = WalWriter(
                 directory.path,
                 first_segment=start.segment + 1,  # never behind the checkpoint

@@ -9,6 +9,7 @@ a crash inserts nothing twice.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
@@ -104,6 +105,16 @@ ledger_checkpoint = Table(
     Column("segment", BigInteger, nullable=False),
     Column("byte_offset", BigInteger, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+# One row (id 1): the store's identity, a random id made by the migration that created it. A WAL
+# directory notes it on first use and is refused by any other store (see ledger/waldir.py).
+ledger_store_identity = Table(
+    "ledger_store_identity",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("store_id", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
 )
 
 Row = Mapping[str, Any]
@@ -224,6 +235,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._identity: str | None = None
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -239,6 +251,35 @@ class Store:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def identity(self) -> str:
+        """This store's id: 32 hex digits, random, made when the store was first migrated and
+        the same for every process and URL that reaches this database.
+
+        Should the row be gone (deleted by hand), a new id is made, once for every process: the
+        WAL directories bound to the old one are then refused, never replayed here by mistake.
+        """
+        if self._identity is None:
+            self._identity = self._read_identity() or self._make_identity()
+        return self._identity
+
+    def _read_identity(self) -> str | None:
+        query = select(ledger_store_identity.c.store_id).where(ledger_store_identity.c.id == 1)
+        with self._engine.connect() as connection:
+            found = connection.execute(query).scalar_one_or_none()
+        return None if found is None else str(found)
+
+    def _make_identity(self) -> str:
+        row = {"id": 1, "store_id": uuid.uuid4().hex, "created_at": time.time()}
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(ledger_store_identity).values(**row))
+        except IntegrityError:  # another process made it first: its id is the one
+            pass
+        made = self._read_identity()
+        if made is None:
+            raise RuntimeError("the store's identity row vanished while it was being made")
+        return made
 
     # -- writing -------------------------------------------------------------------------
 

@@ -49,6 +49,18 @@ class LedgerClosed(LedgerError):
     """The ledger was closed; nothing more can be appended or flushed."""
 
 
+class WalDirRefused(LedgerError):
+    """A WAL directory whose records this store must not take (see :mod:`~.waldir`)."""
+
+
+class WalDirOfAnotherStore(WalDirRefused):
+    """The WAL directory is bound to another store."""
+
+
+class WalDirOwnerUnknown(WalDirRefused):
+    """An older version's WAL directory holds records, and this store has no checkpoint for it."""
+
+
 class WalPosition(NamedTuple):
     """A place in the WAL: a segment number and a byte offset in it. Ordered."""
 
@@ -269,6 +281,16 @@ def read_lines(path: Path, offset: int, limit: int) -> list[tuple[bytes, int]]:
             end += len(line)
             lines.append((line, end))
     return lines
+
+
+def holds_records(directory: Path) -> bool:
+    """Whether a segment in ``directory`` holds a complete record (a torn last line, or a line
+    that is not a record, does not count)."""
+    for number in segment_numbers(directory):
+        with (directory / segment_name(number)).open("rb") as f:
+            if any(line.endswith(b"\n") and decode(line) is not None for line in f):
+                return True
+    return False
 
 
 def read_records(
