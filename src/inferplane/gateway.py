@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
-from inferplane.config import Config, expand_path
+from inferplane.config import Config
 from inferplane.ledger.record import UsageRecord
-from inferplane.ledger.service import Ledger
+from inferplane.ledger.service import Ledger, drain
 from inferplane.ledger.store import make_engine
 from inferplane.ledger.wal import LedgerLocked
+from inferplane.ledger.waldir import legacy_wal_dirs, wal_root
 from inferplane.metering.intensity import intensity_source
 from inferplane.metering.meter import build_meters
 from inferplane.metrics import Metrics
@@ -73,15 +75,15 @@ class Gateway:
             await provider.start()
 
     def _open_ledger(self) -> Ledger:
-        settings, root = self.config.ledger, expand_path(self.config.ledger.dir)
+        config = self.config
+        root = wal_root(config.ledger.dir, config.store.url)
+        if config.ledger.dir is None:  # what an older version left at the old default place
+            for legacy in legacy_wal_dirs():
+                drain(config.store.url, legacy)
         dirs = [root / f"worker-{i}" for i in range(WORKER_SLOTS)] if self.worker else [root]
         for wal_dir in dirs:
             try:
-                return Ledger.open(
-                    self.config.store.url, wal_dir,
-                    commit_interval_ms=settings.commit_interval_ms,
-                    commit_batch=settings.commit_batch,
-                    fsync=settings.fsync, fsync_interval_ms=settings.fsync_interval_ms)
+                return open_ledger(config, wal_dir)
             except LedgerLocked:
                 if not self.worker:
                     raise
@@ -107,3 +109,11 @@ class Gateway:
             any(t.provider.ready for t in self.router.targets(name))
             for name in self.router.model_names()
         )
+
+
+def open_ledger(config: Config, wal_dir: Path) -> Ledger:
+    """The configuration's ledger, writing to ``wal_dir``."""
+    settings = config.ledger
+    return Ledger.open(config.store.url, wal_dir, commit_interval_ms=settings.commit_interval_ms,
+                       commit_batch=settings.commit_batch, fsync=settings.fsync,
+                       fsync_interval_ms=settings.fsync_interval_ms)

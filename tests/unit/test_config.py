@@ -35,7 +35,6 @@ from inferplane.config import (
     TimeoutsConfig,
     check_config,
     default_config,
-    expand_path,
     load_config,
     parse_config,
 )
@@ -131,11 +130,7 @@ def test_section_defaults() -> None:
     )
     assert StoreConfig().url == "sqlite:///~/.inferplane/inferplane.db"
     ledger = LedgerConfig()
-    assert (ledger.dir, ledger.commit_interval_ms, ledger.commit_batch) == (
-        "~/.inferplane/ledger",
-        250,
-        1000,
-    )
+    assert (ledger.dir, ledger.commit_interval_ms, ledger.commit_batch) == (None, 250, 1000)
     assert (ledger.fsync, ledger.fsync_interval_ms) == ("interval", 200)
     engine = EngineConfig()
     assert (engine.model, engine.parallel, engine.context, engine.batch) == (
@@ -499,12 +494,6 @@ def test_model_names_and_resolve_alias() -> None:
     assert config.resolve_alias("chat-large") is config.models[1]
     assert config.resolve_alias("nope") is None
     assert [d.name for d in config.deployments_of("small")] == ["local-gemma"]
-
-
-def test_expand_path() -> None:
-    assert expand_path("~/x") == Path.home() / "x"
-    assert Config.expand_path("~/x") == Path.home() / "x"
-    assert expand_path("/abs/y") == Path("/abs/y")
 
 
 def test_load_config_raises_config_error_with_every_problem(tmp_path: Path) -> None:

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount
+from starlette.types import Receive, Scope, Send
 
 from inferplane.api import anthropic_routes, openai_routes, probes
 from inferplane.api.admin import build_admin
 from inferplane.api.error_responses import http_exception, unhandled_exception
 from inferplane.config import Config
+from inferplane.errors import InferplaneError
 from inferplane.gateway import Gateway
 
 WORKER_CONFIG_ENV = "INFERPLANE_WORKER_CONFIG"  # the validated configuration, as JSON
 
 
-def worker_app() -> Starlette:
+def worker_app() -> GatewayApp:
     """The app of one of ``inferplane up --workers N``'s processes (each has its own WAL)."""
     config = Config.model_validate_json(os.environ[WORKER_CONFIG_ENV])
     logging.basicConfig(level=logging.INFO,
@@ -32,24 +33,45 @@ def worker_app() -> Starlette:
 def build_app(
     config: Config, on_start: Callable[[Gateway], Awaitable[None]] | None = None,
     *, worker: bool = False,
-) -> Starlette:
+) -> GatewayApp:
     gateway = Gateway(config, worker=worker)
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await gateway.start()
-        if on_start is not None:
-            await on_start(gateway)
-        try:
-            yield
-        finally:
-            await gateway.stop()
-
     app = Starlette(
         routes=[*openai_routes.routes, *anthropic_routes.routes, *probes.routes,
                 Mount("/admin", app=build_admin(gateway))],
         exception_handlers={HTTPException: http_exception, Exception: unhandled_exception},
-        lifespan=lifespan,
     )
     app.state.gateway = gateway
-    return app
+    return GatewayApp(app, gateway, on_start)
+
+
+class GatewayApp:
+    """The routes, with the gateway started before the first request and stopped after the
+    last. A start refused for a known reason (a WAL directory of another store, a ledger in use,
+    a setting the providers reject) fails with its one-line message, not a traceback."""
+
+    def __init__(self, app: Starlette, gateway: Gateway,
+                 on_start: Callable[[Gateway], Awaitable[None]] | None) -> None:
+        self.app = app
+        self.gateway = gateway
+        self.on_start = on_start
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        await receive()  # lifespan.startup
+        try:
+            await self.gateway.start()
+            if self.on_start is not None:
+                await self.on_start(self.gateway)
+        except InferplaneError as exc:
+            await self.gateway.stop()
+            await send({"type": "lifespan.startup.failed", "message": f"cannot start: {exc}"})
+            return
+        except BaseException:
+            await self.gateway.stop()
+            raise  # a bug: the server logs it with its traceback
+        await send({"type": "lifespan.startup.complete"})
+        await receive()  # lifespan.shutdown
+        await self.gateway.stop()
+        await send({"type": "lifespan.shutdown.complete"})

@@ -21,11 +21,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from inferplane.cli.config_cmd import ConfigOption, load_or_exit
-from inferplane.config import expand_path
+from inferplane.gateway import open_ledger
 from inferplane.ledger.record import UsageRecord
-from inferplane.ledger.service import Ledger
 from inferplane.ledger.store import Store
-from inferplane.ledger.wal import LedgerLocked
+from inferplane.ledger.wal import LedgerLocked, WalDirRefused
+from inferplane.ledger.waldir import wal_root
 
 app = typer.Typer(help="Read the usage ledger: one record per request.", no_args_is_help=True)
 
@@ -38,26 +38,26 @@ def query_ledger(config_path: Path | None, query: Callable[[Store], T]) -> T:
     """Run ``query`` on the store of the configured ledger (its WAL replayed first, unless a
     running gateway holds it); what ``query`` returns must not need the store any more."""
     config = load_or_exit(config_path)
-    settings = config.ledger
     try:
-        ledger = Ledger.open(
-            config.store.url,
-            expand_path(settings.dir),
-            commit_interval_ms=settings.commit_interval_ms,
-            commit_batch=settings.commit_batch,
-            fsync=settings.fsync,
-            fsync_interval_ms=settings.fsync_interval_ms,
-        )
+        ledger = open_ledger(config, wal_root(config.ledger.dir, config.store.url))
     except LedgerLocked:  # a running gateway holds the WAL and commits it itself
-        store = Store.open(config.store.url)
-        try:
-            return query(store)
-        finally:
-            store.close()
+        return _query_store(config.store.url, query)
+    except WalDirRefused as exc:  # not this store's records: read the store alone
+        Console(stderr=True).print(f"[bold yellow]warning:[/] {escape(str(exc))}",
+                                   highlight=False, soft_wrap=True)
+        return _query_store(config.store.url, query)
     try:
         return query(ledger.store)
     finally:
         ledger.close()
+
+
+def _query_store(url: str, query: Callable[[Store], T]) -> T:
+    store = Store.open(url)
+    try:
+        return query(store)
+    finally:
+        store.close()
 
 
 @app.command()

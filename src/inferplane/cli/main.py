@@ -19,6 +19,7 @@ from inferplane.cli.config_cmd import ConfigOption
 from inferplane.errors import ConfigError
 from inferplane.gateway import Gateway
 from inferplane.ledger.store import migrate
+from inferplane.ledger.waldir import wal_root
 from inferplane.secrets import missing_secrets
 
 app = typer.Typer(help="Inferplane: one endpoint in front of every model.", no_args_is_help=True)
@@ -73,7 +74,8 @@ def up(
         os.environ[WORKER_CONFIG_ENV] = cfg.model_dump_json()
         console.print(f"[bold]Inferplane {__version__}[/bold]: {workers} workers on "
                       f"[cyan]http://{server_cfg.host}:{server_cfg.port}/v1[/cyan], limits "
-                      f"shared through Redis; ledger WALs in {cfg.ledger.dir}/worker-N")
+                      f"shared through Redis; ledger WALs in "
+                      f"{wal_root(cfg.ledger.dir, cfg.store.url)}/worker-N")
         uvicorn.run(f"{worker_app.__module__}:{worker_app.__name__}", factory=True,
                     workers=workers, **settings)  # type: ignore[arg-type]
         return

@@ -56,7 +56,6 @@ from inferplane.config.server import (
     LedgerConfig as LedgerConfig,
     ServerConfig as ServerConfig,
     StoreConfig as StoreConfig,
-    expand_path as expand_path,
 )
 from inferplane.config.tenancy import (
     RedisConfig as RedisConfig,

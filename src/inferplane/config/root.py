@@ -5,7 +5,6 @@ checks between its entries (:func:`cross_issues`) and the configuration with no 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Self
 
 from pydantic import Field, model_validator
@@ -15,7 +14,7 @@ from inferplane.config.accounting import AccountingConfig, HardwareConfig
 from inferplane.config.deployments import BreakerConfig, DeploymentConfig, EngineConfig
 from inferplane.config.models import ModelConfig
 from inferplane.config.problems import Issue, Loc, Section, format_loc, one_of
-from inferplane.config.server import LedgerConfig, ServerConfig, StoreConfig, expand_path
+from inferplane.config.server import LedgerConfig, ServerConfig, StoreConfig
 from inferplane.config.tenancy import RedisConfig, TenancyConfig
 
 
@@ -39,11 +38,6 @@ class Config(Section):
             text = "; ".join(f"{format_loc(i.loc)}: {i.message} — fix: {i.fix}" for i in issues)
             raise PydanticCustomError("config_references", "{message}", {"message": text})
         return self
-
-    @staticmethod
-    def expand_path(s: str) -> Path:
-        """Same as the module's :func:`expand_path`."""
-        return expand_path(s)
 
     def model_names(self) -> list[str]:
         """Every name a client may ask for: each model's name, then its aliases."""

@@ -1,10 +1,8 @@
 """The sections for the gateway process itself: its HTTP listener (``server``), its SQL
-database (``store``) and its write-ahead usage log (``ledger``); and :func:`expand_path` for
-the paths they hold."""
+database (``store``) and its write-ahead usage log (``ledger``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -12,11 +10,6 @@ from pydantic import Field, field_validator
 from inferplane.config.problems import Section, invalid
 
 _STORE_SCHEMES = ("sqlite://", "postgresql://", "postgresql+", "postgres://")
-
-
-def expand_path(s: str) -> Path:
-    """``~/.inferplane/ledger`` -> ``/home/me/.inferplane/ledger``."""
-    return Path(s).expanduser()
 
 
 class ServerConfig(Section):
@@ -52,7 +45,8 @@ class StoreConfig(Section):
 class LedgerConfig(Section):
     """The write-ahead usage log and how often it is committed."""
 
-    dir: str = Field("~/.inferplane/ledger", min_length=1)
+    # None: a directory of the store's own under ~/.inferplane/ledger (ledger/waldir.py)
+    dir: str | None = Field(None, min_length=1, examples=["/var/lib/inferplane/wal"])
     commit_interval_ms: int = Field(250, gt=0)
     commit_batch: int = Field(1000, gt=0)
     fsync: Literal["always", "interval", "never"] = "interval"

@@ -23,6 +23,8 @@ from inferplane.ledger.wal import (
     DEFAULT_SEGMENT_BYTES,
     FsyncPolicy,
     LedgerClosed,
+    LedgerLocked,
+    WalDirRefused,
     WalPosition,
     WalWriter,
 )
@@ -184,3 +186,15 @@ class Ledger:
 
     def get(self, record_id: str) -> UsageRecord | None:
         return self._store.get(record_id)
+
+
+def drain(store_url: str, wal_dir: Path) -> bool:
+    """Commit what a WAL directory no gateway writes to any more still holds into the store it
+    belongs to, then let it go. False, with nothing taken, when it is another store's (or its
+    owner is unknown) or a process holds it."""
+    try:
+        Ledger.open(store_url, wal_dir).close()
+    except (LedgerLocked, WalDirRefused) as exc:
+        log.info("left the WAL directory %s alone: %s", wal_dir, exc)
+        return False
+    return True

@@ -25,7 +25,9 @@ written for, which binds it; or, if its records are this store's, write this sto
 ``STORE_ID`` by hand (the refusal says which).
 
 **Default directory.** :func:`default_wal_dir` derives a directory from the store's URL, so
-that configurations with different stores and no explicit directory never share one.
+that configurations with different stores and no explicit directory never share one. Versions
+before it wrote straight into ``DEFAULT_WAL_ROOT`` (and its ``worker-N`` folders):
+:func:`legacy_wal_dirs` finds those, for their store to take what they still hold.
 """
 
 from __future__ import annotations
@@ -216,3 +218,18 @@ def default_wal_dir(store_url: str, root: Path = DEFAULT_WAL_ROOT) -> Path:
     slug = re.sub(r"[^a-z0-9_.]+", "-", name.lower()).strip("-.")[:40].rstrip("-.") or "store"
     digest = hashlib.sha256(normal.encode()).hexdigest()[:12]
     return root.expanduser() / f"{slug}-{digest}"
+
+
+def wal_root(configured: str | None, store_url: str) -> Path:
+    """The WAL directory a configuration names (``ledger.dir``, ``~`` expanded), else the one
+    derived from its store."""
+    return Path(configured).expanduser() if configured is not None else default_wal_dir(
+        store_url)
+
+
+def legacy_wal_dirs(root: Path = DEFAULT_WAL_ROOT) -> list[Path]:
+    """The WAL directories an older version left at the old default place: ``root`` itself and
+    its ``worker-N`` folders, where they hold a WAL."""
+    root = root.expanduser()
+    candidates = [root, *sorted(root.glob("worker-*"))] if root.is_dir() else []
+    return [path for path in candidates if (path / "WAL_ID").is_file()]
