@@ -1,0 +1,46 @@
+"""The kill switch: what a kill names (a deployment, every deployment of a model, or every
+deployment of a provider) and which kill, if any, stops a deployment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class KillKind(StrEnum):
+    DEPLOYMENT = "deployment"
+    MODEL = "model"
+    PROVIDER = "provider"
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    kind: KillKind
+    name: str
+    reason: str
+    actor: str
+    ts: float
+
+    def describe(self) -> str:
+        """>>> Kill(KillKind.PROVIDER, "openai", "leaking data", "cli:ann", 0).describe()
+        "killed (provider openai: leaking data)"
+        """
+        return f"killed ({self.kind} {self.name}: {self.reason})"
+
+
+def stopping(kills: Iterable[Kill], deployment: str, model: str, provider: str) -> Kill | None:
+    """The first kill that stops a deployment named ``deployment`` of ``model`` on
+    ``provider``: the deployment's own, else its model's, else its provider's.
+
+    >>> k = Kill(KillKind.MODEL, "chat", "bad answers", "key:x", 0)
+    >>> stopping([k], "chat-a", "chat", "openai") is k, stopping([k], "e-1", "embed", "openai")
+    (True, None)
+    """
+    found: dict[KillKind, Kill] = {}
+    for kill in kills:
+        wanted = {KillKind.DEPLOYMENT: deployment, KillKind.MODEL: model,
+                  KillKind.PROVIDER: provider}[kill.kind]
+        if kill.name == wanted:
+            found.setdefault(kill.kind, kill)
+    return next((found[k] for k in KillKind if k in found), None)
