@@ -111,9 +111,9 @@ def cross_issues(
             issues.append(Issue(loc, f"unknown model '{d.model}'", fix))
     version_of: dict[str, str] = {}  # version -> the model it is a version of
     for i, d in enumerate(deployments):
-        version = None if d is None else getattr(d, "version", None) or d.name
-        if d is None or version is None:
+        if d is None or seen.get(d.name) != i:  # a clashing name is reported already
             continue
+        version = getattr(d, "version", None) or d.name
         if version_of.setdefault(version, d.model) != d.model:
             message = (f"version '{version}' is already a version of model "
                        f"'{version_of[version]}'; a version belongs to one model")

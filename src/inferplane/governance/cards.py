@@ -34,6 +34,7 @@ _ALIASES = {
     "directuse": "intended_use", "outofscopeuse": "out_of_scope_use",
     "outofscopeuses": "out_of_scope_use", "limitations": "limitations",
     "risks": "risks", "biasandrisks": "risks", "risksandbiases": "risks",
+    "biasrisksandlimitations": "risks", "risksandlimitations": "risks",
     "trainingdata": "training_data", "evaluation": "evaluation",
     "evaluationresults": "evaluation", "environmentalimpact": "environmental_impact",
 }

@@ -7,6 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from inferplane.config import DeploymentConfig
+from inferplane.errors import NotFound
+
 
 class KillKind(StrEnum):
     DEPLOYMENT = "deployment"
@@ -24,7 +27,7 @@ class Kill:
 
     def describe(self) -> str:
         """>>> Kill(KillKind.PROVIDER, "openai", "leaking data", "cli:ann", 0).describe()
-        "killed (provider openai: leaking data)"
+        'killed (provider openai: leaking data)'
         """
         return f"killed ({self.kind} {self.name}: {self.reason})"
 
@@ -44,3 +47,23 @@ def stopping(kills: Iterable[Kill], deployment: str, model: str, provider: str) 
         if kill.name == wanted:
             found.setdefault(kill.kind, kill)
     return next((found[k] for k in KillKind if k in found), None)
+
+
+def known_targets(kind: KillKind, deployments: Iterable[DeploymentConfig]) -> list[str]:
+    """The names a kill of ``kind`` may name in a configuration with ``deployments``.
+
+    >>> known_targets(KillKind.PROVIDER, [DeploymentConfig(name="a", model="m", provider="p")])
+    ['p']
+    """
+    attribute = {KillKind.DEPLOYMENT: "name", KillKind.MODEL: "model",
+                 KillKind.PROVIDER: "provider"}[kind]
+    return sorted({getattr(d, attribute) for d in deployments})
+
+
+def check_target(kind: KillKind, name: str, deployments: Iterable[DeploymentConfig]) -> None:
+    """Raise NotFound when the configuration has no ``kind`` called ``name`` (a typo must not
+    look like a kill that worked)."""
+    known = known_targets(kind, deployments)
+    if name not in known:
+        raise NotFound(f"No {kind} named '{name}' in the configuration; known: "
+                       f"{', '.join(known)}.")

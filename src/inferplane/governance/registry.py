@@ -87,6 +87,10 @@ class Registry:
         migrate(engine)
         return cls(engine)
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     def close(self) -> None:
         self._engine.dispose()
 
