@@ -58,7 +58,7 @@ class RollbackIn(Body):
 
 
 class KillIn(Body):
-    kind: KillKind
+    kind: KillKind = Field(strict=False, description="deployment, model or provider")
     name: str = Field(pattern=_NAME)
     reason: Reason
 
