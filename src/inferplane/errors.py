@@ -7,6 +7,8 @@ caught where they happen and re-raised as one of these (``raise X from exc``).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class InferplaneError(Exception):
     """Base of every error Inferplane raises on purpose."""
@@ -14,6 +16,8 @@ class InferplaneError(Exception):
     status: int = 500
     type: str = "api_error"
     code: str | None = None
+    # a routing refusal's record of why (the candidates turned away), for the ledger
+    routing_reason: dict[str, Any] | None = None
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -192,3 +196,25 @@ def client_status(upstream_status: int | None) -> int:
     if upstream_status in (503, 529):
         return 503
     return 502
+
+
+class GovernanceBlocked(ServiceUnavailable):
+    """Every deployment that could serve the request is held back by governance: its version
+    is not approved, is retired, or it (its model, its provider) is killed (HTTP 503). The
+    message names the version or the kill and its reason."""
+
+    code = "governance_blocked"
+
+
+class GovernanceRefused(Conflict):
+    """A lifecycle change the rules do not allow: a transition from the version's stage, an
+    approval before the card is complete, a rollback with nothing to go back to (HTTP 409)."""
+
+    code = "governance_refused"
+
+
+class SelfApproval(PermissionDenied):
+    """An approval by the identity that proposed the version (registered it or wrote its
+    card): four eyes means someone else (HTTP 403)."""
+
+    code = "self_approval"

@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 
 from inferplane.config import Config
+from inferplane.governance.live import LiveRegistry
+from inferplane.governance.registry import Registry
 from inferplane.ledger.record import UsageRecord
 from inferplane.ledger.service import Ledger, drain
 from inferplane.ledger.store import make_engine
@@ -41,6 +43,7 @@ class Gateway:
         self.metrics = Metrics()
         self._ledger: Ledger | None = None
         self._access: Access | None = None
+        self._governance: LiveRegistry | None = None
         self._settling: set[asyncio.Task[None]] = set()
 
     @property
@@ -54,6 +57,12 @@ class Gateway:
         if self._access is None:
             raise RuntimeError("the gateway is not started")
         return self._access
+
+    @property
+    def governance(self) -> LiveRegistry:
+        if self._governance is None:
+            raise RuntimeError("the gateway is not started")
+        return self._governance
 
     def record(self, record: UsageRecord, reservation: Reservation | None) -> None:
         """A request ended: its record goes to the ledger (durable) and into the metrics, and
@@ -71,6 +80,9 @@ class Gateway:
         store = TenancyStore(make_engine(self.config.store.url))  # the ledger migrated it
         self._access = Access.build(self.config, store)
         await self._access.start()
+        self._governance = LiveRegistry(self.config, Registry(make_engine(self.config.store.url)),
+                                        self.router)
+        await self._governance.start()  # before any provider: nothing serves unchecked
         for provider in self.providers.values():
             await provider.start()
 
@@ -99,6 +111,8 @@ class Gateway:
             await asyncio.gather(*self._settling, return_exceptions=True)
         if self._access is not None:
             await self._access.stop()
+        if self._governance is not None:
+            await self._governance.stop()
         if self._ledger is not None:
             await asyncio.to_thread(self._ledger.close)
 

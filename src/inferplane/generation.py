@@ -131,7 +131,11 @@ class Generation:
     async def _admit(self, route: RouteRequest, prompt_bound: int, output_tokens: int) -> Plan:
         """The plan for ``route``, once admission let it in."""
         acct = self.acct
-        plan = self.gateway.router.plan(route)
+        try:
+            plan = self.gateway.router.plan(route)
+        except InferplaneError as exc:  # refused: the record says which constraints and why
+            acct.reason = exc.routing_reason
+            raise
         acct.policy, acct.reason = plan.policy, plan.reason()
         if limits := acct.principal.limits():
             acct.reservation = await self.gateway.access.admit(
@@ -153,7 +157,9 @@ class Generation:
             return headers
         headers["x-inferplane-attempts"] = str(len(self.acct.attempts))
         if self.acct.target is not None:
-            headers["x-inferplane-deployment"] = self.acct.target.deployment.name
+            deployment = self.acct.target.deployment
+            headers["x-inferplane-deployment"] = deployment.name
+            headers["x-inferplane-version"] = deployment.version_name
         return headers
 
     async def collect(self) -> Result:

@@ -103,4 +103,5 @@ class Accounting:
             energy_j=metered.energy_j, energy_method=metered.energy_method,
             co2_g=metered.co2_g, water_l=metered.water_l,
             tenant=self.principal.tenant_name, key_id=self.principal.key_id,
+            version=deployment.version_name if deployment else None,
         )

@@ -92,7 +92,7 @@ def create(
     tenant: Annotated[str, typer.Option(help="The tenant the key belongs to (created if new).")],
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
     scopes: Annotated[str, typer.Option(
-        help="Comma-separated: inference, read:ledger, viewer, admin.")] = "inference",
+        help="Comma-separated: inference, read:ledger, viewer, admin, approve.")] = "inference",
     models: Annotated[str | None, typer.Option(
         help="Comma-separated model name patterns it may use, e.g. 'chat-*' (default: all).")
     ] = None,

@@ -9,6 +9,7 @@ The package holds, by module:
 - ``deployments``: the ``deployments`` entries (engine, timeouts, breaker) and
   ``ENGINE_PROVIDERS``;
 - ``accounting`` and ``tenancy``: prices, hardware and energy; API keys, budgets and Redis;
+- ``governance``: model lifecycle rules (approvals, card fields, evaluation gate);
 - ``root``: the root ``Config``, the checks between its entries and ``default_config``;
 - ``loader``: the file loader (which file is read, ``parse_config``, ``check_config``,
   ``load_config``), which takes the known provider names from its caller.
@@ -32,6 +33,7 @@ from inferplane.config.deployments import (
     EngineConfig as EngineConfig,
     TimeoutsConfig as TimeoutsConfig,
 )
+from inferplane.config.governance import GovernanceConfig as GovernanceConfig
 from inferplane.config.loader import (
     CONFIG_ENV as CONFIG_ENV,
     DEFAULT_CONFIG_FILE as DEFAULT_CONFIG_FILE,

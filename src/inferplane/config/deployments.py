@@ -76,6 +76,8 @@ class DeploymentConfig(Section):
 
     name: str = Field(min_length=1, examples=["openai-mini"])
     model: str = Field(min_length=1, examples=["chat-small"])
+    # the model version it serves (docs/governance.md); None: the deployment's name
+    version: str | None = Field(None, min_length=1, max_length=128, examples=["llama-3.1-8b-v2"])
     provider: str = Field(examples=["openai"])
     engine: EngineConfig | None = None  # filled with the defaults for an engine provider
     region: str = Field("local", min_length=1)
@@ -94,6 +96,11 @@ class DeploymentConfig(Section):
     max_in_flight: int | None = Field(None, gt=0)
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
+
+    @property
+    def version_name(self) -> str:
+        """The version this deployment serves: ``version``, else its own name."""
+        return self.version or self.name
 
     @property
     def area(self) -> str:

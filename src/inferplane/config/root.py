@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from inferplane.config.accounting import AccountingConfig, HardwareConfig
 from inferplane.config.deployments import BreakerConfig, DeploymentConfig, EngineConfig
+from inferplane.config.governance import GovernanceConfig
 from inferplane.config.models import ModelConfig
 from inferplane.config.problems import Issue, Loc, Section, format_loc, one_of
 from inferplane.config.server import LedgerConfig, ServerConfig, StoreConfig
@@ -28,6 +29,7 @@ class Config(Section):
     accounting: AccountingConfig = Field(default_factory=AccountingConfig)
     tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     models: list[ModelConfig]
     deployments: list[DeploymentConfig]
 
@@ -107,6 +109,16 @@ def cross_issues(
             fix = f"declare it under `models:` (`- name: {d.model}`)"
             fix += f", or {one_of(d.model, names)}" if names else ""
             issues.append(Issue(loc, f"unknown model '{d.model}'", fix))
+    version_of: dict[str, str] = {}  # version -> the model it is a version of
+    for i, d in enumerate(deployments):
+        if d is None or seen.get(d.name) != i:  # a clashing name is reported already
+            continue
+        version = getattr(d, "version", None) or d.name
+        if version_of.setdefault(version, d.model) != d.model:
+            message = (f"version '{version}' is already a version of model "
+                       f"'{version_of[version]}'; a version belongs to one model")
+            fix = "give each model's versions names of their own (e.g. prefix the model's name)"
+            issues.append(Issue(("deployments", i, "version"), message, fix))
     if None not in deployments:
         deployed = {d.model for d in deployments if d is not None}
         deployed |= {alias_of[name] for name in deployed if name in alias_of}

@@ -23,7 +23,8 @@ class UsageRecord:
     price applied (``deployment``, ``catalog``, ``hardware``, or None: no price known);
     ``energy_j`` with its ``energy_method`` (``measured``, ``modelled``, ``estimated``); ``co2_g``
     and ``water_l`` from the energy and the region. ``tenant`` and ``key_id`` name the API key the
-    request came with and its tenant (None when no keys are in use).
+    request came with and its tenant (None when no keys are in use). ``version`` is the model
+    version that served it (the deployment's ``version``, docs/governance.md).
     Fields added after the first release have defaults, so older WAL records still load.
     """
 
@@ -59,6 +60,7 @@ class UsageRecord:
     water_l: float | None = None
     tenant: str | None = None
     key_id: str | None = None
+    version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -92,10 +92,12 @@ usage_records = Table(
     Column("water_l", Float),
     Column("tenant", String),
     Column("key_id", String(16)),
+    Column("version", String(128)),
     Index("ix_usage_records_ts", "ts"),
     Index("ix_usage_records_model_ts", "model", "ts"),
     Index("ix_usage_records_tenant_ts", "tenant", "ts"),
     Index("ix_usage_records_key_ts", "key_id", "ts"),
+    Index("ix_usage_records_version_ts", "version", "ts"),
 )
 
 ledger_checkpoint = Table(

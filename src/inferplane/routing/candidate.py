@@ -43,6 +43,7 @@ class Candidate:
     joules_per_output_token: float | None = None
     pue: float | None = None
     breaker_open: bool = False
+    held_back: str | None = None  # why governance keeps requests from it (not approved, killed)
 
     def __post_init__(self) -> None:
         for field_name in ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok",

@@ -1,4 +1,5 @@
-"""Hard constraints, applied before any scoring: residency, price cap, open circuit.
+"""Hard constraints, applied before any scoring: governance (a version not approved, retired
+or killed), residency, price cap, open circuit.
 
 A candidate that fails one is never tried, whatever the policy. Each candidate is checked in
 that order and rejected for the first constraint it fails, so a rejection names the most
@@ -18,6 +19,7 @@ from inferplane.routing.candidate import Candidate, RequestProfile, max_cost_usd
 class Constraint(StrEnum):
     """Which hard constraint rejected a candidate (or, in a :class:`Refusal`, emptied the set)."""
 
+    GOVERNANCE = "governance"
     RESIDENCY = "residency"
     PRICE = "price"
     BREAKER = "breaker"
@@ -44,8 +46,9 @@ class Refusal:
     """Why no deployment may serve a request, as one message fit for the client.
 
     ``constraint`` tells the caller how to answer: residency and price are the request's own
-    limits (a 4xx); breaker (every otherwise-eligible circuit is open) and none_configured are
-    the gateway's (503).
+    limits (a 4xx); breaker (every otherwise-eligible circuit is open), governance (every
+    deployment held back: not approved, retired, killed) and none_configured are the
+    gateway's (503).
     """
 
     constraint: Constraint
@@ -93,6 +96,9 @@ def admissible(candidates: Sequence[Candidate], profile: RequestProfile) -> Admi
     kept: list[Candidate] = []
     rejected: list[Rejection] = []
     for candidate in candidates:
+        if candidate.held_back is not None:  # first: nothing else may let it through
+            rejected.append(Rejection(candidate.name, Constraint.GOVERNANCE, candidate.held_back))
+            continue
         reason = _residency_reason(candidate, profile)
         if reason is not None:
             rejected.append(Rejection(candidate.name, Constraint.RESIDENCY, reason))
@@ -112,8 +118,10 @@ def refusal(admission: Admission, alias: str) -> Refusal:
     """The message for an admission that kept nothing.
 
     The most recoverable cause wins: if any deployment failed only because its circuit is
-    open, the request could be served once it closes (503); otherwise a price cap that some
-    in-residency deployment exceeded, else the residency itself (both the request's limits).
+    open, the request could be served once it closes (503); otherwise governance holding
+    deployments back (503, naming each version or kill and its reason); otherwise a price cap
+    that some in-residency deployment exceeded, else the residency itself (both the request's
+    limits).
 
     >>> r = refusal(Admission((), (Rejection("a", Constraint.BREAKER, "circuit open"),)), "m")
     >>> r.constraint, r.client_error
@@ -133,6 +141,10 @@ def refusal(admission: Admission, alias: str) -> Refusal:
         return Refusal(Constraint.BREAKER,
                        f"Every deployment of '{alias}' that could serve this request has its "
                        f"circuit open after recent failures ({names}); retry shortly.")
+    if Constraint.GOVERNANCE in by_constraint:
+        return Refusal(Constraint.GOVERNANCE,
+                       f"No deployment of '{alias}' may serve requests now "
+                       f"({detail(Constraint.GOVERNANCE)}).")
     if Constraint.PRICE in by_constraint:
         return Refusal(Constraint.PRICE,
                        f"Every deployment of '{alias}' allowed for this request costs more than "

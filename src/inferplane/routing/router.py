@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from inferplane.errors import (
+    GovernanceBlocked,
+    InferplaneError,
     InvalidRequest,
     ModelNotFound,
     PriceCapExceeded,
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
     from inferplane.config import Config, DeploymentConfig, ModelConfig
     from inferplane.providers.base import Provider
 
-_REFUSALS = {
+_REFUSALS: dict[Constraint, type[InferplaneError]] = {
+    Constraint.GOVERNANCE: GovernanceBlocked,
     Constraint.RESIDENCY: ResidencyUnsatisfiable,
     Constraint.PRICE: PriceCapExceeded,
 }
@@ -56,17 +59,28 @@ class Plan:
     targets: tuple[Target, ...]
     decisions: tuple[Decision, ...]
     retry: RetryPolicy
+    rejected: tuple[Rejection, ...] = ()
 
     @property
     def policy(self) -> str:
         return self.decisions[0].policy if self.decisions else self.model.routing.policy
 
     def reason(self) -> dict[str, Any]:
-        """Each alias's ranking: the policy, its reason and the scores."""
-        return {"decisions": [
+        """Each alias's ranking: the policy, its reason and the scores; and the deployments
+        the hard constraints turned away, with why (when there were any)."""
+        reason: dict[str, Any] = {"decisions": [
             {"policy": d.policy, "reason": d.reason, "order": list(d.names),
              "scores": dict(d.scores)} for d in self.decisions
         ]}
+        if self.rejected:
+            reason["rejected"] = rejections(self.rejected)
+        return reason
+
+
+def rejections(rejected: tuple[Rejection, ...]) -> list[dict[str, str]]:
+    """The routing reason's record of the candidates the hard constraints turned away."""
+    return [{"deployment": r.deployment, "constraint": r.constraint, "reason": r.reason}
+            for r in rejected]
 
 
 class Router:
@@ -94,6 +108,8 @@ class Router:
                       for d in config.deployments}
         self.context = PolicyContext(rng=rng or random.Random())
         self._turns = itertools.count()
+        # deployment -> why governance holds it back; replaced whole by governance/live.py
+        self.held_back: Mapping[str, str] = {}
 
     def model_names(self) -> list[str]:
         return list(self._targets)
@@ -142,7 +158,8 @@ class Router:
                 targets.setdefault(name, by_name[name])
         if not targets:
             raise self._refusal(request, model, rejected)
-        return Plan(model, tuple(targets.values()), tuple(decisions), self._retry[model.name])
+        return Plan(model, tuple(targets.values()), tuple(decisions), self._retry[model.name],
+                    tuple(rejected))
 
     def _profile(self, request: RouteRequest, model: ModelConfig) -> RequestProfile:
         routing = model.routing
@@ -171,7 +188,7 @@ class Router:
             ttft_s=live.ttft_s, itl_s=live.itl_s, error_rate=live.error_rate,
             grid_gco2_per_kwh=footprint.grid_gco2_per_kwh,
             joules_per_output_token=target.meter.joules_per_output_token, pue=footprint.pue,
-            breaker_open=live.breaker_open,
+            breaker_open=live.breaker_open, held_back=self.held_back.get(d.name),
         )
 
     def _refusal(self, request: RouteRequest, model: ModelConfig,
@@ -186,8 +203,9 @@ class Router:
                 f"No deployment of '{request.model}' is ready (starting or restarting); "
                 "retry shortly.")
         why = refusal(Admission((), tuple(rejected)), request.model)
-        error = _REFUSALS.get(why.constraint, ServiceUnavailable)
-        return error(why.message)
+        error = _REFUSALS.get(why.constraint, ServiceUnavailable)(why.message)
+        error.routing_reason = {"decisions": [], "rejected": rejections(tuple(rejected))}
+        return error
 
 
 def only_candidate(policy: str, candidate: Candidate, rejected: int) -> Decision:

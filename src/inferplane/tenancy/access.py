@@ -24,6 +24,7 @@ from inferplane.errors import (
     PermissionDenied,
     RateLimited,
 )
+from inferplane.polling import poll_forever
 from inferplane.tenancy.admission import Demand, Limits, Refusal, Reservation, nanos
 from inferplane.tenancy.counters import Counters, MemoryCounters, RedisCounters
 from inferplane.tenancy.keys import Scope, hash_secret, key_id
@@ -129,21 +130,8 @@ class Access:
             self._revision = revision
 
     async def _poll(self) -> None:
-        interval = self._tenancy.poll_interval_ms / 1000
-        failing = False
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.refresh()
-            except Exception as exc:  # the store is down: keep the last view, say so once
-                if not failing:
-                    log.warning("cannot read key changes from the store (%s); keeping the "
-                                "last view until it answers", type(exc).__name__)
-                failing = True
-            else:
-                if failing:
-                    log.info("reading key changes from the store again")
-                failing = False
+        await poll_forever(self._tenancy.poll_interval_ms / 1000, self.refresh, "key changes",
+                           log)
 
     async def authenticate(self, headers: Mapping[str, str], client: str | None,
                            scope: Scope = Scope.INFERENCE) -> Principal:

@@ -29,12 +29,15 @@ _KEY = re.compile(r"ipk_([a-z2-9]{12})_[A-Za-z0-9_-]{43}")
 
 class Scope(StrEnum):
     """What a key may do. ``viewer`` and ``admin`` reach every tenant (operator keys);
-    ``inference`` and ``read:ledger`` act only within the key's own tenant."""
+    ``inference`` and ``read:ledger`` act only within the key's own tenant. ``approve``
+    approves model versions (docs/governance.md); ``admin`` does not imply it, so approving
+    stays a duty of its own."""
 
     INFERENCE = "inference"
     READ_LEDGER = "read:ledger"
     VIEWER = "viewer"
     ADMIN = "admin"
+    APPROVE = "approve"
 
 
 @dataclass(frozen=True, slots=True)

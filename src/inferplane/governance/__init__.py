@@ -1,0 +1,16 @@
+"""Model lifecycle, governed: versions and their stages, model cards, approvals, evaluation
+results and kills (docs/governance.md).
+
+One concept per module:
+
+- ``stages``: the stages of a version and which transitions the rules allow (pure);
+- ``approvals``: the four-eyes rule (pure);
+- ``cards``: Hugging Face model cards: parse, required-field check, render (pure);
+- ``kills``: what a kill names and which deployments it stops (pure);
+- ``gate``: whether a deployment may receive requests, from a registry snapshot (pure);
+- ``rollout``: which versions move where on a rollout or rollback (pure);
+- ``history``: which version served a model at a moment (pure);
+- ``tables`` and ``registry``: the SQL store and its I/O (SQLite or PostgreSQL);
+- ``live``: the snapshot each gateway process serves from, refreshed when the registry's
+  revision moves.
+"""

@@ -1,0 +1,51 @@
+"""Which deployments governance holds back, from one snapshot of the registry: the router's
+hard constraint reads the result (one dictionary lookup per candidate), never the store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from inferplane.config import DeploymentConfig
+from inferplane.governance.kills import Kill, stopping
+from inferplane.governance.stages import Stage, serves
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The registry as one gateway process last read it."""
+
+    stages: Mapping[str, Stage] = field(default_factory=dict)  # version -> its stage
+    kills: tuple[Kill, ...] = ()
+    revision: int = -1
+
+
+def held_back(deployments: Sequence[DeploymentConfig], snapshot: Snapshot, *,
+              require_approval: bool) -> dict[str, str]:
+    """Deployment name -> why it may not receive requests, for each one held back.
+
+    A kill wins over a stage (it is the more urgent news). A version not in the snapshot yet
+    counts as registered. A model with a version in production serves from those only.
+
+    >>> from inferplane.config import DeploymentConfig as D
+    >>> ds = [D(name="a", model="m", provider="p"), D(name="b", model="m", provider="p")]
+    >>> held_back(ds, Snapshot({"a": Stage.PRODUCTION}), require_approval=False)
+    {'b': 'version b is not in production (another version is)'}
+    >>> held_back(ds, Snapshot(), require_approval=True)["a"]
+    'version a is not approved'
+    """
+    def stage(d: DeploymentConfig) -> Stage:
+        return snapshot.stages.get(d.version_name, Stage.REGISTERED)
+
+    in_production = {d.model for d in deployments if stage(d) is Stage.PRODUCTION}
+    out: dict[str, str] = {}
+    for d in deployments:
+        kill = stopping(snapshot.kills, d.name, d.model, d.provider)
+        if kill is not None:
+            out[d.name] = kill.describe()
+            continue
+        why = serves(stage(d), require_approval=require_approval,
+                     model_has_production=d.model in in_production)
+        if why is not None:
+            out[d.name] = f"version {d.version_name} is {why}"
+    return out
