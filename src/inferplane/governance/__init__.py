@@ -1,0 +1,1 @@
+"""Model lifecycle and governance: evaluation suites and their runner."""
