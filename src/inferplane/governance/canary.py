@@ -18,7 +18,9 @@ _SCALE = float(1 << 64)
 
 def sticky_key(headers: Mapping[str, str], user: str | None, key_id: str | None,
                request_id: str) -> str:
-    """>>> sticky_key({}, "alice", "k1", "r1"), sticky_key({}, None, None, "r1")
+    """The most stable name of who sends a request.
+
+    >>> sticky_key({}, "alice", "k1", "r1"), sticky_key({}, None, None, "r1")
     ('user:alice', 'request:r1')
     """
     if session := headers.get(SESSION_HEADER):
