@@ -1,5 +1,5 @@
 """Model lifecycle, governed: versions and their stages, model cards, approvals, evaluation
-results and kills (docs/governance.md).
+results, staged rollouts and kills (docs/governance.md).
 
 One concept per module:
 
@@ -7,8 +7,12 @@ One concept per module:
 - ``approvals``: the four-eyes rule (pure);
 - ``cards``: Hugging Face model cards: parse, required-field check, render (pure);
 - ``kills``: what a kill names and which deployments it stops (pure);
-- ``gate``: whether a deployment may receive requests, from a registry snapshot (pure);
+- ``holdback``: whether a deployment may receive requests, from a registry snapshot (pure);
 - ``rollout``: which versions move where on a rollout or rollback (pure);
+- ``canary`` and ``rollout_gates``: which requests a canary takes, and whether a candidate
+  does as well as its incumbent on live traffic (pure);
+- ``evaluation``: evaluation suites, their checks and scores (pure); ``eval_runner`` runs one
+  through a gateway;
 - ``history``: which version served a model at a moment (pure);
 - ``tables`` and ``registry``: the SQL store and its I/O (SQLite or PostgreSQL);
 - ``live``: the snapshot each gateway process serves from, refreshed when the registry's

@@ -10,7 +10,7 @@ import logging
 import socket
 
 from inferplane.config import Config
-from inferplane.governance.gate import Snapshot, held_back
+from inferplane.governance.holdback import Snapshot, held_back
 from inferplane.governance.registry import Registry
 from inferplane.polling import poll_forever
 from inferplane.routing.router import Router

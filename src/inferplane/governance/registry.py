@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from inferplane.config import GovernanceConfig
 from inferplane.errors import GovernanceRefused, InferplaneError, NotFound
 from inferplane.governance import approvals, cards
-from inferplane.governance.gate import Snapshot
+from inferplane.governance.holdback import Snapshot
 from inferplane.governance.kills import Kill, KillKind
 from inferplane.governance.rollout import Move, plan_rollback, plan_rollout
 from inferplane.governance.stages import APPROVED_OR_LATER, Stage, why_not

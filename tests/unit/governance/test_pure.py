@@ -13,8 +13,8 @@ from inferplane.config import DeploymentConfig, GovernanceConfig
 from inferplane.errors import Conflict, GovernanceRefused, SelfApproval
 from inferplane.governance import cards
 from inferplane.governance.approvals import Proposal, Verdict, judge
-from inferplane.governance.gate import Snapshot, held_back
 from inferplane.governance.history import state_at
+from inferplane.governance.holdback import Snapshot, held_back
 from inferplane.governance.kills import Kill, KillKind, stopping
 from inferplane.governance.rollout import plan_rollback, plan_rollout
 from inferplane.governance.stages import Stage, allowed, serves, why_not
