@@ -40,6 +40,7 @@ from inferplane.protocol.types import (
 from inferplane.request_accounting import CLIENT_CLOSED, Accounting
 from inferplane.routing.dispatch import Attempts, retryable
 from inferplane.routing.request import (
+    VERSION_HEADER,
     RouteRequest,
     client_limits,
     embedding_route_request,
@@ -47,6 +48,7 @@ from inferplane.routing.request import (
 )
 from inferplane.routing.router import Plan
 from inferplane.tenancy.admission import Demand, nanos
+from inferplane.tenancy.keys import Scope
 
 NO_HEADERS: Mapping[str, str] = {}
 
@@ -93,11 +95,12 @@ class Generation:
     async def start(self, req: GenerationRequest, headers: Mapping[str, str] = NO_HEADERS
                     ) -> None:
         """Route, admit and open the first stream that starts (raises when none does).
-        ``headers``: the client's limits (``routing/request.py``)."""
+        ``headers``: the client's limits and version pin (``routing/request.py``)."""
         acct = self.acct
         acct.request, acct.model, acct.stream = req, req.model, req.stream
         self._permit(req.model)
-        route = route_request(req, client_limits(headers, self._key_residency()))
+        route = route_request(req, client_limits(headers, self._key_residency()),
+                              self._pin(headers.get(VERSION_HEADER)))
         output = self.gateway.access.reserve_tokens(req.params.max_tokens)
         plan = await self._admit(route, prompt_bound(req), output)
         self._attempts = Attempts(self.gateway.router, plan, acct.attempts)
@@ -116,6 +119,16 @@ class Generation:
         acct.started(result.prompt_tokens)
         self.end(200)
         return result
+
+    def _pin(self, version: str | None) -> str | None:
+        """The version the request pins, which only an evaluator may do."""
+        principal = self.acct.principal
+        if version is not None and not (principal.has(Scope.APPROVE)
+                                        or principal.has(Scope.ADMIN)):
+            raise PermissionDenied(f"The API key {principal.key_id} may not pin a version "
+                                   f"({VERSION_HEADER}): that needs the approve or admin scope.",
+                                   param=VERSION_HEADER)
+        return version
 
     def _key_residency(self) -> tuple[str, ...] | None:
         key = self.acct.principal.key
@@ -159,7 +172,7 @@ class Generation:
         if self.acct.target is not None:
             deployment = self.acct.target.deployment
             headers["x-inferplane-deployment"] = deployment.name
-            headers["x-inferplane-version"] = deployment.version_name
+            headers[VERSION_HEADER] = deployment.version_name
         return headers
 
     async def collect(self) -> Result:

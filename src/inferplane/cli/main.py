@@ -14,7 +14,15 @@ from rich.markup import escape
 
 from inferplane import __version__
 from inferplane.api.app import WORKER_CONFIG_ENV, build_app, worker_app
-from inferplane.cli import config_cmd, keys_cmd, ledger_cmd, models_cmd, plan_cmd, report_cmd
+from inferplane.cli import (
+    config_cmd,
+    eval_cmd,
+    keys_cmd,
+    ledger_cmd,
+    models_cmd,
+    plan_cmd,
+    report_cmd,
+)
 from inferplane.cli.config_cmd import ConfigOption
 from inferplane.errors import ConfigError
 from inferplane.gateway import Gateway
@@ -32,6 +40,7 @@ app.add_typer(models_cmd.app, name="models")
 app.command("report")(report_cmd.report)
 app.command("kill")(models_cmd.kill)
 app.command("unkill")(models_cmd.unkill)
+app.command("eval")(eval_cmd.evaluate)
 console = Console(stderr=True)
 
 

@@ -24,8 +24,8 @@ from inferplane.governance.evaluation import (
     score,
 )
 from inferplane.providers.http_client import ClientError, Pool
+from inferplane.routing.request import VERSION_HEADER
 
-VERSION_HEADER = "x-inferplane-version"
 _JUDGE_PROMPT = (
     "You grade an answer against a criterion. Reply with one word: PASS if the answer meets "
     "the criterion, FAIL otherwise.\n\nCriterion: {criterion}\n\nQuestion: {question}\n\n"

@@ -38,14 +38,23 @@ def held_back(deployments: Sequence[DeploymentConfig], snapshot: Snapshot, *,
         return snapshot.stages.get(d.version_name, Stage.REGISTERED)
 
     in_production = {d.model for d in deployments if stage(d) is Stage.PRODUCTION}
-    out: dict[str, str] = {}
+    out = killed(deployments, snapshot)
     for d in deployments:
-        kill = stopping(snapshot.kills, d.name, d.model, d.provider)
-        if kill is not None:
-            out[d.name] = kill.describe()
+        if d.name in out:
             continue
         why = serves(stage(d), require_approval=require_approval,
                      model_has_production=d.model in in_production)
         if why is not None:
             out[d.name] = f"version {d.version_name} is {why}"
+    return out
+
+
+def killed(deployments: Sequence[DeploymentConfig], snapshot: Snapshot) -> dict[str, str]:
+    """Deployment name -> the kill that stops it, for each one a kill stops: what holds back
+    even a request pinned to its version (an evaluation)."""
+    out: dict[str, str] = {}
+    for d in deployments:
+        kill = stopping(snapshot.kills, d.name, d.model, d.provider)
+        if kill is not None:
+            out[d.name] = kill.describe()
     return out

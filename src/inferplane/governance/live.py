@@ -10,7 +10,7 @@ import logging
 import socket
 
 from inferplane.config import Config
-from inferplane.governance.holdback import Snapshot, held_back
+from inferplane.governance.holdback import Snapshot, held_back, killed
 from inferplane.governance.registry import Registry
 from inferplane.polling import poll_forever
 from inferplane.routing.router import Router
@@ -59,6 +59,7 @@ class LiveRegistry:
         self._router.held_back = held_back(
             self._config.deployments, snapshot,
             require_approval=self._config.governance.require_approval)
+        self._router.killed = killed(self._config.deployments, snapshot)
 
     async def _poll(self) -> None:
         await poll_forever(self._config.governance.poll_interval_ms / 1000, self.refresh,

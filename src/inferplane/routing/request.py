@@ -14,6 +14,9 @@ from inferplane.routing.policy import PREFIX_CHARS, prefix_key
 
 RESIDENCY_HEADER = "x-inferplane-residency"
 MAX_PRICE_HEADER = "x-inferplane-max-price-usd"
+# On a response: the version that served it. On a request: serve it with this version, whatever
+# its stage (an evaluation before approval; needs the approve or admin scope).
+VERSION_HEADER = "x-inferplane-version"
 DEFAULT_OUTPUT_TOKENS = 256  # for cost estimates when the request sets no limit
 
 
@@ -30,6 +33,7 @@ class RouteRequest:
     residency: frozenset[str] | None = None  # from the request (header), on top of the alias's
     key_residency: frozenset[str] | None = None  # from the API key, on top of both
     max_price_usd: float | None = None
+    version: str | None = None  # pinned: only this version's deployments, no fallbacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +78,10 @@ def _max_price(value: str | None) -> float | None:
     return price
 
 
-def route_request(req: GenerationRequest, limits: ClientLimits) -> RouteRequest:
-    """A generation's size (its prompt estimated from its characters), prefix and limits."""
+def route_request(req: GenerationRequest, limits: ClientLimits, version: str | None = None
+                  ) -> RouteRequest:
+    """A generation's size (its prompt estimated from its characters), prefix and limits, and
+    the version it is pinned to, if any."""
     texts = [req.prompt] if req.prompt is not None else [m.content for m in req.messages]
     return RouteRequest(
         model=req.model, endpoint=req.endpoint, uses_tools=bool(req.tools),
@@ -83,7 +89,7 @@ def route_request(req: GenerationRequest, limits: ClientLimits) -> RouteRequest:
         output_tokens=req.params.max_tokens or DEFAULT_OUTPUT_TOKENS,
         prefix_key=prefix_key(leading(texts, PREFIX_CHARS)),
         residency=limits.residency, max_price_usd=limits.max_price_usd,
-        key_residency=limits.key_residency,
+        key_residency=limits.key_residency, version=version,
     )
 
 

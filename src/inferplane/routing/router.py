@@ -30,7 +30,7 @@ from inferplane.routing.candidate import Candidate, RequestProfile
 from inferplane.routing.constraints import Admission, Constraint, Rejection, admissible, refusal
 from inferplane.routing.health import BreakerConfig, CircuitBreaker, DeploymentStats
 from inferplane.routing.policy import Decision, PolicyContext, get_policy
-from inferplane.routing.request import RouteRequest
+from inferplane.routing.request import VERSION_HEADER, RouteRequest
 from inferplane.routing.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -110,6 +110,8 @@ class Router:
         self._turns = itertools.count()
         # deployment -> why governance holds it back; replaced whole by governance/live.py
         self.held_back: Mapping[str, str] = {}
+        # deployment -> the kill that stops it: all that holds back a pinned version
+        self.killed: Mapping[str, str] = {}
 
     def model_names(self) -> list[str]:
         return list(self._targets)
@@ -136,14 +138,16 @@ class Router:
         targets: dict[str, Target] = {}  # by deployment name, in order of preference
         decisions: list[Decision] = []
         rejected: list[Rejection] = []
-        for alias in (model.name, *model.routing.fallbacks):
+        pinned = request.version
+        aliases = (model.name,) if pinned is not None else (model.name, *model.routing.fallbacks)
+        for alias in aliases:
             alias_model = self.model(alias)
-            by_name = {t.deployment.name: t for t in self._targets[alias]
+            by_name = {t.deployment.name: t for t in self._pinned(alias, pinned)
                        if t.provider.serves(request.endpoint, request.uses_tools)
                        and t.provider.ready}
             profile = self._profile(request, alias_model)
-            admission = admissible([self._candidate(t, alias, now) for t in by_name.values()],
-                                   profile)
+            admission = admissible([self._candidate(t, alias, now, pinned is not None)
+                                    for t in by_name.values()], profile)
             rejected += admission.rejected
             if not admission.kept:
                 continue
@@ -161,6 +165,18 @@ class Router:
         return Plan(model, tuple(targets.values()), tuple(decisions), self._retry[model.name],
                     tuple(rejected))
 
+    def _pinned(self, alias: str, version: str | None) -> list[Target]:
+        """The alias's deployments, only those of ``version`` when the request pins one."""
+        targets = self._targets[alias]
+        if version is None:
+            return targets
+        pinned = [t for t in targets if t.deployment.version_name == version]
+        if not pinned:
+            versions = sorted({t.deployment.version_name for t in targets})
+            raise InvalidRequest(f"The model '{alias}' has no version '{version}' (its versions: "
+                                 f"{', '.join(versions)}).", param=VERSION_HEADER)
+        return pinned
+
     def _profile(self, request: RouteRequest, model: ModelConfig) -> RequestProfile:
         routing = model.routing
         caps = [c for c in (request.max_price_usd, routing.max_request_usd) if c is not None]
@@ -174,7 +190,10 @@ class Router:
             slo_ttft_s=routing.slo.ttft_s, slo_tpot_s=routing.slo.tpot_s,
         )
 
-    def _candidate(self, target: Target, alias: str, now: float) -> Candidate:
+    def _candidate(self, target: Target, alias: str, now: float, pinned: bool = False
+                   ) -> Candidate:
+        """``pinned``: the request names this version (an evaluation), so only a kill holds
+        it back, not its stage."""
         d = target.deployment
         live = self.stats[d.name].snapshot(now)
         input_price, output_price, cached_price = _prices(target, live.itl_s)
@@ -188,7 +207,8 @@ class Router:
             ttft_s=live.ttft_s, itl_s=live.itl_s, error_rate=live.error_rate,
             grid_gco2_per_kwh=footprint.grid_gco2_per_kwh,
             joules_per_output_token=target.meter.joules_per_output_token, pue=footprint.pue,
-            breaker_open=live.breaker_open, held_back=self.held_back.get(d.name),
+            breaker_open=live.breaker_open,
+            held_back=(self.killed if pinned else self.held_back).get(d.name),
         )
 
     def _refusal(self, request: RouteRequest, model: ModelConfig,
