@@ -28,34 +28,32 @@ OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.00
 LatencySeries = tuple[Histogram, ...]  # the label children of one label set
 
 
+# name, meaning, buckets; in the order of a LatencySeries
+HISTOGRAMS = (
+    ("inferplane_time_to_first_token_seconds",
+     "From the request's arrival to its first output token.", TTFT_BUCKETS),
+    ("inferplane_time_per_output_token_seconds",
+     "After the first token, the time per further output token (requests of two tokens or "
+     "more).", TPOT_BUCKETS),
+    ("inferplane_request_duration_seconds",
+     "From the request's arrival to its record (every request).", DURATION_BUCKETS),
+    ("inferplane_request_queue_time_seconds",
+     "Waiting: admission (rate limits, budgets), plus the engine's queue for a slot where the "
+     "engine reports it.", QUEUE_BUCKETS),
+    ("inferplane_upstream_duration_seconds",
+     "Time spent in attempts at deployments, each to its stream's end.", DURATION_BUCKETS),
+    ("inferplane_gateway_overhead_seconds",
+     "The gateway's own time: request duration minus upstream time.", OVERHEAD_BUCKETS),
+)
+
+
 class LatencyHistograms:
     def __init__(self, registry: CollectorRegistry) -> None:
-        def histogram(name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
-            return Histogram(name, doc, LABELS, buckets=buckets, registry=registry)
-
-        self.ttft = histogram("inferplane_time_to_first_token_seconds",
-                              "From the request's arrival to its first output token.",
-                              TTFT_BUCKETS)
-        self.tpot = histogram("inferplane_time_per_output_token_seconds",
-                              "After the first token, the time per further output token "
-                              "(requests of two tokens or more).", TPOT_BUCKETS)
-        self.duration = histogram("inferplane_request_duration_seconds",
-                                  "From the request's arrival to its record (every request).",
-                                  DURATION_BUCKETS)
-        self.queued = histogram("inferplane_request_queue_time_seconds",
-                                "Waiting: admission (rate limits, budgets), plus the "
-                                "engine's queue for a slot where the engine reports it.",
-                                QUEUE_BUCKETS)
-        self.upstream = histogram("inferplane_upstream_duration_seconds",
-                                  "Time spent in attempts at deployments, each to its "
-                                  "stream's end.", DURATION_BUCKETS)
-        self.overhead = histogram("inferplane_gateway_overhead_seconds",
-                                  "The gateway's own time: request duration minus upstream "
-                                  "time.", OVERHEAD_BUCKETS)
+        self.histograms = tuple(Histogram(name, doc, LABELS, buckets=buckets, registry=registry)
+                                for name, doc, buckets in HISTOGRAMS)
 
     def children(self, key: Key) -> LatencySeries:
-        return tuple(h.labels(*key) for h in (self.ttft, self.tpot, self.duration, self.queued,
-                                              self.upstream, self.overhead))
+        return tuple(h.labels(*key) for h in self.histograms)
 
     @staticmethod
     def observe(series: LatencySeries, rec: UsageRecord, timings: Timings) -> None:
