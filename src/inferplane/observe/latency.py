@@ -9,9 +9,10 @@ request's duration.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry
 
 from inferplane.ledger.record import UsageRecord
+from inferplane.observe.histograms import Child, Histogram
 from inferplane.observe.usage import LABELS, Key
 from inferplane.request_accounting import Timings
 
@@ -25,7 +26,7 @@ QUEUE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
                  2.5, 5.0, 10.0, 30.0, 60.0)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005,
                     0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
-LatencySeries = tuple[Histogram, ...]  # the label children of one label set
+LatencySeries = tuple[Child, ...]  # the label children of one label set
 
 
 # name, meaning, buckets; in the order of a LatencySeries
@@ -49,8 +50,10 @@ HISTOGRAMS = (
 
 class LatencyHistograms:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.histograms = tuple(Histogram(name, doc, LABELS, buckets=buckets, registry=registry)
+        self.histograms = tuple(Histogram(name, doc, LABELS, buckets)
                                 for name, doc, buckets in HISTOGRAMS)
+        for histogram in self.histograms:
+            registry.register(histogram)
 
     def children(self, key: Key) -> LatencySeries:
         return tuple(h.labels(*key) for h in self.histograms)
