@@ -30,8 +30,9 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
-# PostgreSQL 15 and Redis, which the tests start on loopback themselves: apt-get installs what is
-# missing (apt-get update only then), as root (CI) or through sudo.
+# PostgreSQL 15, Redis and Prometheus (prometheus and promtool: the alerting rules' tests and a
+# real scraper), which the tests start on loopback themselves: apt-get installs what is missing
+# (apt-get update only then), as root (CI) or through sudo.
 PG_BIN := /usr/lib/postgresql/15/bin
 SUDO   := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))
 
@@ -39,6 +40,7 @@ $(VENV)/.installed-services: | $(BIN)/python
 	@packages=""; \
 	command -v redis-server >/dev/null 2>&1 || packages="$$packages redis-server"; \
 	[ -x $(PG_BIN)/postgres ] || packages="$$packages postgresql-15"; \
+	command -v promtool >/dev/null 2>&1 || packages="$$packages prometheus"; \
 	if [ -n "$$packages" ]; then \
 		echo "apt-get install$$packages"; \
 		$(SUDO) apt-get update -qq && \

@@ -17,8 +17,9 @@ from inferplane.ledger.wal import LedgerLocked
 from inferplane.ledger.waldir import legacy_wal_dirs, wal_root
 from inferplane.metering.intensity import intensity_source
 from inferplane.metering.meter import build_meters
-from inferplane.metrics import Metrics
+from inferplane.observe.metrics import Metrics
 from inferplane.providers.base import Provider, create
+from inferplane.request_accounting import Timings
 from inferplane.routing.router import Router
 from inferplane.tenancy.access import Access
 from inferplane.tenancy.admission import Reservation
@@ -40,7 +41,7 @@ class Gateway:
         self.providers: dict[str, Provider] = {d.name: create(d) for d in config.deployments}
         intensity = intensity_source(config.accounting.intensity_source)
         self.router = Router(config, self.providers, meters=build_meters(config, intensity))
-        self.metrics = Metrics()
+        self.metrics = Metrics(self.router.model_names(), self.providers, self.router.stats)
         self._ledger: Ledger | None = None
         self._access: Access | None = None
         self._governance: LiveRegistry | None = None
@@ -64,11 +65,13 @@ class Gateway:
             raise RuntimeError("the gateway is not started")
         return self._governance
 
-    def record(self, record: UsageRecord, reservation: Reservation | None) -> None:
-        """A request ended: its record goes to the ledger (durable) and into the metrics, and
-        what admission reserved for it is settled to what it really cost."""
+    def record(self, record: UsageRecord, reservation: Reservation | None,
+               timings: Timings) -> None:
+        """A request ended: its record goes to the ledger (durable) and, with its timings,
+        into the metrics, and what admission reserved for it is settled to what it really
+        cost."""
         self.ledger.append(record)
-        self.metrics.observe(record)
+        self.metrics.observe(record, timings)
         if reservation is not None:
             task = asyncio.create_task(self.access.settle(
                 reservation, record.prompt_tokens + record.completion_tokens, record.cost_usd))

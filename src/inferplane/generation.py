@@ -19,6 +19,7 @@ opens with the :class:`Generation` and closes in :meth:`end`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -103,7 +104,7 @@ class Generation:
                               self._pin(headers.get(VERSION_HEADER)))
         output = self.gateway.access.reserve_tokens(req.params.max_tokens)
         plan = await self._admit(route, prompt_bound(req), output)
-        self._attempts = Attempts(self.gateway.router, plan, acct.attempts)
+        self._attempts = Attempts(self.gateway.router, plan, acct.attempts, timer=acct)
         await self._open(req)
 
     async def embed(self, req: EmbeddingRequest) -> Embeddings:
@@ -114,8 +115,8 @@ class Generation:
         bound = sum(len(text.encode()) + 2 for text in req.inputs)  # + start/end marks
         route = embedding_route_request(req, self._key_residency())
         plan = await self._admit(route, bound, 0)
-        acct.target, result = await Attempts(self.gateway.router, plan, acct.attempts).call(
-            lambda target: target.provider.embed(req))
+        attempts = Attempts(self.gateway.router, plan, acct.attempts, timer=acct)
+        acct.target, result = await attempts.call(lambda target: target.provider.embed(req))
         acct.started(result.prompt_tokens)
         self.end(200)
         return result
@@ -151,8 +152,10 @@ class Generation:
             raise
         acct.policy, acct.reason = plan.policy, plan.reason()
         if limits := acct.principal.limits():
+            began = time.perf_counter()
             acct.reservation = await self.gateway.access.admit(
                 limits, demand(plan, prompt_bound, output_tokens))
+            acct.admission_s = time.perf_counter() - began
         return plan
 
     async def _open(self, req: GenerationRequest) -> None:
@@ -258,4 +261,5 @@ class Generation:
         if self._ended:
             return
         self._ended = True
-        self.gateway.record(self.acct.record(status, error), self.acct.reservation)
+        acct = self.acct
+        self.gateway.record(acct.record(status, error), acct.reservation, acct.timings())

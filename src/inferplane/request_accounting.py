@@ -1,4 +1,5 @@
-"""What one request did, turned into its ledger record when it ends."""
+"""What one request did, turned into its ledger record (and its timings, for the metrics)
+when it ends."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ from inferplane.tenancy.records import OPEN, Principal
 
 CLIENT_CLOSED = 499
 NOT_METERED = Metered(0.0, None, None, None, None, None)  # reached no deployment
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """What a request's record does not hold and its histograms need (seconds)."""
+
+    queued_s: float  # admission's wait, plus the engine's queue where the engine reports it
+    upstream_s: float | None  # time spent in attempts; None when none was made
+    attempts: list[dict[str, Any]]  # the ledger's attempt entries: deployment, outcome
 
 
 @dataclass(slots=True)
@@ -44,6 +54,9 @@ class Accounting:
     policy: str | None = None
     reason: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    admission_s: float = 0.0  # waiting for admission (rate limits, budgets)
+    engine_queue_s: float | None = None  # waiting for an engine slot, where reported
+    upstream_s: float = 0.0  # in attempts, to the end of the stream (routing/dispatch.py)
 
     @property
     def prompt_tokens(self) -> int:
@@ -67,6 +80,15 @@ class Accounting:
         self.engine_seconds = event.engine_seconds
         self.energy_j, self.energy_method = event.energy_j, event.energy_method
         self.finish_reason = event.finish_reason
+        self.engine_queue_s = event.queue_s
+
+    def upstream(self, seconds: float) -> None:
+        """An attempt ended (or its stream finished) after ``seconds`` upstream."""
+        self.upstream_s += seconds
+
+    def timings(self) -> Timings:
+        queued = self.admission_s + (self.engine_queue_s or 0.0)
+        return Timings(queued, self.upstream_s if self.attempts else None, self.attempts)
 
     def record(self, status: int, error: InferplaneError | str | None = None) -> UsageRecord:
         now = time.perf_counter()

@@ -222,6 +222,30 @@ def test_prometheus_counters_match_the_records(
     assert re.search(r'inferplane_co2_grams_total\{.*deployment="listed-1"', text)
 
 
+def test_histograms_and_engine_gauges_match_the_records(
+        gateway: GatewayProc, records: list[dict[str, Any]]) -> None:
+    """One duration per record; the engine's prefix-cache counters are its records' prompt
+    and cached tokens; at rest nothing runs or waits."""
+    text = httpx.get(gateway.url + "/metrics", timeout=10).text
+    rows = gateway.ledger_rows()
+    for deployment in ("local-gemma", "tiered-1", "listed-1", "silent-1"):
+        mine = [r for r in rows if r["deployment"] == deployment]
+        labels = {"deployment": deployment}
+        assert metric_sum(text, "inferplane_request_duration_seconds_count", **labels) == len(
+            mine)
+        assert metric_sum(text, "inferplane_request_duration_seconds_sum", **labels) == (
+            pytest.approx(sum(r["latency_ms"] for r in mine) / 1000, rel=1e-9))
+        assert metric_sum(text, "inferplane_attempts_total", outcome="ok", **labels) == len(mine)
+    local = [r for r in rows if r["deployment"] == "local-gemma"]
+    engine = {"deployment": "local-gemma"}
+    assert metric_sum(text, "inferplane_engine_prefix_cache_queries_total", **engine) == sum(
+        r["prompt_tokens"] for r in local)
+    assert metric_sum(text, "inferplane_engine_prefix_cache_hits_total", **engine) == sum(
+        r["cached_tokens"] for r in local)
+    for gauge in ("num_requests_running", "num_requests_waiting", "kv_cache_usage_perc"):
+        assert f'inferplane_engine_{gauge}{{deployment="local-gemma"}} 0.0' in text, gauge
+
+
 def test_report_totals_equal_the_sum_of_the_records(
         gateway: GatewayProc, records: list[dict[str, Any]]) -> None:
     result = subprocess.run(

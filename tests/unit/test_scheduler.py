@@ -414,3 +414,21 @@ def test_forgotten_caches_are_not_reused() -> None:
     sched.submit(b)
     sched.plan()
     assert b.reused == 0
+
+
+def test_load_figures_for_the_metrics() -> None:
+    """Waiting, KV positions held by running sequences (a free slot's cache is not in use),
+    and the prefix cache's lookups and hits in prompt tokens."""
+    sched = Scheduler(n_slots=2, batch_tokens=256)
+    system = list(range(1, 41))
+    run_to_end(sched, Sequence("a", [*system, 90], 4))  # 41 looked up, none found
+    assert (sched.prefix_queries, sched.prefix_hits, sched.kv_tokens()) == (41, 0, 0)
+    b, c, d = (Sequence(i, [*system, 95, 96], 4) for i in "bcd")
+    for s in (b, c, d):
+        sched.submit(s)
+    assert sched.waiting == 3
+    for item in sched.plan():
+        Scheduler.advance(item)
+    assert sched.waiting == 1 and len(sched.running) == 2
+    assert (sched.prefix_queries, sched.prefix_hits) == (41 + 42 + 42, 40)
+    assert sched.kv_tokens() == 42 + 42

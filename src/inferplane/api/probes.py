@@ -11,7 +11,7 @@ from inferplane.api.auth import authenticate
 from inferplane.api.error_responses import error_response
 from inferplane.errors import InferplaneError
 from inferplane.gateway import Gateway
-from inferplane.metrics import CONTENT_TYPE
+from inferplane.observe.metrics import CONTENT_TYPE
 from inferplane.tenancy.keys import Scope
 
 
@@ -30,13 +30,14 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics (``metrics.py``). They name tenants, so once keys are in use
+    """Prometheus metrics (``observe/``). They name tenants, so once keys are in use
     a scraper needs a ``viewer`` key."""
     gateway: Gateway = request.app.state.gateway
     try:
         await authenticate(gateway, request, Scope.VIEWER)
     except InferplaneError as exc:
         return error_response(exc)
+    await gateway.metrics.refresh()
     return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE)
 
 

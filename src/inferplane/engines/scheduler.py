@@ -35,6 +35,8 @@ class Sequence:
     engine_seconds: float = 0.0
     energy_j: float = 0.0
     reused: int = 0  # prompt tokens found in the slot's cache, not prefilled again
+    submitted_at: float = 0.0  # when it joined the queue (the worker's clock)
+    queue_seconds: float | None = None  # from submitted until its first step, once known
     history: list[int] = field(default_factory=list)  # the tokens the slot's KV cache holds
 
     @property
@@ -74,9 +76,21 @@ class Scheduler:
         self._waiting: deque[Sequence] = deque()
         self.running: dict[str, Sequence] = {}
         self._trim = trim
+        self.prefix_queries = 0  # prompt tokens of every admitted sequence (vLLM's meaning)
+        self.prefix_hits = 0  # of those, the tokens found in a slot's cache
 
     def __len__(self) -> int:
         return len(self._waiting) + len(self.running)
+
+    @property
+    def waiting(self) -> int:
+        """Sequences waiting for a slot."""
+        return len(self._waiting)
+
+    def kv_tokens(self) -> int:
+        """Positions of the KV cache the running sequences hold (a free slot's cached prefix
+        is reusable, not in use: vLLM counts its cached free blocks the same way)."""
+        return sum(len(seq.history) for seq in self.running.values())
 
     def submit(self, seq: Sequence) -> None:
         self._waiting.append(seq)
@@ -108,6 +122,8 @@ class Scheduler:
                 reuse = 0
             seq.history = cached[:reuse] if cached else []
             seq.n_fed = seq.reused = reuse
+            self.prefix_queries += len(seq.prompt)
+            self.prefix_hits += reuse
             self.running[seq.id] = seq
         budget = self.batch_tokens
         work: list[Work] = []

@@ -27,6 +27,11 @@ log = logging.getLogger("inferplane.engine")
 Event = dict[str, Any]
 _GONE: Event = {"ev": "gone"}
 CANCEL_ACK_TIMEOUT_S = 10.0  # a step under heavy load can take a second or more
+# What the worker reports of its load: sequences decoding and waiting for a slot, the share of
+# KV-cache positions running sequences hold, prompt tokens looked up in and found in the prefix
+# cache (counters), and its energy counter.
+STATS = ("running", "waiting", "kv_cache_usage", "prefix_cache_queries", "prefix_cache_hits",
+         "energy_charged_j", "energy_idle_j")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +147,8 @@ class EngineSupervisor:
             self._inflight.pop(request_id, None)
 
     async def stats(self, timeout: float = 2.0) -> Event:
-        """The worker's own view of its load (sequences decoding and waiting for a slot) and
-        of its energy counter: joules given to requests, and idle joules."""
+        """The worker's own view of its load (``STATS``) and of its energy counter: joules
+        given to requests, and idle joules."""
         if not self.ready:
             return {"running": 0, "waiting": 0}
         request_id = f"stats-{next(self._stats_ids)}"
@@ -156,8 +161,7 @@ class EngineSupervisor:
             self._inflight.pop(request_id, None)
         if event is _GONE:
             raise EngineUnavailable(f"engine {self.name!r} stopped")
-        return {k: event[k] for k in ("running", "waiting", "energy_charged_j", "energy_idle_j")
-                if k in event}
+        return {k: event[k] for k in STATS if k in event}
 
     def _send(self, message: Event) -> None:
         if self._writer is None:

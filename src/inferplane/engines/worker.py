@@ -8,9 +8,11 @@ gateway -> worker  ``{"op": "generate", "id", "segments" | "prompt", "max_tokens
                    ``{"op": "stats", "id"}``, ``{"op": "shutdown"}``
 worker -> gateway  ``{"ev": "ready", ...}``, ``{"ev": "start", "id", "prompt_tokens"}``,
                    ``{"ev": "delta", "id", "text"}``, ``{"ev": "done", "id", "finish_reason",
-                   "prompt_tokens", "completion_tokens", "engine_seconds", "energy_j"}``,
+                   "prompt_tokens", "completion_tokens", "engine_seconds", "energy_j",
+                   "queue_seconds"}``,
                    ``{"ev": "error", "id", "code", "message"}``,
-                   ``{"ev": "stats", "id", "running", "waiting", "energy_charged_j",
+                   ``{"ev": "stats", "id", "running", "waiting", "kv_cache_usage",
+                      "prefix_cache_queries", "prefix_cache_hits", "energy_charged_j",
                       "energy_idle_j"}``
 
 A reader thread queues commands; the main thread plans a batch (``Scheduler``), decodes it,
@@ -82,6 +84,7 @@ class Worker:
         self.model = model
         self.channel = channel
         self.scheduler = Scheduler(parallel, model.n_batch, model.trim)
+        self.kv_capacity = max(1, model.n_ctx_seq * parallel)  # positions over all slots
         self.state: dict[str, _Decoding] = {}
         self.energy = energy
         self.running = True
@@ -115,9 +118,13 @@ class Worker:
         elif op == "cancel":
             self._cancel(str(message["id"]))
         elif op == "stats":
+            sched = self.scheduler
             self.channel.send({
-                "ev": "stats", "id": message["id"], "running": len(self.scheduler.running),
-                "waiting": len(self.scheduler) - len(self.scheduler.running),
+                "ev": "stats", "id": message["id"], "running": len(sched.running),
+                "waiting": sched.waiting,
+                "kv_cache_usage": sched.kv_tokens() / self.kv_capacity,
+                "prefix_cache_queries": sched.prefix_queries,
+                "prefix_cache_hits": sched.prefix_hits,
                 "energy_charged_j": self.energy.charged_j, "energy_idle_j": self.energy.idle_j,
             })
         elif op == "shutdown":
@@ -146,7 +153,8 @@ class Worker:
             seed=message.get("seed"),
         )
         self.state[request_id] = _Decoding(sampler, Stopper(tuple(message.get("stop") or ())))
-        self.scheduler.submit(Sequence(request_id, tokens, max_tokens or limit - len(tokens)))
+        self.scheduler.submit(Sequence(request_id, tokens, max_tokens or limit - len(tokens),
+                                       submitted_at=time.perf_counter()))
         self.channel.send({"ev": "start", "id": request_id, "prompt_tokens": len(tokens)})
 
     def _cancel(self, request_id: str) -> None:
@@ -171,6 +179,9 @@ class Worker:
         if not work:
             return
         started = time.perf_counter()
+        for item in work:
+            if item.seq.queue_seconds is None:  # its first step: it waited until now
+                item.seq.queue_seconds = started - item.seq.submitted_at
         try:
             indices = self.model.decode(work)
         except LlamaError as exc:
@@ -228,7 +239,7 @@ class Worker:
         self.channel.send({
             "ev": "done", "id": seq.id, "finish_reason": reason,
             "prompt_tokens": len(seq.prompt), "completion_tokens": seq.generated,
-            "cached_tokens": seq.reused,
+            "cached_tokens": seq.reused, "queue_seconds": seq.queue_seconds,
             "engine_seconds": seq.engine_seconds, "energy_j": seq.energy_j,
             "stop_sequence": stop_sequence,
         })

@@ -179,6 +179,7 @@ class Finished:
     stop_sequence: str | None = None  # the stop string that ended it, where known
     energy_j: float | None = None  # the engine's share of its energy counter, where it has one
     energy_method: str | None = None  # "measured" or "modelled" (metering/energy.py)
+    queue_s: float | None = None  # waiting for an engine slot, where the engine says
 
 
 StreamEvent = Started | TextDelta | ToolCallDelta | Relayed | Finished

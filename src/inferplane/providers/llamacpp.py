@@ -110,4 +110,4 @@ def _finished(event: dict[str, Any], energy_method: str | None) -> Finished:
     energy = event.get("energy_j")
     return Finished(event["finish_reason"], usage, event["engine_seconds"],
                     event.get("stop_sequence"), energy,
-                    energy_method if energy is not None else None)
+                    energy_method if energy is not None else None, event.get("queue_seconds"))

@@ -5,7 +5,8 @@ timeouts, broken connections, an engine restarting): on the same deployment afte
 backoff that honours ``Retry-After``, up to the alias's per-deployment limit, then on the next
 deployment in the plan. The caller decides whether a failure after the stream started may be
 retried (never once bytes reached the client). Every attempt feeds the deployment's live stats
-and circuit breaker, and is logged for the ledger.
+and circuit breaker, and is logged for the ledger; the time spent in each (to its stream's
+end) goes to the request's ``UpstreamTimer``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from inferplane.errors import (
     InferplaneError,
@@ -38,6 +39,17 @@ from inferplane.routing.router import Plan, Router, Target
 T = TypeVar("T")
 
 
+class UpstreamTimer(Protocol):
+    """Takes the seconds each attempt spent upstream: from its start to its stream's end."""
+
+    def upstream(self, seconds: float) -> None: ...
+
+
+class _Untimed:
+    def upstream(self, seconds: float) -> None:
+        pass
+
+
 def retryable(exc: InferplaneError) -> bool:
     """Whether another attempt may succeed where this one failed."""
     if isinstance(exc, UpstreamError):
@@ -55,10 +67,11 @@ class Attempts:
     """One request's attempts over a :class:`Plan`; ``log`` receives one entry per attempt."""
 
     def __init__(self, router: Router, plan: Plan, log: list[dict[str, Any]],
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, timer: UpstreamTimer | None = None) -> None:
         self.router = router
         self.plan = plan
         self.log = log
+        self.timer = timer or _Untimed()
         self.rng = rng or router.context.rng
         self.budget = RetryBudget(plan.retry, started_at=time.monotonic())
         self._index = 0
@@ -83,12 +96,14 @@ class Attempts:
 
         target, (first, events), attempt = await self._attempt(start)
         stats, began, entry = attempt
-        return target, first, _observed(events, stats, began, entry)
+        return target, first, _observed(events, stats, began, entry, self.timer)
 
     async def call(self, fn: Callable[[Target], Awaitable[T]]) -> tuple[Target, T]:
         """``fn`` on the first deployment where it succeeds (a whole, unstreamed answer)."""
-        target, result, (stats, _, _) = await self._attempt(fn)
-        stats.end(time.monotonic(), ok=True)
+        target, result, (stats, began, _) = await self._attempt(fn)
+        now = time.monotonic()
+        stats.end(now, ok=True)
+        self.timer.upstream(now - began)
         return target, result
 
     async def _attempt(self, fn: Callable[[Target], Awaitable[T]]
@@ -109,7 +124,9 @@ class Attempts:
             try:
                 result = await fn(target)
             except InferplaneError as exc:
-                stats.end(time.monotonic(), ok=breaker_outcome(exc))
+                ended = time.monotonic()
+                stats.end(ended, ok=breaker_outcome(exc))
+                self.timer.upstream(ended - began)
                 _failed(entry, exc, began)
                 self._last = exc
                 if not retryable(exc):
@@ -117,6 +134,7 @@ class Attempts:
                 continue
             except BaseException:
                 stats.end(time.monotonic(), ok=None)
+                self.timer.upstream(time.monotonic() - began)
                 raise
             entry["ms"] = round((time.monotonic() - began) * 1000, 1)
             return target, result, (stats, began, entry)
@@ -151,12 +169,15 @@ def _failed(entry: dict[str, Any], exc: InferplaneError, began: float) -> None:
 
 
 async def _observed(events: AsyncGenerator[StreamEvent, None], stats: DeploymentStats,
-                    began: float, entry: dict[str, Any]) -> AsyncGenerator[StreamEvent, None]:
+                    began: float, entry: dict[str, Any], timer: UpstreamTimer
+                    ) -> AsyncGenerator[StreamEvent, None]:
     """``events``, feeding the deployment's stats: time to first token, inter-token latency,
-    and the outcome (a client leaving early is no outcome)."""
+    and the outcome (a client leaving early is no outcome); and the request's upstream time,
+    taken before ``Finished`` is passed on (the request's record is written on it)."""
     first_at: float | None = None
     pieces = 0
     ok: bool | None = None
+    timed = False
     try:
         async for event in events:
             if isinstance(event, TextDelta | ToolCallDelta | Relayed):
@@ -168,7 +189,8 @@ async def _observed(events: AsyncGenerator[StreamEvent, None], stats: Deployment
                 tokens = max(event.usage.completion_tokens, pieces) - 1
                 stats.tokens(tokens, time.monotonic() - first_at)
             if isinstance(event, Finished):
-                ok = True
+                ok, timed = True, True
+                timer.upstream(time.monotonic() - began)
             yield event
     except InferplaneError as exc:
         ok = breaker_outcome(exc)
@@ -177,4 +199,7 @@ async def _observed(events: AsyncGenerator[StreamEvent, None], stats: Deployment
         raise
     finally:
         await events.aclose()
-        stats.end(time.monotonic(), ok)
+        now = time.monotonic()
+        stats.end(now, ok)
+        if not timed:
+            timer.upstream(now - began)

@@ -1,0 +1,81 @@
+"""Gauges of the embedded engines' load, read from each provider's status at scrape time.
+
+Named and meant like vLLM's, so the same dashboards and endpoint pickers read both:
+
+- ``inferplane_engine_num_requests_running`` (``vllm:num_requests_running``): sequences in
+  the running batch, each holding a slot;
+- ``inferplane_engine_num_requests_waiting`` (``vllm:num_requests_waiting``): sequences
+  queued for a slot;
+- ``inferplane_engine_kv_cache_usage_perc`` (``vllm:kv_cache_usage_perc``): the share of the
+  KV cache's positions the running sequences hold, 0 to 1 (1 is full); a free slot's cached
+  prefix is reusable and not counted, as vLLM does not count its cached free blocks;
+- ``inferplane_engine_prefix_cache_queries_total`` / ``..._hits_total``
+  (``vllm:prefix_cache_queries`` / ``vllm:prefix_cache_hits``): prompt tokens looked up in
+  the prefix cache, and those found; the hit rate is the ratio of their rates.
+
+A deployment whose status does not report these (a remote API) has none of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+GAUGES = (("running", "num_requests_running", "Requests in the engine's running batch."),
+          ("waiting", "num_requests_waiting", "Requests waiting for an engine slot."),
+          ("kv_cache_usage", "kv_cache_usage_perc",
+           "KV-cache usage of running requests: 1 means 100 percent."))
+COUNTERS = (("prefix_cache_queries", "prefix_cache_queries",
+             "Prompt tokens looked up in the prefix cache."),
+            ("prefix_cache_hits", "prefix_cache_hits",
+             "Prompt tokens found in the prefix cache."))
+STATUS_TIMEOUT_S = 2.0
+
+
+class Reporting(Protocol):
+    async def status(self) -> dict[str, Any]: ...
+
+
+class EngineGauges(Collector):
+    """Reads the providers' status on :meth:`refresh`; serves the last reading."""
+
+    def __init__(self, providers: Mapping[str, Reporting]) -> None:
+        self.providers = providers
+        self._last: dict[str, dict[str, Any]] = {}
+
+    async def refresh(self) -> None:
+        async def one(provider: Reporting) -> dict[str, Any]:
+            with contextlib.suppress(Exception):  # a slow or failing engine has no reading
+                async with asyncio.timeout(STATUS_TIMEOUT_S):
+                    return await provider.status()
+            return {}
+
+        names = list(self.providers)
+        readings = await asyncio.gather(*(one(self.providers[n]) for n in names))
+        self._last = {name: reading for name, reading in zip(names, readings, strict=True)
+                      if "running" in reading}
+
+    def collect(self) -> Iterable[Metric]:
+        last = self._last
+        for key, name, doc in GAUGES:
+            gauge = GaugeMetricFamily(f"inferplane_engine_{name}", doc, labels=["deployment"])
+            for deployment, reading in last.items():
+                if key in reading:
+                    gauge.add_metric([deployment], float(reading[key]))
+            yield gauge
+        for key, name, doc in COUNTERS:
+            counter = CounterMetricFamily(f"inferplane_engine_{name}", doc,
+                                          labels=["deployment"])
+            for deployment, reading in last.items():
+                if key in reading:
+                    counter.add_metric([deployment], float(reading[key]))
+            yield counter
+
+    def describe(self) -> Iterable[Metric]:
+        return ()
