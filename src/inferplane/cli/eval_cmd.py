@@ -112,7 +112,7 @@ def _print(result: EvaluationResult) -> None:
         why = r.error or "; ".join(f"{o.check.describe()}: {o.detail or 'failed'}"
                                    for o in r.outcomes if not o.passed)
         table.add_row(r.id, "pass" if r.passed else "[red]fail[/red]",
-                      escape(r.answer.strip()[:60]), escape(why))
+                      escape(" ".join(r.answer.split())[:60]), escape(why))
     Console().print(table)
     verdict = "[green]passed[/green]" if result.gate_passed else "[red]failed[/red]"
     Console().print(f"{result.passed}/{result.total} = {result.score:.0%} (threshold "
