@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
-import time
 from pathlib import Path
 
 import httpx
 
 from .gateway_proc import BIN, free_port, ledger_yaml
+from .terminal import read_until, spawn
 
 # A hosted deployment nothing answers: the gateway is ready at once, and a request fails fast.
 CONFIG = ("models: [{name: chat}]\ndeployments:\n"
           "  - {name: dead, model: chat, provider: openai, base_url: 'http://127.0.0.1:9/v1'}\n")
-
-
-def _read_until(fd: int, wanted: bytes, timeout: float) -> bytes:
-    out = b""
-    deadline = time.monotonic() + timeout
-    while wanted not in out and time.monotonic() < deadline:
-        if select.select([fd], [], [], 0.2)[0]:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:  # the terminal closed: every process on it exited
-                break
-            if not chunk:
-                break
-            out += chunk
-    return out
 
 
 def test_ctrl_c_under_make_run_drains_reports_the_ledger_and_exits_0(tmp_path: Path) -> None:
@@ -38,17 +21,14 @@ def test_ctrl_c_under_make_run_drains_reports_the_ledger_and_exits_0(tmp_path: P
     port = free_port()
     (tmp_path / "Makefile").write_text(
         f"run:\n\t{BIN / 'inferplane'} up --config {config} --port {port}\n")
-    pid, terminal = pty.fork()
-    if pid == 0:  # the child: make on a terminal of its own, as a user runs it
-        os.chdir(tmp_path)
-        os.execvp("make", ["make", "run"])
-    started = _read_until(terminal, b"engines are loading", 60)
+    pid, terminal = spawn(["make", "run"], cwd=tmp_path)  # on a terminal, as a user runs it
+    started = read_until(terminal, b"engines are loading", 60)
     assert b"listening on" in started, started.decode(errors="replace")
     r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=30,
                    json={"model": "chat", "messages": [{"role": "user", "content": "hi"}]})
     assert r.status_code >= 500  # one request, one record
     os.write(terminal, b"\x03")  # Ctrl-C: the terminal signals its foreground process group
-    out = _read_until(terminal, b"\x00", 60).decode(errors="replace")  # to the end
+    out = read_until(terminal, None, 60).decode(errors="replace")  # to the end
     _, status = os.waitpid(pid, 0)
     assert "Inferplane stopping (SIGINT)" in out and "draining" in out, out
     assert "Inferplane stopped; ledger flushed: 1 record this run" in out, out

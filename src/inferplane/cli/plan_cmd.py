@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from inferplane.cli.ledger_cmd import JsonOption
+from inferplane.cli.tables import show
 from inferplane.planner import calibration as cal
 from inferplane.planner.catalog import load_catalog
 from inferplane.planner.errors import PlannerError
@@ -130,9 +131,9 @@ def main(
         _print_json(plan_dict(result, used, str(cal_path) if calibrations else None))
         return
     console = Console()
-    console.print(plan_table(result))
+    show(console, plan_table(result), PLAN_DROP)
     for line in plan_notes(result, used, cal_path, plot):
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=not console.is_terminal)
 
 
 def _money(value: float | None, digits: int = 2) -> str:
@@ -141,6 +142,10 @@ def _money(value: float | None, digits: int = 2) -> str:
 
 def _maybe(value: float | None, fmt: str) -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, fmt)
+
+
+#: The columns a narrow terminal leaves out, first to last (``cli/tables.py``).
+PLAN_DROP = ("gCO2/1M", "kW", "J/tok", "TTFT p50/p99", "tok/s", "#", "TPOT p50/p99")
 
 
 def plan_table(result: CapacityPlan) -> Table:
@@ -152,9 +157,10 @@ def plan_table(result: CapacityPlan) -> Table:
     table.add_column("#", justify="right")
     table.add_column("hardware", no_wrap=True)
     for name in ("chips", "layout", "tok/s", "TTFT p50/p99", "TPOT p50/p99", "$/1M tok",
-                 "J/tok", "kW", "gCO2/1M"):
-        table.add_column(name, justify="left" if name == "layout" else "right")
-    table.add_column("binding constraint")
+                 "J/tok", "kW", "gCO2/1M"):  # a layout and a p50 / p99 pair may wrap
+        table.add_column(name, justify="left" if name == "layout" else "right",
+                         no_wrap=" " not in name and name != "layout")
+    table.add_column("binding constraint", min_width=16)
     for i, o in enumerate(result.options, 1):
         load = o.load
         table.add_row(
