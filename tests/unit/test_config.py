@@ -522,7 +522,7 @@ def test_cli_check_ok(tmp_path: Path) -> None:
 def test_cli_check_without_a_file_checks_the_defaults() -> None:
     result = runner.invoke(config_cmd.app, ["check"])
     assert result.exit_code == 0, result.output
-    assert "OK: 1 models, 1 deployments" in result.output
+    assert "OK: 1 model, 1 deployment" in result.output
 
 
 def test_cli_check_reports_problems_and_exits_1(tmp_path: Path) -> None:

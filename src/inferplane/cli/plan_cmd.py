@@ -32,6 +32,7 @@ from inferplane.planner.precision import KV_PRECISIONS, precision
 from inferplane.planner.serving import Workload
 from inferplane.planner.slo import format_seconds, parse_slo
 from inferplane.planner.speculative import parse_speculation
+from inferplane.text import plural
 
 app = typer.Typer(
     help="Plan capacity: the cheapest accelerator and layout for a model under an SLO.",
@@ -149,11 +150,8 @@ PLAN_DROP = ("gCO2/1M", "kW", "J/tok", "TTFT p50/p99", "tok/s", "#", "TPOT p50/p
 
 
 def plan_table(result: CapacityPlan) -> Table:
-    req = result.request
-    w = req.workload
-    title = (f"{req.model.id} ({req.quant.name} weights, {req.kv_quant.name} KV): {w.rate:g} req/s,"
-             f" {w.isl:,} in / {w.osl:,} out, SLO {req.slo.describe()}")
-    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(title=escape(result.request.title()), title_justify="left",
+                  box=box.SIMPLE_HEAD)
     table.add_column("#", justify="right")
     table.add_column("hardware", no_wrap=True)
     for name in ("chips", "layout", "tok/s", "TTFT p50/p99", "TPOT p50/p99", "$/1M tok",
@@ -188,7 +186,8 @@ def plan_notes(result: CapacityPlan, calibrations: dict[str, cal.StoredCalibrati
         win = result.options[0]
         w = req.workload
         cost = "" if win.price is None or win.usd_per_hour is None else (
-            f"{win.chips} chips x ${win.price.usd_per_hour:.2f}/h ({win.price.provider}, "
+            f"{plural(win.chips, 'chip')} x ${win.price.usd_per_hour:.2f}/h "
+            f"({win.price.provider}, "
             f"{win.price.date}) = ${win.usd_per_hour:,.2f}/h for {w.rate * w.osl:,.0f} output "
             "tok/s; ")
         notes.append(f"[bold]Cheapest:[/] {escape(win.hardware.name)}, {escape(win.layout)}: "
@@ -202,7 +201,7 @@ def plan_notes(result: CapacityPlan, calibrations: dict[str, cal.StoredCalibrati
         f"gCO2 at {req.grid_g_per_kwh:g} g/kWh x PUE {req.pue:g}.")
     if calibrations:
         fits = ", ".join(
-            f"{hw} (+/-{expected_error(hw, calibrations):.0%}, {c.points} points)"
+            f"{hw} (+/-{expected_error(hw, calibrations):.0%}, {plural(c.points, 'point')})"
             for hw, c in calibrations.items())
         notes.append(f"calibration: {escape(str(cal_path))}: {escape(fits)}; other hardware "
                      f"uncalibrated (expected error +/-{UNCALIBRATED_ERROR:.0%}).")
