@@ -76,11 +76,10 @@ def test_ignore_eos_generates_exactly_max_tokens(gateway: GatewayProc) -> None:
 
 
 def test_continuous_usage_stats_counts_on_every_chunk(gateway: GatewayProc) -> None:
+    options = {"include_usage": True, "continuous_usage_stats": True}  # vLLM's extension
     stream = client(gateway).completions.create(
         model="default", prompt="Once upon a time", max_tokens=8, stream=True,
-        extra_body={"ignore_eos": True},
-        stream_options={"include_usage": True, "continuous_usage_stats": True},  # type: ignore[typeddict-unknown-key]
-    )
+        extra_body={"ignore_eos": True, "stream_options": options})
     counts = [chunk.usage.completion_tokens for chunk in stream if chunk.usage is not None]
     assert counts == sorted(counts) and counts[-1] == 8 and len(counts) > 2
 
