@@ -5,12 +5,13 @@ deployment of the model honours is a 400 that names it."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from .gateway_proc import GatewayProc
+from .gateway_proc import GatewayProc, ledger_yaml, running_gateway
 
 CHAT: list[ChatCompletionMessageParam] = [{"role": "user", "content": "The sea is"}]
 
@@ -105,3 +106,23 @@ def test_fields_at_their_defaults_are_accepted(gateway: GatewayProc) -> None:
         model="default", messages=CHAT, max_tokens=2, frequency_penalty=0, presence_penalty=0,
         logit_bias={}, logprobs=False)
     assert r.choices[0].logprobs is None
+
+
+def test_logprobs_on_a_model_served_by_anthropic_is_a_400_naming_the_field(
+        tmp_path: Path) -> None:
+    """Anthropic's API has no log probabilities: the router finds no deployment that honours
+    the field and refuses the request in OpenAI's error format, before any upstream call."""
+    config = ledger_yaml(tmp_path) + (
+        "models: [{name: claude}]\ndeployments:\n"
+        "  - {name: claude-eu, model: claude, provider: anthropic, base_url: 'http://127.0.0.1:9',"
+        "\n     api_key: 'env:INFERPLANE_TEST_ANTHROPIC_KEY', upstream_model: claude-haiku-4-5}\n")
+    with running_gateway(tmp_path, config,
+                         env={"INFERPLANE_TEST_ANTHROPIC_KEY": "unused"}) as gw:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client(gw).chat.completions.create(model="claude", messages=CHAT, max_tokens=2,
+                                               logprobs=True)
+        error = refused.value.body
+        assert isinstance(error, dict)
+        assert error["param"] == "logprobs" and error["code"] == "unsupported_parameter"
+        assert error["type"] == "invalid_request_error"
+        assert gw.ledger_row(refused.value.response.headers["x-request-id"])["status"] == 400
