@@ -24,6 +24,7 @@ from inferplane.routing.router import Router
 from inferplane.tenancy.access import Access
 from inferplane.tenancy.admission import Reservation
 from inferplane.tenancy.store import TenancyStore
+from inferplane.text import plural
 
 log = logging.getLogger("inferplane")
 
@@ -118,6 +119,18 @@ class Gateway:
             await self._governance.stop()
         if self._ledger is not None:
             await asyncio.to_thread(self._ledger.close)
+
+    def stopped(self) -> str:
+        """What to say once :meth:`stop` returned: the records this run wrote to the ledger,
+        and whether the store took every one of them."""
+        ledger = self._ledger
+        if ledger is None:
+            return "stopped before its ledger opened"
+        records = plural(ledger.appended, "record")
+        if ledger.all_in_store:
+            return f"stopped; ledger flushed: {records} this run, all in {ledger.store_url}"
+        return (f"stopped; ledger: {records} this run, some still in the WAL {ledger.wal_path} "
+                "(the store did not take them; the next start replays them)")
 
     @property
     def ready(self) -> bool:

@@ -35,6 +35,7 @@ from inferplane.protocol.types import (
     Relayed,
     StreamEvent,
     TextDelta,
+    TokenLogprob,
     ToolCall,
     ToolCallDelta,
 )
@@ -58,7 +59,7 @@ class StreamWriter(Protocol):
     """Renders canonical events as one protocol's stream frames."""
 
     def first(self) -> bytes: ...
-    def text(self, text: str) -> bytes: ...
+    def text(self, delta: TextDelta) -> bytes: ...
     def tool_call(self, delta: ToolCallDelta) -> bytes: ...
     def finish(self, finished: Finished) -> bytes: ...
     def done(self, finished: Finished) -> bytes: ...
@@ -72,6 +73,7 @@ class Result:
     text: str
     tool_calls: tuple[ToolCall, ...]
     finished: Finished
+    logprobs: tuple[TokenLogprob, ...] = ()  # of the text's tokens, where the request asked
 
 
 def demand(plan: Plan, prompt_bound: int, output_tokens: int) -> Demand:
@@ -197,6 +199,7 @@ class Generation:
         assert self._events is not None
         acct = self.acct
         parts: list[str] = []
+        tokens: list[TokenLogprob] = []
         calls: dict[int, list[str]] = {}
         heads: dict[int, tuple[str, str]] = {}
         try:
@@ -204,6 +207,7 @@ class Generation:
                 if isinstance(event, TextDelta):
                     acct.delta(len(event.text))
                     parts.append(event.text)
+                    tokens += event.logprobs
                 elif isinstance(event, ToolCallDelta):
                     acct.delta(len(event.arguments))
                     if event.id is not None or event.name is not None:
@@ -216,7 +220,7 @@ class Generation:
                         ToolCall(*heads.get(i, (f"call_{i}", "")), "".join(calls[i]))
                         for i in sorted(calls)
                     )
-                    return Result("".join(parts), tool_calls, event)
+                    return Result("".join(parts), tool_calls, event, tuple(tokens))
         finally:
             await self._events.aclose()
         raise ServiceUnavailable("the deployment ended the request without finishing it")
@@ -236,7 +240,7 @@ class Generation:
                     yield event.data
                 elif isinstance(event, TextDelta):
                     acct.delta(len(event.text))
-                    yield writer.text(event.text)
+                    yield writer.text(event)
                 elif isinstance(event, ToolCallDelta):
                     acct.delta(len(event.arguments))
                     yield writer.tool_call(event)

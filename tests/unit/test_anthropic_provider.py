@@ -64,7 +64,8 @@ def test_registered_with_its_url_and_headers() -> None:
     assert p.upstream_model == "claude-sonnet"
     assert p.auth_headers("sk-ant") == {"x-api-key": "sk-ant"}
     assert p._headers() == {"anthropic-version": "2023-06-01"}
-    assert p.serves("chat.completions", True) and not p.serves("completions", False)
+    assert p.serves("chat.completions", frozenset({"tools"})) and not p.serves("completions")
+    assert not p.serves("chat.completions", frozenset({"logprobs"}))
     for base in ("http://127.0.0.1:9000", "http://127.0.0.1:9000/v1/"):
         assert AnthropicProvider(deployment(base_url=base)).url == (
             "http://127.0.0.1:9000/v1/messages")

@@ -36,6 +36,7 @@ from inferplane.protocol.types import (
     FinishReason,
     GenerationRequest,
     SamplingParams,
+    TextDelta,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -165,7 +166,7 @@ def test_stream_frames_event_by_event() -> None:
     writer = StreamWriter(REQUEST, prompt_tokens=12)
     raw = b"".join([
         writer.first(),
-        writer.text("Hel"), writer.text(""), writer.text("lo"),
+        writer.text(TextDelta("Hel")), writer.text(TextDelta("")), writer.text(TextDelta("lo")),
         writer.tool_call(ToolCallDelta(0, "", "toolu_a", "weather")),
         writer.tool_call(ToolCallDelta(0, '{"city":')),
         writer.tool_call(ToolCallDelta(0, ' "Paris"}')),
@@ -213,7 +214,7 @@ def test_a_stream_rebuilds_the_non_streamed_message() -> None:
     calls = (ToolCall("toolu_a", "weather", '{"city": "Paris"}'),)
     finished = Finished("stop", USAGE, stop_sequence="END")
     writer = StreamWriter(REQUEST)
-    raw = (writer.first() + writer.text("It is ") + writer.text("sunny.")
+    raw = (writer.first() + writer.text(TextDelta("It is ")) + writer.text(TextDelta("sunny."))
            + writer.tool_call(ToolCallDelta(0, '{"city": ', "toolu_a", "weather"))
            + writer.tool_call(ToolCallDelta(0, '"Paris"}')) + end(writer, finished))
     assert accumulate(parse_sse(raw)) == message(REQUEST, "It is sunny.", finished, calls)
@@ -222,7 +223,7 @@ def test_a_stream_rebuilds_the_non_streamed_message() -> None:
 def test_text_after_a_tool_call_opens_a_new_block() -> None:
     writer = StreamWriter(REQUEST)
     raw = (writer.first() + writer.tool_call(ToolCallDelta(0, "{}", "toolu_a", "f"))
-           + writer.text("done") + end(writer, Finished("stop", Usage())))
+           + writer.text(TextDelta("done")) + end(writer, Finished("stop", Usage())))
     starts = [(e["index"], e["content_block"]["type"])
               for name, e in parse_sse(raw) if name == "content_block_start"]
     assert starts == [(0, "tool_use"), (1, "text")]
@@ -249,7 +250,7 @@ def test_frames_validate_against_the_sdk_types() -> None:
     pydantic = pytest.importorskip("pydantic")
     types = pytest.importorskip("anthropic.types")
     writer = StreamWriter(REQUEST, prompt_tokens=3)
-    raw = (writer.first() + writer.text("Hi")
+    raw = (writer.first() + writer.text(TextDelta("Hi"))
            + writer.tool_call(ToolCallDelta(0, '{"a": 1}', "toolu_a", "f"))
            + end(writer, Finished("tool_calls", USAGE)))
     adapter = pydantic.TypeAdapter(types.RawMessageStreamEvent)

@@ -522,7 +522,7 @@ def test_cli_check_ok(tmp_path: Path) -> None:
 def test_cli_check_without_a_file_checks_the_defaults() -> None:
     result = runner.invoke(config_cmd.app, ["check"])
     assert result.exit_code == 0, result.output
-    assert "OK: 1 models, 1 deployments" in result.output
+    assert "OK: 1 model, 1 deployment" in result.output
 
 
 def test_cli_check_reports_problems_and_exits_1(tmp_path: Path) -> None:
@@ -559,3 +559,23 @@ def test_every_key_is_documented() -> None:
         if not re.search(rf"`{re.escape(name)}`", text)
     ]
     assert undocumented == []
+
+
+@pytest.mark.parametrize("wrong", ["aliases: gemma", "routing: {fallbacks: nope}",
+                                   "aliases: [1]"])
+def test_a_type_error_in_a_model_does_not_hide_an_unknown_model_elsewhere(wrong: str) -> None:
+    """A model whose aliases or fallbacks cannot be read still has a name: a deployment naming
+    no model is reported beside the type error, in one check."""
+    text = ("models:\n  - name: chat\n    " + wrong + "\n"
+            "deployments:\n  - {name: a, model: chat, provider: openai}\n"
+            "  - {name: b, model: nosuch, provider: openai}\n")
+    found = {(p.location, p.message) for p in parse_config(text, known_providers=KNOWN)[1]}
+    assert ("deployments[1].model", "unknown model 'nosuch'") in found
+    assert any(location.startswith("models[0].") for location, _ in found)
+
+
+def test_a_deployment_with_an_unreadable_name_still_deploys_its_model() -> None:
+    text = ("models:\n  - name: chat\n  - name: spare\n"
+            "deployments:\n  - {name: [x], model: chat, provider: openai}\n")
+    locations = [p.location for p in parse_config(text, known_providers=KNOWN)[1]]
+    assert locations == ["models[1]", "deployments[0].name"]  # spare has no deployment

@@ -384,9 +384,9 @@ def test_urls_and_auth_header() -> None:
 
 def test_it_serves_chat_and_embeddings_only() -> None:
     p = provider()
-    assert p.serves("chat.completions", uses_tools=True)
-    assert p.serves("embeddings", uses_tools=False)
-    assert not p.serves("completions", uses_tools=False)
+    assert p.serves("chat.completions", frozenset({"tools"}))
+    assert p.serves("embeddings")
+    assert not p.serves("completions")
 
 
 class ChunkedHttp:

@@ -223,9 +223,11 @@ def test_every_fsync_policy_keeps_every_record(url: str, wal_dir: Path, fsync: s
 def test_close_is_idempotent_and_final(store_url: str, wal_dir: Path) -> None:
     ledger = Ledger.open(store_url, wal_dir, commit_interval_ms=NEVER_MS)
     ledger.append(record(1))
+    assert (ledger.appended, ledger.all_in_store) == (1, False)
     ledger.close()
     ledger.close()
     assert stored_count(store_url) == 1
+    assert (ledger.appended, ledger.all_in_store) == (1, True)  # what `up` says when it stops
     with pytest.raises(LedgerClosed):
         ledger.append(record(2))
     with pytest.raises(LedgerClosed):
@@ -430,6 +432,7 @@ def test_close_while_the_store_is_locked_keeps_records_for_the_next_open(
     for i in range(30):
         ledger.append(record(i))
     ledger.close()  # the last commit fails: the records stay in the WAL
+    assert (ledger.appended, ledger.all_in_store) == (30, False)
     lock.execute("ROLLBACK")
     lock.close()
     assert stored_count(url) == 0

@@ -14,6 +14,7 @@ from inferplane.protocol.types import (
     Finished,
     GenerationRequest,
     SamplingParams,
+    TextDelta,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -83,7 +84,8 @@ def test_text_completion_object() -> None:
 
 def test_chat_stream_chunks() -> None:
     writer = ChunkWriter(request())
-    events = [writer.first(), writer.text("Hel"), writer.text("lo"), writer.finish(FINISHED)]
+    events = [writer.first(), writer.text(TextDelta("Hel")), writer.text(TextDelta("lo")),
+              writer.finish(FINISHED)]
     chunks = [parse_event(e) for e in events]
     for chunk in chunks:
         assert chunk["id"] == "chatcmpl-1"
@@ -104,7 +106,7 @@ def test_chat_stream_chunks() -> None:
 
 def test_include_usage_adds_null_usage_to_every_choice_chunk() -> None:
     writer = ChunkWriter(request(include_usage=True))
-    for event in (writer.first(), writer.text("x"), writer.finish(FINISHED)):
+    for event in (writer.first(), writer.text(TextDelta("x")), writer.finish(FINISHED)):
         chunk = parse_event(event)
         assert "usage" in chunk
         assert chunk["usage"] is None
@@ -124,7 +126,7 @@ def test_usage_chunk_has_no_choices() -> None:
 def test_text_completion_stream_chunks_use_text() -> None:
     writer = ChunkWriter(request("completions"))
     assert writer.first() == b""  # no role chunk for plain completions
-    chunks = [parse_event(writer.text(" upon")), parse_event(writer.finish(FINISHED))]
+    chunks = [parse_event(writer.text(TextDelta(" upon"))), parse_event(writer.finish(FINISHED))]
     for chunk in chunks:
         assert chunk["object"] == "text_completion"
         assert chunk["id"] == "cmpl-1"
@@ -136,7 +138,7 @@ def test_text_completion_stream_chunks_use_text() -> None:
 
 def test_text_completion_stream_with_usage() -> None:
     writer = ChunkWriter(request("completions", include_usage=True))
-    assert parse_event(writer.text("a"))["usage"] is None
+    assert parse_event(writer.text(TextDelta("a")))["usage"] is None
     final = parse_event(writer.done(FINISHED)[: -len(DONE)])
     assert final["choices"] == []
     assert final["usage"]["total_tokens"] == 42
@@ -146,7 +148,7 @@ def test_text_completion_stream_with_usage() -> None:
 @pytest.mark.parametrize("piece", ["line\nbreak", "data: [DONE]\n\n", 'quote " \\ \u2028 é 🙂', ""])
 def test_awkward_text_stays_one_event(piece: str) -> None:
     for req in (request(), request("completions")):
-        chunk = parse_event(ChunkWriter(req).text(piece))
+        chunk = parse_event(ChunkWriter(req).text(TextDelta(piece)))
         choice = chunk["choices"][0]
         assert (choice["delta"]["content"] if "delta" in choice else choice["text"]) == piece
 

@@ -22,6 +22,7 @@ from inferplane.protocol.types import (
     Finished,
     FinishReason,
     GenerationRequest,
+    TextDelta,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -130,7 +131,8 @@ class StreamWriter:
     def ping(self) -> bytes:
         return frame("ping", {"type": "ping"})
 
-    def text(self, text: str) -> bytes:
+    def text(self, delta: TextDelta) -> bytes:
+        text = delta.text
         if not text:
             return b""
         out = b""

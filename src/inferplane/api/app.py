@@ -27,13 +27,18 @@ def worker_app() -> GatewayApp:
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s %(levelname)s worker {os.getpid()} %(name)s: "
                                "%(message)s")
-    return build_app(config, worker=True)
+    return build_app(config, on_stop=_log_stopped, worker=True)
 
 
-def build_app(
-    config: Config, on_start: Callable[[Gateway], Awaitable[None]] | None = None,
-    *, worker: bool = False,
-) -> GatewayApp:
+async def _log_stopped(gateway: Gateway) -> None:
+    logging.getLogger("inferplane").info("gateway %s", gateway.stopped())
+
+
+Hook = Callable[[Gateway], Awaitable[None]]  # called with the gateway at start or stop
+
+
+def build_app(config: Config, on_start: Hook | None = None, on_stop: Hook | None = None,
+              *, worker: bool = False) -> GatewayApp:
     gateway = Gateway(config, worker=worker)
     app = Starlette(
         routes=[*openai_routes.routes, *anthropic_routes.routes, *probes.routes,
@@ -41,19 +46,22 @@ def build_app(
         exception_handlers={HTTPException: http_exception, Exception: unhandled_exception},
     )
     app.state.gateway = gateway
-    return GatewayApp(app, gateway, on_start)
+    return GatewayApp(app, gateway, on_start, on_stop)
 
 
 class GatewayApp:
     """The routes, with the gateway started before the first request and stopped after the
     last. A start refused for a known reason (a WAL directory of another store, a ledger in use,
-    a setting the providers reject) fails with its one-line message, not a traceback."""
+    a setting the providers reject) fails with its one-line message, not a traceback.
+    ``on_start`` runs once the gateway has started, ``on_stop`` once it has stopped (the engines
+    and the ledger closed)."""
 
-    def __init__(self, app: Starlette, gateway: Gateway,
-                 on_start: Callable[[Gateway], Awaitable[None]] | None) -> None:
+    def __init__(self, app: Starlette, gateway: Gateway, on_start: Hook | None,
+                 on_stop: Hook | None = None) -> None:
         self.app = app
         self.gateway = gateway
         self.on_start = on_start
+        self.on_stop = on_stop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
@@ -74,4 +82,6 @@ class GatewayApp:
         await send({"type": "lifespan.startup.complete"})
         await receive()  # lifespan.shutdown
         await self.gateway.stop()
+        if self.on_stop is not None:
+            await self.on_stop(self.gateway)
         await send({"type": "lifespan.shutdown.complete"})

@@ -1,8 +1,8 @@
 """OpenAI request bodies -> canonical :class:`GenerationRequest`, with OpenAI-style errors.
 
 Each check names the offending ``param`` so clients see exactly what to fix. Fields this
-gateway does not act on (``user``, ``logit_bias``...) are accepted and ignored, as the SDKs
-send some of them by default.
+gateway does not act on are vendor extensions, passed on or refused by the router
+(``api/openai_fields.py``); none is ignored.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal, get_args
 
 from inferplane.api.fields import got, optional
+from inferplane.api.openai_fields import extensions
 from inferplane.errors import InvalidRequest
 from inferplane.protocol.types import (
     EmbeddingRequest,
@@ -25,6 +26,9 @@ from inferplane.protocol.types import (
 
 _ROLES: tuple[str, ...] = get_args(Role)
 MAX_STOP = 4
+MAX_TOP_LOGPROBS = 20  # OpenAI's limits
+MAX_COMPLETION_LOGPROBS = 5
+STREAM_OPTIONS = ("include_usage", "continuous_usage_stats")
 _ENCODINGS: dict[Any, Literal["float", "base64"]] = {"float": "float", "base64": "base64"}
 
 
@@ -34,15 +38,7 @@ def parse(endpoint: Endpoint, body: dict[str, Any], request_id: str, created: in
     if not isinstance(model, str) or not model:
         raise _missing_or_type("model", "a non-empty string", model)
     stream = _optional(body, "stream", bool) or False
-    options = body.get("stream_options")
-    include_usage = False
-    if options is not None:
-        if not stream:
-            raise InvalidRequest("stream_options is only allowed when stream is true.",
-                                 param="stream_options")
-        if not isinstance(options, dict):
-            raise _missing_or_type("stream_options", "an object", options)
-        include_usage = _optional(options, "include_usage", bool, "stream_options.") or False
+    include_usage, continuous_usage = _stream_options(body.get("stream_options"), stream)
     n = _optional(body, "n", int)
     if n is not None and n != 1:
         raise InvalidRequest(f"n={n} is not supported; only n=1.", param="n")
@@ -58,8 +54,47 @@ def parse(endpoint: Endpoint, body: dict[str, Any], request_id: str, created: in
     return GenerationRequest(
         id=request_id, endpoint=endpoint, model=model, params=_sampling(endpoint, body),
         stream=stream, include_usage=include_usage, created=created,
-        user=user if isinstance(user, str) else None, wire="openai", **fields,
+        user=user if isinstance(user, str) else None, wire="openai",
+        logprobs=_logprobs(endpoint, body), continuous_usage=continuous_usage,
+        extensions=extensions(endpoint, body), **fields,
     )
+
+
+def _stream_options(options: Any, stream: bool) -> tuple[bool, bool]:
+    """``include_usage`` and ``continuous_usage_stats`` (the usage on every chunk, as vLLM
+    sends it); any other option is refused by name."""
+    if options is None:
+        return False, False
+    if not stream:
+        raise InvalidRequest("stream_options is only allowed when stream is true.",
+                             param="stream_options")
+    if not isinstance(options, dict):
+        raise _missing_or_type("stream_options", "an object", options)
+    for name in options:
+        if name not in STREAM_OPTIONS:
+            raise InvalidRequest(
+                f"Unsupported option 'stream_options.{name}'; supported: "
+                f"{', '.join(STREAM_OPTIONS)}.", param=f"stream_options.{name}",
+                code="unsupported_parameter")
+    prefix = "stream_options."
+    return (_optional(options, "include_usage", bool, prefix) or False,
+            _optional(options, "continuous_usage_stats", bool, prefix) or False)
+
+
+def _logprobs(endpoint: Endpoint, body: dict[str, Any]) -> int | None:
+    """How many alternatives to report per token (0: the sampled token's log probability
+    only); None when the request asks for no log probabilities. Chat asks with ``logprobs:
+    true`` and ``top_logprobs`` (0 to 20); completions with ``logprobs`` (0 to 5)."""
+    if endpoint == "completions":
+        n: int | None = _optional(body, "logprobs", int)
+        _in_range("logprobs", n, 0, MAX_COMPLETION_LOGPROBS)
+        return n
+    wanted = _optional(body, "logprobs", bool) or False
+    top = _optional(body, "top_logprobs", int)
+    _in_range("top_logprobs", top, 0, MAX_TOP_LOGPROBS)
+    if top is not None and not wanted:
+        raise InvalidRequest("top_logprobs needs logprobs: true.", param="top_logprobs")
+    return (top or 0) if wanted else None
 
 
 def parse_embeddings(body: dict[str, Any], request_id: str) -> EmbeddingRequest:
@@ -105,6 +140,7 @@ def _sampling(endpoint: Endpoint, body: dict[str, Any]) -> SamplingParams:
         top_p=1.0 if top_p is None else top_p,
         stop=_stop(body.get("stop")),
         seed=_optional(body, "seed", int),
+        ignore_eos=_optional(body, "ignore_eos", bool) or False,
     )
 
 

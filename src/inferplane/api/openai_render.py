@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import struct
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -16,6 +17,8 @@ from inferplane.protocol.types import (
     Embeddings,
     Finished,
     GenerationRequest,
+    TextDelta,
+    TokenLogprob,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -42,9 +45,33 @@ def tool_calls(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
              "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
 
 
+def logprobs(request: GenerationRequest, tokens: Sequence[TokenLogprob], offset: int = 0
+             ) -> dict[str, Any] | None:
+    """A choice's ``logprobs`` (None unless the request asked for them): chat's ``content``
+    list, or completions' parallel lists, whose ``text_offset`` counts from ``offset``
+    characters into the completion."""
+    if request.logprobs is None:
+        return None
+    if request.endpoint == "chat.completions":
+        return {"content": [{**_token(t), "top_logprobs": [_token(a) for a in t.top]}
+                            for t in tokens], "refusal": None}
+    offsets = []
+    for t in tokens:
+        offsets.append(offset)
+        offset += len(t.token)
+    return {"tokens": [t.token for t in tokens], "token_logprobs": [t.logprob for t in tokens],
+            "top_logprobs": [{a.token: a.logprob for a in t.top} for t in tokens],
+            "text_offset": offsets}
+
+
+def _token(t: TokenLogprob) -> dict[str, Any]:
+    return {"token": t.token, "logprob": t.logprob, "bytes": list(t.bytes)}
+
+
 def completion(request: GenerationRequest, text: str, finished: Finished,
-               calls: tuple[ToolCall, ...] = ()) -> dict[str, Any]:
-    """The whole response of a non-streaming request."""
+               calls: tuple[ToolCall, ...] = (), tokens: Sequence[TokenLogprob] = ()
+               ) -> dict[str, Any]:
+    """The whole response of a non-streaming request (``tokens``: its log probabilities)."""
     if request.endpoint == "chat.completions":
         message: dict[str, Any] = {
             "role": "assistant", "content": text or (None if calls else ""), "refusal": None,
@@ -52,12 +79,12 @@ def completion(request: GenerationRequest, text: str, finished: Finished,
         if calls:
             message["tool_calls"] = tool_calls(calls)
         choice: dict[str, Any] = {
-            "index": 0, "message": message, "logprobs": None,
+            "index": 0, "message": message, "logprobs": logprobs(request, tokens),
             "finish_reason": finished.finish_reason,
         }
         kind = "chat.completion"
     else:
-        choice = {"index": 0, "text": text, "logprobs": None,
+        choice = {"index": 0, "text": text, "logprobs": logprobs(request, tokens),
                   "finish_reason": finished.finish_reason}
         kind = "text_completion"
     return {
@@ -79,11 +106,15 @@ def embeddings(request: EmbeddingRequest, result: Embeddings) -> dict[str, Any]:
 
 
 class ChunkWriter:
-    """Renders the SSE events of one streaming response."""
+    """Renders the SSE events of one streaming response. With ``continuous_usage`` every
+    chunk carries the usage so far: ``prompt_tokens`` (as the upstream reported it when the
+    stream started) and the completion tokens of the text sent."""
 
-    def __init__(self, request: GenerationRequest) -> None:
+    def __init__(self, request: GenerationRequest, prompt_tokens: int = 0) -> None:
         self.request = request
         self.chat = request.endpoint == "chat.completions"
+        self._usage = Usage(prompt_tokens)
+        self._chars = 0  # of the completion so far: where the next token's text_offset is
         self._head = {
             "id": request.id,
             "object": "chat.completion.chunk" if self.chat else "text_completion",
@@ -94,8 +125,12 @@ class ChunkWriter:
         """Chat streams open with the assistant role and empty content, as OpenAI's do."""
         return self._choice({"role": "assistant", "content": ""}, None) if self.chat else b""
 
-    def text(self, text: str) -> bytes:
-        return self._choice({"content": text} if self.chat else text, None)
+    def text(self, delta: TextDelta) -> bytes:
+        self._usage = replace(self._usage,
+                              completion_tokens=self._usage.completion_tokens + delta.tokens)
+        probs = logprobs(self.request, delta.logprobs, self._chars)
+        self._chars += len(delta.text)
+        return self._choice({"content": delta.text} if self.chat else delta.text, None, probs)
 
     def tool_call(self, delta: ToolCallDelta) -> bytes:
         call: dict[str, Any] = {"index": delta.index, "function": {"arguments": delta.arguments}}
@@ -118,15 +153,18 @@ class ChunkWriter:
         """An error after the stream began: OpenAI sends it as a data event."""
         return _event(error_body(exc.message, exc.type, param=exc.param, code=exc.code))
 
-    def _choice(self, delta: dict[str, Any] | str, finish_reason: str | None) -> bytes:
+    def _choice(self, delta: dict[str, Any] | str, finish_reason: str | None,
+                probs: dict[str, Any] | None = None) -> bytes:
         if self.chat:
-            choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None,
+            choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": probs,
                                       "finish_reason": finish_reason}
         else:
-            choice = {"index": 0, "text": delta, "logprobs": None,
+            choice = {"index": 0, "text": delta, "logprobs": probs,
                       "finish_reason": finish_reason}
         event: dict[str, Any] = {**self._head, "choices": [choice]}
-        if self.request.include_usage:
+        if self.request.continuous_usage:
+            event["usage"] = usage(self._usage)
+        elif self.request.include_usage:
             event["usage"] = None
         return _event(event)
 

@@ -28,11 +28,12 @@ _PREFIX: dict[Endpoint, str] = {"chat.completions": "chatcmpl-", "completions": 
 
 
 def _render(req: GenerationRequest, result: Result) -> dict[str, object]:
-    return completion(req, result.text, result.finished, result.tool_calls)
+    return completion(req, result.text, result.finished, result.tool_calls, result.logprobs)
 
 
 def _surface(endpoint: Endpoint) -> Surface:
-    return Surface(parse=partial(parse, endpoint), writer=lambda req, _acct: ChunkWriter(req),
+    return Surface(parse=partial(parse, endpoint),
+                   writer=lambda req, acct: ChunkWriter(req, acct.prompt_tokens),
                    render=_render, error=error_response)
 
 

@@ -16,7 +16,8 @@ from inferplane.tenancy.keys import Scope
 
 
 async def healthz(_request: Request) -> Response:
-    """The gateway process is alive and serving HTTP."""
+    """The gateway process is alive and serving HTTP: ``/healthz``, and ``/health`` (what vLLM
+    and TGI answer, which load clients and orchestrators probe)."""
     return Response(b'{"status":"ok"}', media_type="application/json")
 
 
@@ -41,5 +42,5 @@ async def metrics(request: Request) -> Response:
     return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE)
 
 
-routes = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"]),
-          Route("/metrics", metrics, methods=["GET"])]
+routes = [Route("/healthz", healthz, methods=["GET"]), Route("/health", healthz, methods=["GET"]),
+          Route("/readyz", readyz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]

@@ -13,6 +13,7 @@ from rich.text import Text
 from inferplane.config import Config, Problem, check_config, find_config_file, load_config
 from inferplane.errors import ConfigError
 from inferplane.providers.base import provider_names
+from inferplane.text import plural
 
 app = typer.Typer(help="Inspect and validate the configuration (inferplane.yaml).")
 
@@ -32,8 +33,7 @@ def fail_on_problems(problems: Sequence[Problem | str]) -> None:
     if not problems:
         return
     console = Console(stderr=True, highlight=False)
-    noun = "problem" if len(problems) == 1 else "problems"
-    console.print(f"[bold red]{len(problems)} {noun} in the configuration:[/]")
+    console.print(f"[bold red]{plural(len(problems), 'problem')} in the configuration:[/]")
     for problem in problems:
         # Text, not markup: a location like deployments[1] must not be read as a style tag.
         console.print(Text(f"  {problem}"), soft_wrap=True)
@@ -66,4 +66,5 @@ def check(
         fail_on_problems(check_config(found, known_providers=known))
     config = load_config(found, known_providers=known)
     note = "" if found is not None else " (no file: the built-in defaults)"
-    typer.echo(f"OK: {len(config.models)} models, {len(config.deployments)} deployments{note}")
+    typer.echo(f"OK: {plural(len(config.models), 'model')}, "
+               f"{plural(len(config.deployments), 'deployment')}{note}")

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from inferplane.cli.config_cmd import ConfigOption, load_or_exit
+from inferplane.cli.tables import show
 from inferplane.errors import InferplaneError
 from inferplane.tenancy.budget import MAX_RPM, MAX_TPM, Budget, parse_budget, parse_duration
 from inferplane.tenancy.keys import Scope, key_id
@@ -139,7 +140,7 @@ def list_keys(
         return
     table = Table(box=box.SIMPLE)
     for column in ("id", "tenant", "name", "scopes", "models", "limits", "expires", "state"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "state"), overflow="fold")
     now = time.time()
     for k in keys:
         limits = ", ".join(x for x in (f"{k.rpm} rpm" if k.rpm else "",
@@ -149,7 +150,7 @@ def list_keys(
                  else "expired" if not k.active(now) else "active")
         table.add_row(k.id, escape(k.tenant), escape(k.name or ""), ",".join(sorted(k.scopes)),
                       escape(",".join(k.models) or "*"), limits, _when(k.expires_at), state)
-    Console().print(table)
+    show(Console(), table, ("name", "scopes", "expires", "limits"))
 
 
 @app.command()
@@ -230,4 +231,4 @@ def list_tenants(json: JsonOption = False, config: ConfigOption = None) -> None:
     for t in tenants:
         table.add_row(escape(t.name), str(t.rpm or ""), str(t.tpm or ""),
                       str(t.budget or ""), _when(t.created_at))
-    Console().print(table)
+    show(Console(), table, ("created",))

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from inferplane.cli.config_cmd import ConfigOption, load_or_exit
+from inferplane.cli.tables import show
 from inferplane.gateway import open_ledger
 from inferplane.ledger.record import UsageRecord
 from inferplane.ledger.store import Store
@@ -73,7 +74,7 @@ def tail(
         sys.stdout.buffer.write(b"".join(_json_line(r.to_dict()) for r in records))
         sys.stdout.flush()
     else:
-        Console().print(tail_table(records))
+        show(Console(), tail_table(records), TAIL_DROP)
 
 
 @app.command()
@@ -85,10 +86,10 @@ def stats(as_json: JsonOption = False, config: ConfigOption = None) -> None:
         sys.stdout.flush()
         return
     console = Console()
-    console.print(stats_table(summary))
+    show(console, stats_table(summary), STATS_DROP)
     errors = errors_table(summary)
     if errors.row_count:
-        console.print(errors)
+        show(console, errors)
 
 
 def _json_line(data: dict[str, Any]) -> bytes:
@@ -99,14 +100,20 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+#: The columns a narrow terminal leaves out, first to last (``cli/tables.py``).
+TAIL_DROP = ("ttft", "in", "$", "deploy", "time")
+STATS_DROP = ("engine s", "p95 ms", "ttft p99", "2xx", "4xx", "5xx", "in tokens", "p99 ms",
+              "ttft p50", "errors")
+
+
 def tail_table(records: list[UsageRecord]) -> Table:
     table = Table(title=f"last {len(records)} requests", title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("time", no_wrap=True)
-    table.add_column("model", min_width=5)
-    table.add_column("deploy")
+    table.add_column("model", min_width=5, overflow="fold")
+    table.add_column("deploy", overflow="fold")
     for name in ("status", "in", "out", "ttft", "ms", "$"):
         table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("outcome")
+    table.add_column("outcome", overflow="fold")
     for r in records:
         when = datetime.fromtimestamp(r.ts).strftime("%m-%d %H:%M:%S")
         style = "red" if r.status >= 500 else "yellow" if r.status >= 400 else "green"
@@ -127,11 +134,10 @@ def tail_table(records: list[UsageRecord]) -> Table:
 
 def stats_table(summary: dict[str, Any]) -> Table:
     table = Table(title="usage by model", title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("model")
-    for name in ("requests", "errors", "2xx", "4xx", "5xx", "in tokens", "out tokens", "cost $"):
-        table.add_column(name, justify="right")
-    for name in ("engine s", "p50 ms", "p95 ms", "p99 ms", "ttft p50", "ttft p99"):
-        table.add_column(name, justify="right")
+    table.add_column("model", overflow="fold")
+    for name in ("requests", "errors", "2xx", "4xx", "5xx", "in tokens", "out tokens", "cost $",
+                 "engine s", "p50 ms", "p95 ms", "p99 ms", "ttft p50", "ttft p99"):
+        table.add_column(name, justify="right", no_wrap=True)
     rows = [(escape(m), s) for m, s in summary["models"].items()]
     rows.append(("[bold]all[/]", summary["overall"]))
     for name, s in rows:
@@ -154,7 +160,8 @@ def stats_table(summary: dict[str, Any]) -> Table:
 def errors_table(summary: dict[str, Any]) -> Table:
     table = Table(title="errors by type", title_justify="left", box=box.SIMPLE_HEAD)
     for name in ("model", "error type", "requests"):
-        table.add_column(name, justify="right" if name == "requests" else "left")
+        table.add_column(name, justify="right" if name == "requests" else "left",
+                         overflow="fold")
     for model, s in summary["models"].items():
         for error_type, count in s["error_types"].items():
             table.add_row(escape(model), escape(error_type), f"{count:,}")

@@ -24,8 +24,8 @@ from inferplane.cli import (
     report_cmd,
 )
 from inferplane.cli.config_cmd import ConfigOption
+from inferplane.cli.lifecycle import DrainingServer, announce_start, announce_stop, own_ctrl_c
 from inferplane.errors import ConfigError
-from inferplane.gateway import Gateway
 from inferplane.ledger.store import migrate
 from inferplane.ledger.waldir import wal_root
 from inferplane.secrets import missing_secrets
@@ -73,7 +73,7 @@ def up(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        application = build_app(cfg, on_start=_announce)
+        application = build_app(cfg, on_start=announce_start, on_stop=announce_stop)
     except ConfigError as exc:  # e.g. an unknown accounting.intensity_source
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
@@ -91,34 +91,15 @@ def up(
         uvicorn.run(f"{worker_app.__module__}:{worker_app.__name__}", factory=True,
                     workers=workers, **settings)  # type: ignore[arg-type]
         return
-    server = uvicorn.Server(uvicorn.Config(application, **settings))  # type: ignore[arg-type]
+    server = DrainingServer(uvicorn.Config(application, **settings))  # type: ignore[arg-type]
     # uvicorn re-raises the signal that stopped it once shutdown is complete; after a clean
     # drain, exit with status 0 instead of dying by that signal.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
-    server.run()
+    with own_ctrl_c():
+        server.run()
     if not server.started:  # start-up failed (the cause is logged above)
         raise typer.Exit(1)
-
-
-async def _announce(gateway: Gateway) -> None:
-    cfg = gateway.config
-    url = f"http://{cfg.server.host}:{cfg.server.port}/v1"
-    console.print(f"[bold]Inferplane {__version__}[/bold] listening on [cyan]{url}[/cyan]")
-    for model in cfg.models:
-        names = ", ".join([model.name, *model.aliases])
-        for d in cfg.deployments_of(model.name):
-            console.print(f"  model [green]{names}[/green] -> {d.name}: "
-                          f"{gateway.providers[d.name].describe()}")
-    console.print(f"  ledger: {gateway.ledger.wal_path} -> {gateway.ledger.store_url}")
-    access = gateway.access
-    if access.open:
-        console.print("  auth: [yellow]open[/yellow] — no API key exists yet, so only clients "
-                      "on this machine (loopback) are served; `inferplane keys create` ends this")
-    else:
-        console.print("  auth: API keys required; limits and budgets "
-                      + ("shared through Redis" if access.shared else "kept in this process"))
-    console.print("  engines are loading; GET /readyz answers 200 once they serve")
 
 
 @app.command()

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from inferplane.cli.ledger_cmd import JsonOption
+from inferplane.cli.tables import show
 from inferplane.planner import calibration as cal
 from inferplane.planner.catalog import load_catalog
 from inferplane.planner.errors import PlannerError
@@ -31,6 +32,7 @@ from inferplane.planner.precision import KV_PRECISIONS, precision
 from inferplane.planner.serving import Workload
 from inferplane.planner.slo import format_seconds, parse_slo
 from inferplane.planner.speculative import parse_speculation
+from inferplane.text import plural
 
 app = typer.Typer(
     help="Plan capacity: the cheapest accelerator and layout for a model under an SLO.",
@@ -130,9 +132,9 @@ def main(
         _print_json(plan_dict(result, used, str(cal_path) if calibrations else None))
         return
     console = Console()
-    console.print(plan_table(result))
+    show(console, plan_table(result), PLAN_DROP)
     for line in plan_notes(result, used, cal_path, plot):
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=not console.is_terminal)
 
 
 def _money(value: float | None, digits: int = 2) -> str:
@@ -143,18 +145,20 @@ def _maybe(value: float | None, fmt: str) -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, fmt)
 
 
+#: The columns a narrow terminal leaves out, first to last (``cli/tables.py``).
+PLAN_DROP = ("gCO2/1M", "kW", "J/tok", "TTFT p50/p99", "tok/s", "#", "TPOT p50/p99")
+
+
 def plan_table(result: CapacityPlan) -> Table:
-    req = result.request
-    w = req.workload
-    title = (f"{req.model.id} ({req.quant.name} weights, {req.kv_quant.name} KV): {w.rate:g} req/s,"
-             f" {w.isl:,} in / {w.osl:,} out, SLO {req.slo.describe()}")
-    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(title=escape(result.request.title()), title_justify="left",
+                  box=box.SIMPLE_HEAD)
     table.add_column("#", justify="right")
     table.add_column("hardware", no_wrap=True)
     for name in ("chips", "layout", "tok/s", "TTFT p50/p99", "TPOT p50/p99", "$/1M tok",
-                 "J/tok", "kW", "gCO2/1M"):
-        table.add_column(name, justify="left" if name == "layout" else "right")
-    table.add_column("binding constraint")
+                 "J/tok", "kW", "gCO2/1M"):  # a layout and a p50 / p99 pair may wrap
+        table.add_column(name, justify="left" if name == "layout" else "right",
+                         no_wrap=" " not in name and name != "layout")
+    table.add_column("binding constraint", min_width=16)
     for i, o in enumerate(result.options, 1):
         load = o.load
         table.add_row(
@@ -182,7 +186,8 @@ def plan_notes(result: CapacityPlan, calibrations: dict[str, cal.StoredCalibrati
         win = result.options[0]
         w = req.workload
         cost = "" if win.price is None or win.usd_per_hour is None else (
-            f"{win.chips} chips x ${win.price.usd_per_hour:.2f}/h ({win.price.provider}, "
+            f"{plural(win.chips, 'chip')} x ${win.price.usd_per_hour:.2f}/h "
+            f"({win.price.provider}, "
             f"{win.price.date}) = ${win.usd_per_hour:,.2f}/h for {w.rate * w.osl:,.0f} output "
             "tok/s; ")
         notes.append(f"[bold]Cheapest:[/] {escape(win.hardware.name)}, {escape(win.layout)}: "
@@ -196,7 +201,7 @@ def plan_notes(result: CapacityPlan, calibrations: dict[str, cal.StoredCalibrati
         f"gCO2 at {req.grid_g_per_kwh:g} g/kWh x PUE {req.pue:g}.")
     if calibrations:
         fits = ", ".join(
-            f"{hw} (+/-{expected_error(hw, calibrations):.0%}, {c.points} points)"
+            f"{hw} (+/-{expected_error(hw, calibrations):.0%}, {plural(c.points, 'point')})"
             for hw, c in calibrations.items())
         notes.append(f"calibration: {escape(str(cal_path))}: {escape(fits)}; other hardware "
                      f"uncalibrated (expected error +/-{UNCALIBRATED_ERROR:.0%}).")

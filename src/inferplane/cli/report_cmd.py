@@ -23,6 +23,7 @@ from rich.table import Table
 
 from inferplane.cli.config_cmd import ConfigOption
 from inferplane.cli.ledger_cmd import query_ledger
+from inferplane.cli.tables import show
 from inferplane.ledger import plot
 from inferplane.ledger.report import (
     COLUMNS,
@@ -108,7 +109,9 @@ def _print_tables(result: Report, by: str, window: str) -> None:
         console.print(f"no usage records{window}", soft_wrap=True)
         return
     cost, footprint = report_tables(result, by)
-    console.print(cost, "", footprint)
+    show(console, cost, COST_DROP)
+    console.print()
+    show(console, footprint, FOOTPRINT_DROP)
     console.print(energy_note(result.totals), soft_wrap=True)
 
 
@@ -157,6 +160,11 @@ def sig(value: float | None, digits: int = 6) -> str:
         return "0"
     decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
     return f"{value:,.{decimals}f}"
+
+
+#: The columns a narrow terminal leaves out, first to last (``cli/tables.py``).
+COST_DROP = ("errors", "tokens\nin", "tokens\nout")
+FOOTPRINT_DROP = ("no\nenergy", "L/1M\ntokens", "water\nL", "CO2\ng", "energy\nkWh")
 
 
 def report_tables(result: Report, by: str) -> list[Table]:

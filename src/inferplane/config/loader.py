@@ -82,9 +82,9 @@ def parse_config(
     except ValidationError as exc:
         issues += validation_issues(exc, Config, skip={"config_references"})
         # Checks between entries run on every entry whose names can be read, valid or not.
-        models = _model_skeletons(data["models"])
+        models, aliases_known = _model_skeletons(data["models"])
         deployments = _deployment_skeletons(data["deployments"])
-        issues += cross_issues(models, deployments)
+        issues += cross_issues(models, deployments, aliases_known=aliases_known)
     problems = sorted(
         (doc.problem(file, issue) for issue in issues),
         key=lambda p: (p.line is None, p.line or 0, p.column or 0),
@@ -92,28 +92,36 @@ def parse_config(
     return (None, problems) if problems else (config, [])
 
 
-def _model_skeletons(raw: Any) -> list[ModelConfig | None]:
-    """The names in each ``models`` entry, even one invalid elsewhere (None: names unreadable)."""
+def _model_skeletons(raw: Any) -> tuple[list[ModelConfig | None], bool]:
+    """The names in each ``models`` entry, even one invalid elsewhere (None: its name is
+    unreadable), and whether every alias could be read. An entry whose aliases or fallbacks
+    are unreadable (a type error, reported on its own) keeps its name and the rest: the checks
+    that need only names (a deployment's model) still run."""
     if not isinstance(raw, list):
-        return [None]  # the list itself is wrong: skip the checks that need its entries
+        return [None], False  # the list itself is wrong: skip the checks that need its entries
     out: list[ModelConfig | None] = []
+    aliases_known = True
     for item in raw:
+        if isinstance(item, ModelConfig):
+            out.append(item)
+            continue
         entry: dict[str, Any] = item if isinstance(item, dict) else {}
         routing = entry.get("routing")
         name, aliases = entry.get("name"), entry.get("aliases") or []
         fallbacks = (routing.get("fallbacks") if isinstance(routing, dict) else None) or []
-        if isinstance(item, ModelConfig):
-            out.append(item)
-        elif isinstance(name, str) and name and _names(aliases) and _names(fallbacks):
-            skeleton = RoutingConfig.model_construct(fallbacks=fallbacks)
-            out.append(ModelConfig.model_construct(name=name, aliases=aliases, routing=skeleton))
-        else:
+        if not (isinstance(name, str) and name):
             out.append(None)
-    return out
+            continue
+        aliases_known &= _names(aliases)
+        skeleton = RoutingConfig.model_construct(fallbacks=_readable(fallbacks))
+        out.append(ModelConfig.model_construct(name=name, aliases=_readable(aliases),
+                                               routing=skeleton))
+    return out, aliases_known
 
 
 def _deployment_skeletons(raw: Any) -> list[DeploymentConfig | None]:
-    """The name and model of each ``deployments`` entry, as :func:`_model_skeletons`."""
+    """The name and model of each ``deployments`` entry, as :func:`_model_skeletons` (None: its
+    model is unreadable; an unreadable name is left empty, and its checks skipped)."""
     if not isinstance(raw, list):
         return [None]
     out: list[DeploymentConfig | None] = []
@@ -122,8 +130,9 @@ def _deployment_skeletons(raw: Any) -> list[DeploymentConfig | None]:
         name, model = entry.get("name"), entry.get("model")
         if isinstance(item, DeploymentConfig):
             out.append(item)
-        elif isinstance(name, str) and name and isinstance(model, str) and model:
-            out.append(DeploymentConfig.model_construct(name=name, model=model, provider=""))
+        elif isinstance(model, str) and model:
+            out.append(DeploymentConfig.model_construct(
+                name=name if isinstance(name, str) else "", model=model, provider=""))
         else:
             out.append(None)
     return out
@@ -131,6 +140,11 @@ def _deployment_skeletons(raw: Any) -> list[DeploymentConfig | None]:
 
 def _names(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+
+
+def _readable(value: Any) -> list[str]:
+    """The names that can be read in a list of names (none from a value of another type)."""
+    return [v for v in value if isinstance(v, str) and v] if isinstance(value, list) else []
 
 
 def check_config(path: str | Path, *, known_providers: Collection[str]) -> list[Problem]:

@@ -58,11 +58,14 @@ class Config(Section):
 def cross_issues(
     models: Sequence[ModelConfig | None],
     deployments: Sequence[DeploymentConfig | None],
+    *, aliases_known: bool = True,
 ) -> list[Issue]:
     """Problems between entries: clashing names, dangling references, models never deployed.
 
-    ``None`` stands for an entry that is itself invalid (already reported); checks that would
-    need it are skipped rather than reporting a follow-on problem.
+    ``None`` stands for an entry whose names cannot be read (already reported); checks that
+    would need it are skipped rather than reporting a follow-on problem. ``aliases_known``:
+    False when some model's aliases could not be read, which skips only the checks a missing
+    alias could mislead (a fallback may name an alias; a deployment must name a model).
     """
     issues: list[Issue] = []
     owner: dict[str, Loc] = {}  # model name or alias -> where it is declared
@@ -83,7 +86,7 @@ def cross_issues(
                     alias_of[name] = m.name
     names = sorted(m.name for m in models if m is not None)
     models_known = None not in models
-    if models_known:
+    if models_known and aliases_known:
         for i, m in enumerate(models):
             for j, fallback in enumerate(m.routing.fallbacks if m is not None else []):
                 if fallback not in owner:
@@ -98,7 +101,8 @@ def cross_issues(
             message = f"'{d.name}' is already used by deployments[{seen[d.name]}].name"
             fix = "give every deployment a different name"
             issues.append(Issue(("deployments", i, "name"), message, fix))
-        seen.setdefault(d.name, i)
+        if d.name:  # empty: unreadable, and reported
+            seen.setdefault(d.name, i)
         if not models_known or d.model in names:
             continue
         loc = ("deployments", i, "model")

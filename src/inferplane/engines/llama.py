@@ -7,12 +7,14 @@ batch that mixes several sequences, sample per sequence, free a sequence's KV ce
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import llama_cpp as lc
+import numpy as np
 
 from inferplane.engines.scheduler import Work
 
@@ -147,6 +149,22 @@ class LlamaModel:
 
     def sample(self, sampler: Any, index: int) -> int:
         return int(lc.llama_sampler_sample(sampler, self._ctx, index))
+
+    def logprobs(self, index: int, token: int, top: int) -> tuple[float, list[tuple[int, float]]]:
+        """The log probability of ``token`` under the model's distribution at batch index
+        ``index`` (the raw logits' log-softmax: before temperature and top-p), and the ``top``
+        likeliest tokens there with theirs, likeliest first. Call before the next decode."""
+        n_vocab = int(lc.llama_vocab_n_tokens(self._vocab))
+        logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(self._ctx, index),
+                                       shape=(n_vocab,))
+        peak = float(logits.max())
+        log_total = peak + math.log(float(np.exp(logits - peak).sum()))
+        best: list[tuple[int, float]] = []
+        if top > 0:
+            picked = np.argpartition(logits, -top)[-top:]
+            ranked = sorted(picked.tolist(), key=lambda t: -float(logits[t]))
+            best = [(t, float(logits[t]) - log_total) for t in ranked]
+        return float(logits[token]) - log_total, best
 
     @staticmethod
     def free_sampler(sampler: Any) -> None:

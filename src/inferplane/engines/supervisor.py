@@ -188,8 +188,10 @@ class EngineSupervisor:
     async def _run_once(self) -> None:
         parent, child = socket.socketpair()
         try:
+            # A session of its own: Ctrl-C on the terminal, or a signal to the gateway's
+            # group, never reaches it (not even while it imports, before it ignores them).
             self._proc = await asyncio.create_subprocess_exec(
-                *self.spec.argv(child.fileno()), pass_fds=(child.fileno(),)
+                *self.spec.argv(child.fileno()), pass_fds=(child.fileno(),), start_new_session=True
             )
         finally:
             child.close()

@@ -4,12 +4,15 @@ Run by the supervisor as ``python -m inferplane.engines.worker --fd N ...``. It 
 gateway over one socket, a JSON object per line:
 
 gateway -> worker  ``{"op": "generate", "id", "segments" | "prompt", "max_tokens",
-                      "temperature", "top_p", "stop", "seed"}``, ``{"op": "cancel", "id"}``,
+                      "temperature", "top_p", "stop", "seed", "logprobs", "ignore_eos"}``,
+                   ``{"op": "cancel", "id"}``,
                    ``{"op": "stats", "id"}``, ``{"op": "shutdown"}``
 worker -> gateway  ``{"ev": "ready", ...}``, ``{"ev": "start", "id", "prompt_tokens"}``,
-                   ``{"ev": "delta", "id", "text"}``, ``{"ev": "done", "id", "finish_reason",
-                   "prompt_tokens", "completion_tokens", "engine_seconds", "energy_j",
-                   "queue_seconds"}``,
+                   ``{"ev": "delta", "id", "text", "tokens", "logprobs"?}`` (the tokens
+                   the text carries; with ``logprobs`` a request asked for, each one's
+                   ``{"token", "logprob", "bytes", "top"}``),
+                   ``{"ev": "done", "id", "finish_reason", "prompt_tokens",
+                   "completion_tokens", "engine_seconds", "energy_j", "queue_seconds"}``,
                    ``{"ev": "error", "id", "code", "message"}``,
                    ``{"ev": "stats", "id", "running", "waiting", "kv_cache_usage",
                       "prefix_cache_queries", "prefix_cache_hits", "energy_charged_j",
@@ -73,9 +76,22 @@ class _Decoding:
 
     sampler: Any
     stopper: Stopper
+    logprobs: int | None = None  # alternatives per token, when the request wants log probs
+    ignore_eos: bool = False
     utf8: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace")
     )
+    held: int = 0  # tokens generated whose text the stopper has not let out yet
+    held_logprobs: list[Message] = field(default_factory=list)
+
+    def delta(self, request_id: str, text: str) -> Message:
+        """The event for ``text``: it carries the tokens held until now."""
+        event: Message = {"ev": "delta", "id": request_id, "text": text, "tokens": self.held}
+        if self.logprobs is not None:
+            event["logprobs"] = self.held_logprobs
+            self.held_logprobs = []
+        self.held = 0
+        return event
 
 
 class Worker:
@@ -152,7 +168,10 @@ class Worker:
             top_p=float(message.get("top_p", 1.0)),
             seed=message.get("seed"),
         )
-        self.state[request_id] = _Decoding(sampler, Stopper(tuple(message.get("stop") or ())))
+        logprobs = message.get("logprobs")
+        self.state[request_id] = _Decoding(sampler, Stopper(tuple(message.get("stop") or ())),
+                                           None if logprobs is None else int(logprobs),
+                                           bool(message.get("ignore_eos")))
         self.scheduler.submit(Sequence(request_id, tokens, max_tokens or limit - len(tokens),
                                        submitted_at=time.perf_counter()))
         self.channel.send({"ev": "start", "id": request_id, "prompt_tokens": len(tokens)})
@@ -188,7 +207,7 @@ class Worker:
             self._fail_all(str(exc))
             return
         sampled = [
-            (item.seq, self.model.sample(self.state[item.seq.id].sampler, index))
+            (item.seq, self._sample(self.state[item.seq.id], index))
             for item, index in zip(work, indices, strict=True)
             if index >= 0
         ]
@@ -202,15 +221,32 @@ class Worker:
         for seq, token in sampled:
             self._on_token(seq, token)
 
+    def _sample(self, state: _Decoding, index: int) -> int:
+        """The next token at batch ``index``; with its log probabilities held for the text it
+        will be part of, when the request asked for them (read before the next decode)."""
+        token = self.model.sample(state.sampler, index)
+        if state.logprobs is not None:
+            logprob, top = self.model.logprobs(index, token, state.logprobs)
+            state.held_logprobs.append(
+                {**self._token(token), "logprob": logprob,
+                 "top": [{**self._token(t), "logprob": lp} for t, lp in top]})
+        return token
+
+    def _token(self, token: int) -> Message:
+        piece = self.model.piece(token)
+        return {"token": piece.decode("utf-8", "replace"), "bytes": list(piece)}
+
     def _on_token(self, seq: Sequence, token: int) -> None:
         state = self.state[seq.id]
-        if self.model.is_eog(token):
+        if self.model.is_eog(token) and not state.ignore_eos:
+            state.held_logprobs.clear()  # the end of the sequence is no token of its text
             self._finish(seq, "stop")
             return
         seq.generated += 1
+        state.held += 1
         text = state.stopper.feed(state.utf8.decode(self.model.piece(token)))
         if text:
-            self.channel.send({"ev": "delta", "id": seq.id, "text": text})
+            self.channel.send(state.delta(seq.id, text))
         if state.stopper.stopped:
             self._finish(seq, "stop")
         elif seq.generated >= seq.max_new_tokens:
@@ -231,7 +267,7 @@ class Worker:
         state = self.state[seq.id]
         tail = state.stopper.feed(state.utf8.decode(b"", final=True)) + state.stopper.flush()
         if tail:
-            self.channel.send({"ev": "delta", "id": seq.id, "text": tail})
+            self.channel.send(state.delta(seq.id, tail))
         self._send_done(seq, reason, state.stopper.matched)
         self._release(seq.id)
 

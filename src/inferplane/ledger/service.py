@@ -125,6 +125,17 @@ class Ledger:
     def store(self) -> Store:
         return self._store
 
+    @property
+    def appended(self) -> int:
+        """How many records this process appended since it opened the ledger."""
+        return self._writer.appended
+
+    @property
+    def all_in_store(self) -> bool:
+        """The store holds every record appended so far (after :meth:`close`: nothing was left
+        in the WAL for the next open)."""
+        return self._committer.position >= self._writer.position()
+
     def append(self, record: UsageRecord) -> None:
         """Write ``record`` to the WAL (and fsync it when the policy is "always").
 

@@ -160,6 +160,11 @@ class WalWriter:
             self._syncer.start()
 
     @property
+    def appended(self) -> int:
+        """How many records this writer has appended."""
+        return self._count
+
+    @property
     def segment(self) -> int:
         """The number of the active segment (the one appends go to)."""
         return self._segment

@@ -34,7 +34,8 @@ from inferplane.planner.serving import (
     steady_state,
 )
 from inferplane.planner.slo import Slo, format_seconds
-from inferplane.planner.speculative import Speculation
+from inferplane.planner.speculative import Speculation, describe
+from inferplane.text import plural
 
 BATCH_LIMITS = tuple(2**i for i in range(11))  # 1 .. 1024
 MAX_REPLICA_FACTOR = 64
@@ -55,6 +56,13 @@ class PlanRequest:
     grid_g_per_kwh: float = DEFAULT_GRID_G_PER_KWH
     pue: float = DEFAULT_PUE
     provider: str | None = None
+
+    def title(self) -> str:
+        """The plan's question in one line, for its table and its plot."""
+        w = self.workload
+        return (f"{self.model.id} ({self.quant.name} weights, {self.kv_quant.name} KV): "
+                f"{w.rate:g} req/s, {w.isl:,} in / {w.osl:,} out, SLO {self.slo.describe()}, "
+                f"{describe(self.speculation)}")
 
 
 @dataclass(frozen=True)
@@ -155,7 +163,7 @@ def evaluate(req: PlanRequest, replica: Replica) -> Option | str:
     most = replica.max_sequences(w.max_context)
     if most < 1:
         return (f"memory capacity: no room for the KV cache of one {w.max_context:,}-token "
-                f"sequence beside the weights on {replica.chips} chips")
+                f"sequence beside the weights on {plural(replica.chips, 'chip')}")
     batch = _batch_limit(req, replica, most)
     if batch < 1:
         one = decode_cost(replica, 1, w.decode_context, req.speculation).seconds
@@ -213,7 +221,6 @@ def _binding(req: PlanRequest, replica: Replica, replicas: int, batch: int, load
     weights_gb = replica.weights.total / 1e9
     n_min = min_chips_for_weights(req.model, hw, req.quant)
     memory_forced = n_min > 1 and replica.chips == min_layout_chips(req.model, hw, req.quant)
-    shares = ", ".join(f"{part} {step.share(part):.0%}" for part in step.parts)
     step_phrase = {
         "bandwidth": f"bandwidth: {step.bytes_per_chip / 1e9:,.1f} GB read per chip per step",
         "compute": f"compute: {step.share('compute'):.0%} of the decode step",
@@ -221,7 +228,7 @@ def _binding(req: PlanRequest, replica: Replica, replicas: int, batch: int, load
         "overhead": f"step overhead: {step.share('overhead'):.0%} of the decode step",
     }[step.bound]
     notes = [f"decode step {format_seconds(step.total_s)} at {load.concurrency:.3g} "
-             f"sequences in flight per replica ({shares})"]
+             f"sequences in flight per replica ({step.breakdown()})"]
     if memory_forced:
         notes.insert(0, f"weights {weights_gb:,.0f} GB need {n_min} x "
                         f"{hw.usable_bytes / 1e9:,.0f} GB usable")

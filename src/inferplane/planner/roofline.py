@@ -68,6 +68,29 @@ class StepTime:
     def share(self, part: str) -> float:
         return self.parts[part] / self.total_s if self.total_s > 0 else 0.0
 
+    @property
+    def compute_busy(self) -> float | None:
+        """The share of the step the compute units are busy at their peak rate (None: the
+        chip publishes no rate), whether or not that time shows as the ``compute`` part."""
+        if self.peak_flops <= 0 or self.total_s <= 0:
+            return None
+        return self.flops_per_chip / self.peak_flops / self.total_s
+
+    def breakdown(self) -> str:
+        """What bound the step's time, part by part, leaving out the parts that took none; and,
+        when the compute hid under the memory reads (a part is charged to the slower of the
+        two), how busy it was all the same.
+
+        >>> StepTime(0.008, 0.0, 0.002, 0.0, 1e9, 1e12, 1e15, 0.0).breakdown()
+        'time bound by bandwidth 80%, interconnect 20%; compute under the memory reads, busy 10%'
+        """
+        bound = ", ".join(f"{part} {self.share(part):.0%}" for part, seconds in self.parts.items()
+                          if seconds > 0)
+        busy = self.compute_busy
+        if self.compute_s > 0 or busy is None:
+            return f"time bound by {bound}"
+        return f"time bound by {bound}; compute under the memory reads, busy {busy:.0%}"
+
 
 class _Parts:
     """Accumulates roofline parts: each adds its time to the bucket of what bound it."""

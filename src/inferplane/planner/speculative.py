@@ -32,6 +32,21 @@ class Speculation:
                 "speculation needs draft tokens >= 1, acceptance in [0, 1), draft cost >= 0")
 
 
+def describe(spec: Speculation | None) -> str:
+    """The setting in words, for a plan's title.
+
+    >>> describe(Speculation(4, 0.7))
+    'speculative decoding 4 draft tokens, 70% accepted (2.77 tokens/step)'
+    >>> describe(None)
+    'no speculative decoding'
+    """
+    if spec is None:
+        return "no speculative decoding"
+    return (f"speculative decoding {spec.draft_tokens} draft token"
+            f"{'' if spec.draft_tokens == 1 else 's'}, {spec.acceptance:.0%} accepted "
+            f"({expected_tokens(spec):.3g} tokens/step)")
+
+
 def expected_tokens(spec: Speculation) -> float:
     """Mean tokens one verification step emits per sequence."""
     a, k = spec.acceptance, spec.draft_tokens

@@ -66,6 +66,7 @@ class SamplingParams:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    ignore_eos: bool = False  # go on past the end-of-sequence token, up to max_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,23 @@ class GenerationRequest:
     parallel_tool_calls: bool | None = None
     user: str | None = None
     wire: Wire | None = None
+    logprobs: int | None = None  # each token's log probability and this many alternatives
+    continuous_usage: bool = False  # the usage so far on every stream chunk
+    extensions: Mapping[str, Any] = field(default_factory=dict)  # vendor fields, as sent
+
+    def needs(self) -> frozenset[str]:
+        """The optional features the request asks for, by the field that asks (``tools``,
+        ``logprobs``, ``ignore_eos``, ``stream_options.continuous_usage_stats``, and each vendor
+        extension's name): a deployment serves it only if it honours every one."""
+        asked = {"tools": bool(self.tools), "logprobs": self.logprobs is not None,
+                 "ignore_eos": self.params.ignore_eos,
+                 CONTINUOUS_USAGE: self.continuous_usage}
+        return frozenset([name for name, wanted in asked.items() if wanted] + list(self.extensions))
+
+
+CONTINUOUS_USAGE = "stream_options.continuous_usage_stats"
+#: The features above that a provider may or may not honour (``Provider.features``).
+FEATURES = frozenset({"tools", "logprobs", "ignore_eos", CONTINUOUS_USAGE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +160,24 @@ class Started:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One generated token's log probability (natural log), its text and UTF-8 bytes (a token
+    may hold part of a character), and the most likely alternatives at its position."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
+    top: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TextDelta:
+    """New text; ``tokens``: how many generated tokens it carries, where the upstream counts
+    them (0: unknown), and ``logprobs`` theirs when the request asked for them."""
+
     text: str
+    tokens: int = 0
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

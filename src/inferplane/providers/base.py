@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from inferplane.errors import ConfigError, InvalidRequest
 from inferplane.protocol.types import (
+    FEATURES,
     EmbeddingRequest,
     Embeddings,
     Endpoint,
@@ -33,6 +34,10 @@ class Provider(ABC):
     # What it can serve: the router leaves a deployment out for requests it cannot serve.
     endpoints: ClassVar[frozenset[Endpoint]] = frozenset({"chat.completions", "completions"})
     tools: ClassVar[bool] = True
+    # The optional features it honours beside tools (``protocol.types.FEATURES``), and whether
+    # it takes vendor extension fields (any other request field) through to its upstream.
+    features: ClassVar[frozenset[str]] = frozenset()
+    extensions: ClassVar[bool] = False
 
     def __init__(self, deployment: DeploymentConfig) -> None:
         self.deployment = deployment
@@ -52,8 +57,15 @@ class Provider(ABC):
         raise InvalidRequest(f"deployment {self.deployment.name!r} does not serve embeddings",
                              param="model")
 
-    def serves(self, endpoint: Endpoint, uses_tools: bool) -> bool:
-        return endpoint in self.endpoints and (self.tools or not uses_tools)
+    def serves(self, endpoint: Endpoint, needs: frozenset[str] = frozenset()) -> bool:
+        """Whether it serves ``endpoint`` with every feature of ``needs`` (what
+        ``GenerationRequest.needs`` lists)."""
+        return endpoint in self.endpoints and all(map(self.honours, needs))
+
+    def honours(self, need: str) -> bool:
+        if need == "tools":
+            return self.tools
+        return need in self.features if need in FEATURES else self.extensions
 
     async def start(self) -> None:  # noqa: B027  (an optional hook)
         """Acquire what the adapter needs (processes, connection pools)."""

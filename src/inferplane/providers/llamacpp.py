@@ -12,11 +12,13 @@ from inferplane.engines.supervisor import EngineSupervisor, WorkerSpec
 from inferplane.errors import ContextLengthExceeded, EngineUnavailable
 from inferplane.metering.hardware import watts_per_core
 from inferplane.protocol.types import (
+    CONTINUOUS_USAGE,
     Finished,
     GenerationRequest,
     Started,
     StreamEvent,
     TextDelta,
+    TokenLogprob,
     Usage,
     UsageSink,
 )
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 class LlamaCppProvider(Provider):
     name = "llamacpp"
     tools = False  # the embedded base model has no tool-call format
+    features = frozenset({"logprobs", "ignore_eos", CONTINUOUS_USAGE})
 
     def __init__(self, deployment: DeploymentConfig) -> None:
         super().__init__(deployment)
@@ -81,7 +84,8 @@ class LlamaCppProvider(Provider):
         async for event in self.supervisor.generate(self._payload(request), cancelled):
             kind = event["ev"]
             if kind == "delta":
-                yield TextDelta(event["text"])
+                yield TextDelta(event["text"], event.get("tokens", 0),
+                                tuple(map(_logprob, event.get("logprobs") or ())))
             elif kind == "start":
                 yield Started(event["prompt_tokens"])
             elif kind == "done":
@@ -96,12 +100,18 @@ class LlamaCppProvider(Provider):
         payload: dict[str, Any] = {
             "id": request.id, "max_tokens": p.max_tokens, "temperature": p.temperature,
             "top_p": p.top_p, "stop": list(p.stop), "seed": p.seed,
+            "logprobs": request.logprobs, "ignore_eos": p.ignore_eos,
         }
         if request.endpoint == "chat.completions":
             payload["segments"] = TEMPLATES[self.engine_config.chat_template](request.messages)
         else:
             payload["prompt"] = request.prompt
         return payload
+
+
+def _logprob(entry: dict[str, Any]) -> TokenLogprob:
+    return TokenLogprob(entry["token"], entry["logprob"], tuple(entry["bytes"]),
+                        tuple(map(_logprob, entry.get("top") or ())))
 
 
 def _finished(event: dict[str, Any], energy_method: str | None) -> Finished:

@@ -17,6 +17,7 @@ import orjson
 
 from inferplane.errors import UpstreamError
 from inferplane.protocol.types import (
+    CONTINUOUS_USAGE,
     EmbeddingRequest,
     Embeddings,
     Endpoint,
@@ -34,6 +35,7 @@ from inferplane.protocol.types import (
 )
 from inferplane.providers.base import register
 from inferplane.providers.hosted import HostedProvider
+from inferplane.providers.openai_logprobs import read_logprobs, request_fields
 from inferplane.providers.upstream import get, malformed
 
 _PATHS: dict[str, str] = {
@@ -57,6 +59,10 @@ _FINISH: dict[str, FinishReason] = {
 class OpenAICompatProvider(HostedProvider):
     name = "openai"
     endpoints = frozenset({"chat.completions", "completions", "embeddings"})
+    # Passed on for the server to honour or refuse (OpenAI itself has no ignore_eos and no
+    # continuous usage: it answers 400, which reaches the client as the server worded it).
+    features = frozenset({"logprobs", "ignore_eos", CONTINUOUS_USAGE})
+    extensions = True
     default_base_url = "https://api.openai.com/v1"
 
     def auth_headers(self, key: str) -> dict[str, str]:
@@ -140,13 +146,19 @@ class OpenAICompatProvider(HostedProvider):
 def request_body(request: GenerationRequest, model: str) -> dict[str, Any]:
     """The canonical request as an OpenAI request body."""
     p = request.params
-    body: dict[str, Any] = {"model": model, "stream": request.stream}
+    # Vendor extensions first: nothing the gateway sets can be overridden by one.
+    body: dict[str, Any] = {**request.extensions, "model": model, "stream": request.stream}
     if request.endpoint == "chat.completions":
         body["messages"] = [_message(m) for m in request.messages]
     else:
         body["prompt"] = request.prompt
     if request.stream:
         body["stream_options"] = {"include_usage": True}
+        if request.continuous_usage:
+            body["stream_options"]["continuous_usage_stats"] = True
+    body.update(request_fields(request.endpoint, request.logprobs))
+    if p.ignore_eos:
+        body["ignore_eos"] = True
     if p.max_tokens is not None:
         body["max_tokens"] = p.max_tokens
     body["temperature"] = p.temperature
@@ -207,7 +219,7 @@ def response_events(data: Any, name: str) -> list[StreamEvent]:
     events: list[StreamEvent] = []
     text = get(choice, "message", "content") if "message" in choice else get(choice, "text")
     if isinstance(text, str) and text:
-        events.append(TextDelta(text))
+        events.append(TextDelta(text, logprobs=read_logprobs(choice)))
     for i, call in enumerate(get(choice, "message", "tool_calls") or []):
         events.append(ToolCallDelta(i, get(call, "function", "arguments") or "",
                                     get(call, "id") or f"call_{i}", get(call, "function", "name")))
@@ -229,7 +241,8 @@ class ChunkReader:
         if choice is None:
             return []
         text, calls = content(choice)
-        events: list[StreamEvent] = [TextDelta(text)] if text else []
+        events: list[StreamEvent] = [TextDelta(text, logprobs=read_logprobs(choice))] if text \
+            else []
         for call in calls:
             events.append(ToolCallDelta(
                 get(call, "index") or 0, get(call, "function", "arguments") or "",

@@ -26,7 +26,7 @@ class RouteRequest:
 
     model: str
     endpoint: Endpoint
-    uses_tools: bool = False
+    needs: frozenset[str] = frozenset()  # optional features (GenerationRequest.needs)
     prompt_tokens: int = 0
     output_tokens: int = DEFAULT_OUTPUT_TOKENS
     prefix_key: int | None = None
@@ -84,7 +84,7 @@ def route_request(req: GenerationRequest, limits: ClientLimits, version: str | N
     the version it is pinned to, if any."""
     texts = [req.prompt] if req.prompt is not None else [m.content for m in req.messages]
     return RouteRequest(
-        model=req.model, endpoint=req.endpoint, uses_tools=bool(req.tools),
+        model=req.model, endpoint=req.endpoint, needs=req.needs(),
         prompt_tokens=_estimate(texts),
         output_tokens=req.params.max_tokens or DEFAULT_OUTPUT_TOKENS,
         prefix_key=prefix_key(leading(texts, PREFIX_CHARS)),

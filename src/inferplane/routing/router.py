@@ -143,7 +143,7 @@ class Router:
         for alias in aliases:
             alias_model = self.model(alias)
             by_name = {t.deployment.name: t for t in self._pinned(alias, pinned)
-                       if t.provider.serves(request.endpoint, request.uses_tools)
+                       if t.provider.serves(request.endpoint, request.needs)
                        and t.provider.ready}
             profile = self._profile(request, alias_model)
             admission = admissible([self._candidate(t, alias, now, pinned is not None)
@@ -214,11 +214,9 @@ class Router:
     def _refusal(self, request: RouteRequest, model: ModelConfig,
                  rejected: list[Rejection]) -> Exception:
         if not rejected:
-            what = "tool calls" if request.uses_tools else request.endpoint
-            if not any(t.provider.serves(request.endpoint, request.uses_tools)
-                       for t in self._targets[model.name]):
-                return InvalidRequest(f"No deployment of '{request.model}' supports {what}.",
-                                      param="model")
+            providers = [t.provider for t in self._targets[model.name]]
+            if not any(p.serves(request.endpoint, request.needs) for p in providers):
+                return unserved(request, providers)
             return ServiceUnavailable(
                 f"No deployment of '{request.model}' is ready (starting or restarting); "
                 "retry shortly.")
@@ -226,6 +224,25 @@ class Router:
         error = _REFUSALS.get(why.constraint, ServiceUnavailable)(why.message)
         error.routing_reason = {"decisions": [], "rejected": rejections(tuple(rejected))}
         return error
+
+
+def unserved(request: RouteRequest, providers: list[Provider]) -> InvalidRequest:
+    """Why no deployment of the model can serve the request: the endpoint, or the first
+    feature it asks for that none honours (a 400 naming that field)."""
+    endpoint = [p for p in providers if p.serves(request.endpoint)]
+    if not endpoint:
+        return InvalidRequest(f"No deployment of '{request.model}' supports {request.endpoint}.",
+                              param="model")
+    for need in sorted(request.needs):
+        if not any(p.honours(need) for p in endpoint):
+            what = "tool calls" if need == "tools" else f"the field '{need}'"
+            return InvalidRequest(
+                f"No deployment of '{request.model}' supports {what}: remove it, or ask for a "
+                "model served where it is honoured (see docs/api.md).", param=need,
+                code="unsupported_parameter")
+    return InvalidRequest(f"No one deployment of '{request.model}' supports every field of the "
+                          f"request: {', '.join(sorted(request.needs))}.",
+                          param=sorted(request.needs)[0], code="unsupported_parameter")
 
 
 def only_candidate(policy: str, candidate: Candidate, rejected: int) -> Decision:

@@ -9,7 +9,7 @@ from typing import cast
 import pytest
 
 from inferplane.config import Config, parse_config
-from inferplane.errors import ResidencyUnsatisfiable, ServiceUnavailable
+from inferplane.errors import InvalidRequest, ResidencyUnsatisfiable, ServiceUnavailable
 from inferplane.providers.base import Provider
 from inferplane.routing.request import RouteRequest
 from inferplane.routing.router import Plan, Router
@@ -20,8 +20,11 @@ class StandIn:
 
     ready = True
 
-    def serves(self, endpoint: str, uses_tools: bool) -> bool:
-        return endpoint == "chat.completions"
+    def serves(self, endpoint: str, needs: frozenset[str] = frozenset()) -> bool:
+        return endpoint == "chat.completions" and all(map(self.honours, needs))
+
+    def honours(self, need: str) -> bool:
+        return need == "tools"  # a deployment that honours tools and nothing more
 
 
 def deployment(name: str, model: str, region: str, input_price: float) -> str:
@@ -98,3 +101,15 @@ def test_each_alias_of_a_fallback_chain_keeps_its_own_decision(router: Router) -
     assert [t.deployment.name for t in p.targets] == ["chain-us", "solo-us"]
     assert [d["policy"] for d in p.reason()["decisions"]] == ["latency", "cost"]
     assert p.policy == "latency"
+
+
+@pytest.mark.parametrize("need", ["logprobs", "ignore_eos", "frequency_penalty"])
+def test_a_field_no_deployment_honours_is_refused_with_400_naming_it(router: Router,
+                                                                    need: str) -> None:
+    request = RouteRequest(model="pair", endpoint="chat.completions",
+                           needs=frozenset({"tools", need}))
+    with pytest.raises(InvalidRequest) as refused:
+        router.plan(request)
+    assert refused.value.status == 400 and refused.value.param == need
+    assert refused.value.code == "unsupported_parameter"
+    assert f"'{need}'" in refused.value.message
