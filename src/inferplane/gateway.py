@@ -7,6 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from inferplane.cache.service import ResponseCache
 from inferplane.config import Config
 from inferplane.ledger.record import UsageRecord
 from inferplane.ledger.service import Ledger, drain
@@ -39,6 +40,7 @@ class Gateway:
         intensity = intensity_source(config.accounting.intensity_source)
         self.router = Router(config, self.providers, meters=build_meters(config, intensity))
         self.metrics = Metrics()
+        self.cache = ResponseCache.build(config)
         self._ledger: Ledger | None = None
         self._access: Access | None = None
         self._settling: set[asyncio.Task[None]] = set()
@@ -97,6 +99,7 @@ class Gateway:
                 log.exception("stopping %s failed", provider.deployment.name)
         if self._settling:
             await asyncio.gather(*self._settling, return_exceptions=True)
+        await self.cache.close()
         if self._access is not None:
             await self._access.stop()
         if self._ledger is not None:

@@ -34,6 +34,12 @@ class Metrics:
         self.co2 = Counter("inferplane_co2_grams", "Carbon dioxide in grams.", LABELS,
                            registry=r)
         self.water = Counter("inferplane_water_litres", "Water in litres.", LABELS, registry=r)
+        self.cache = Counter("inferplane_cache_requests", "Requests of models with a response "
+                             "cache, by outcome (hit-exact, miss, bypass).", ("model", "outcome"),
+                             registry=r)
+        self.cache_saved = Counter("inferplane_cache_saved_usd", "What the answers served from "
+                                   "the response cache first cost, in US dollars.", ("model",),
+                                   registry=r)
         self._children: dict[_Key, tuple[Counter, ...]] = {}
         self._answered: dict[tuple[_Key, int], Counter] = {}
 
@@ -53,6 +59,10 @@ class Metrics:
             answered = self._answered[(key, rec.status)] = self.requests.labels(
                 *key, str(rec.status))
         answered.inc()
+        if rec.cache is not None:
+            self.cache.labels(rec.model, rec.cache).inc()
+            if rec.cache_saved_usd:
+                self.cache_saved.labels(rec.model).inc(rec.cache_saved_usd)
         if rec.deployment is None:
             return
         prompt, completion, cached, written, reasoning, cost, co2, water = self._for(key)

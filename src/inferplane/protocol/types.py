@@ -74,7 +74,9 @@ class GenerationRequest:
 
     ``messages`` is set for chat requests, ``prompt`` for plain completions. ``wire``: the
     protocol the client speaks, where a provider whose upstream speaks it too may relay the
-    upstream's stream instead of translating it (None: always translate).
+    upstream's stream instead of translating it (None: always translate). ``response_format``:
+    OpenAI's object as the client sent it (``{"type": "json_object"}``...), passed on to
+    OpenAI-compatible upstreams.
     """
 
     id: str
@@ -91,6 +93,7 @@ class GenerationRequest:
     parallel_tool_calls: bool | None = None
     user: str | None = None
     wire: Wire | None = None
+    response_format: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
