@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
@@ -347,8 +347,9 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-def build_admin(gateway: Gateway) -> ASGIApp:
-    """The admin API for ``gateway``, to mount at ``/admin``."""
+def build_admin(gateway: Gateway, extra: Sequence[APIRouter] = ()) -> ASGIApp:
+    """The admin API for ``gateway``, to mount at ``/admin``, with the ``extra`` routers of
+    modules of their own (``admin_cache``)."""
     api = FastAPI(
         title="Inferplane admin API", version="1",
         description="Tenants, API keys, deployments and the usage ledger. Authenticate with "
@@ -357,6 +358,7 @@ def build_admin(gateway: Gateway) -> ASGIApp:
         exception_handlers={InferplaneError: _inferplane_error,
                             RequestValidationError: _validation_error},
     )
-    api.include_router(router)
+    for part in (router, *extra):
+        api.include_router(part)
     api.state.gateway = gateway
     return BodyLimit(api, MAX_ADMIN_BODY)
