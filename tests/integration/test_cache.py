@@ -279,14 +279,13 @@ def test_opt_out_and_opt_in_headers(setup: Setup) -> None:
                       headers={"cache-control": "no-store"}).headers[CACHE] == "bypass"
     assert setup.upstream_calls() == 3
     assert setup.chat("headers question").headers[CACHE] == "hit-exact"
-    warm = {"temperature": 0.9}
-    assert setup.chat("warm question", **warm).headers[CACHE] == "bypass"
+    assert setup.chat("warm question", temperature=0.9).headers[CACHE] == "bypass"
     time.sleep(0.1)
-    assert setup.chat("warm question", **warm).headers[CACHE] == "bypass"
+    assert setup.chat("warm question", temperature=0.9).headers[CACHE] == "bypass"
     force = {CACHE: "force"}
-    assert setup.chat("warm question", headers=force, **warm).headers[CACHE] == "miss"
+    assert setup.chat("warm question", headers=force, temperature=0.9).headers[CACHE] == "miss"
     time.sleep(0.1)
-    assert setup.chat("warm question", headers=force, **warm).headers[CACHE] == "hit-exact"
+    assert setup.chat("warm question", headers=force, temperature=0.9).headers[CACHE] == "hit-exact"
     assert setup.upstream_calls() == 6
 
 
