@@ -7,6 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from inferplane.cache.service import ResponseCache
 from inferplane.config import Config
 from inferplane.governance.live import LiveRegistry
 from inferplane.governance.registry import Registry
@@ -43,6 +44,7 @@ class Gateway:
         intensity = intensity_source(config.accounting.intensity_source)
         self.router = Router(config, self.providers, meters=build_meters(config, intensity))
         self.metrics = Metrics(self.router.model_names(), self.providers, self.router.stats)
+        self.cache = ResponseCache.build(config)
         self._ledger: Ledger | None = None
         self._access: Access | None = None
         self._governance: LiveRegistry | None = None
@@ -85,7 +87,7 @@ class Gateway:
         self._access = Access.build(self.config, store)
         await self._access.start()
         self._governance = LiveRegistry(self.config, Registry(make_engine(self.config.store.url)),
-                                        self.router)
+                                        self.router, self.cache.follow)
         await self._governance.start()  # before any provider: nothing serves unchecked
         for provider in self.providers.values():
             await provider.start()
@@ -113,6 +115,7 @@ class Gateway:
                 log.exception("stopping %s failed", provider.deployment.name)
         if self._settling:
             await asyncio.gather(*self._settling, return_exceptions=True)
+        await self.cache.close()
         if self._access is not None:
             await self._access.stop()
         if self._governance is not None:

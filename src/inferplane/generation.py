@@ -12,9 +12,10 @@ A :class:`Generation` reads top to bottom in the order a request lives::
 Embeddings take the same steps without a stream (:meth:`Generation.embed`). Whatever happens,
 exactly one ledger record is written per request.
 
-Where a later capability goes: a response cache looks up before routing in :meth:`start` and
-stores in :meth:`end`; a rollout's version choice is the router's (``routing/``); a trace span
-opens with the :class:`Generation` and closes in :meth:`end`.
+The response cache (``cache/``) looks up before routing in :meth:`start` (a hit is replayed
+as the generation's events) and stores in :meth:`end`. Where a later capability goes: a
+rollout's version choice is the router's (``routing/``); a trace span opens with the
+:class:`Generation` and closes in :meth:`end`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from inferplane.cache.entry import replay
+from inferplane.cache.policy import HEADER as CACHE_HEADER
+from inferplane.cache.turn import CacheTurn
 from inferplane.errors import InferplaneError, PermissionDenied, ServiceUnavailable
 from inferplane.gateway import Gateway
 from inferplane.metering.tokens import prompt_bound
@@ -94,6 +98,7 @@ class Generation:
         self._relayed = False  # the stream comes as Relayed frames
         self._routed = False  # the request went past the checks of who may send it
         self._ended = False
+        self._cache: CacheTurn | None = None  # the model's response cache, where it has one
 
     async def start(self, req: GenerationRequest, headers: Mapping[str, str] = NO_HEADERS
                     ) -> None:
@@ -102,6 +107,11 @@ class Generation:
         acct = self.acct
         acct.request, acct.model, acct.stream = req, req.model, req.stream
         self._permit(req.model)
+        self._cache = self.gateway.cache.turn(req, acct.principal.tenant_name, headers)
+        if self._cache is not None:
+            if await self._from_cache(self._cache):
+                return
+            req = acct.request = self._cache.upstream(req)
         route = route_request(req, client_limits(headers, self._key_residency()),
                               self._pin(headers.get(VERSION_HEADER)))
         output = self.gateway.access.reserve_tokens(req.params.max_tokens)
@@ -144,6 +154,19 @@ class Generation:
                                    f"'{model}'.", param="model")
         self._routed = True
 
+    async def _from_cache(self, turn: CacheTurn) -> bool:
+        """Answer from the response cache when it holds the answer: the request still counts
+        against the key's rate limits, but reaches no deployment and costs nothing."""
+        entry = await turn.lookup()
+        self.acct.cache = turn.outcome
+        if entry is None:
+            return False
+        if limits := self.acct.principal.limits():
+            self.acct.reservation = await self.gateway.access.admit(limits, Demand(0, 0))
+        self.acct.saved = entry.saved
+        self._events = replay(entry)
+        return True
+
     async def _admit(self, route: RouteRequest, prompt_bound: int, output_tokens: int) -> Plan:
         """The plan for ``route``, once admission let it in."""
         acct = self.acct
@@ -163,6 +186,8 @@ class Generation:
     async def _open(self, req: GenerationRequest) -> None:
         assert self._attempts is not None
         target, started, self._events = await self._attempts.open(req, self.acct)
+        if self._cache is not None:
+            self._events = self._cache.watch(self._events)
         self._relayed = started.relayed
         self.acct.target = target
         self.acct.started(started.prompt_tokens)
@@ -174,6 +199,8 @@ class Generation:
         if not self._routed:
             return headers
         headers["x-inferplane-attempts"] = str(len(self.acct.attempts))
+        if self.acct.cache is not None:
+            headers[CACHE_HEADER] = self.acct.cache
         if self.acct.target is not None:
             deployment = self.acct.target.deployment
             headers["x-inferplane-deployment"] = deployment.name
@@ -266,4 +293,7 @@ class Generation:
             return
         self._ended = True
         acct = self.acct
-        self.gateway.record(acct.record(status, error), acct.reservation, acct.timings())
+        record = acct.record(status, error)
+        self.gateway.record(record, acct.reservation, acct.timings())
+        if self._cache is not None:
+            self._cache.store(record)

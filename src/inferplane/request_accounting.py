@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from inferplane.cache.entry import Saved
 from inferplane.errors import InferplaneError
 from inferplane.ledger.record import UsageRecord
 from inferplane.metering.meter import Metered
@@ -20,6 +21,7 @@ from inferplane.tenancy.records import OPEN, Principal
 
 CLIENT_CLOSED = 499
 NOT_METERED = Metered(0.0, None, None, None, None, None)  # reached no deployment
+FROM_CACHE = Metered(0.0, None, 0.0, None, 0.0, 0.0)  # answered by the response cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,8 @@ class Accounting:
     admission_s: float = 0.0  # waiting for admission (rate limits, budgets)
     engine_queue_s: float | None = None  # waiting for an engine slot, where reported
     upstream_s: float = 0.0  # in attempts, to the end of the stream (routing/dispatch.py)
+    cache: str | None = None  # the response cache's outcome (cache/policy.py)
+    saved: Saved | None = None  # a cache hit: what the answer first cost
 
     @property
     def prompt_tokens(self) -> int:
@@ -101,6 +105,9 @@ class Accounting:
         deployment = self.target.deployment if self.target is not None else None
         metered = NOT_METERED if self.target is None else self.target.meter.measure(
             usage, self.engine_seconds, self.energy_j, self.energy_method)
+        saved = self.saved
+        if saved is not None:  # a cache hit: no tokens used, nothing spent
+            usage, metered = Usage(), FROM_CACHE
         error_type = error if isinstance(error, str) or error is None else (
             error.code or error.type
         )
@@ -126,4 +133,7 @@ class Accounting:
             co2_g=metered.co2_g, water_l=metered.water_l,
             tenant=self.principal.tenant_name, key_id=self.principal.key_id,
             version=deployment.version_name if deployment else None,
+            cache=self.cache, cache_saved_usd=0.0 if saved is None else saved.cost_usd,
+            cache_saved_energy_j=None if saved is None else saved.energy_j,
+            cache_saved_co2_g=None if saved is None else saved.co2_g,
         )

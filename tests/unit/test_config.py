@@ -15,6 +15,7 @@ from inferplane.config import (
     CONFIG_ENV,
     AccountingConfig,
     BreakerConfig,
+    CacheConfig,
     Config,
     DeploymentConfig,
     EnergyConfig,
@@ -551,7 +552,7 @@ def test_every_key_is_documented() -> None:
     sections: list[type[BaseModel]] = [Config, ServerConfig, StoreConfig, LedgerConfig]
     sections += [ModelConfig, RoutingConfig, DeploymentConfig, EngineConfig, HardwareConfig]
     sections += [PriceConfig, SloConfig, RetryConfig, TimeoutsConfig, EnergyConfig, BreakerConfig]
-    sections += [PriceTierConfig, AccountingConfig, TenancyConfig, RedisConfig]
+    sections += [PriceTierConfig, AccountingConfig, TenancyConfig, RedisConfig, CacheConfig]
     undocumented = [
         f"{cls.__name__}.{name}"
         for cls in sections

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
@@ -324,8 +324,9 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-def build_admin(gateway: Gateway) -> ASGIApp:
-    """The admin API for ``gateway``, to mount at ``/admin``."""
+def build_admin(gateway: Gateway, extra: Sequence[APIRouter] = ()) -> ASGIApp:
+    """The admin API for ``gateway``, to mount at ``/admin``, with the ``extra`` routers of
+    modules of their own (``admin_cache``); the model registry's routes are ``admin_models``."""
     api = FastAPI(
         title="Inferplane admin API", version="1",
         description="Tenants, API keys, deployments, model versions and kills, and the usage "
@@ -335,7 +336,7 @@ def build_admin(gateway: Gateway) -> ASGIApp:
         exception_handlers={InferplaneError: _inferplane_error,
                             RequestValidationError: _validation_error},
     )
-    api.include_router(router)
-    api.include_router(admin_models.router)
+    for part in (router, admin_models.router, *extra):
+        api.include_router(part)
     api.state.gateway = gateway
     return BodyLimit(api, MAX_ADMIN_BODY)

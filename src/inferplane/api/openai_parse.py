@@ -29,6 +29,7 @@ MAX_STOP = 4
 MAX_TOP_LOGPROBS = 20  # OpenAI's limits
 MAX_COMPLETION_LOGPROBS = 5
 STREAM_OPTIONS = ("include_usage", "continuous_usage_stats")
+_RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 _ENCODINGS: dict[Any, Literal["float", "base64"]] = {"float": "float", "base64": "base64"}
 
 
@@ -48,6 +49,7 @@ def parse(endpoint: Endpoint, body: dict[str, Any], request_id: str, created: in
         fields["tools"] = _tools(body.get("tools"))
         fields["tool_choice"] = _tool_choice(body.get("tool_choice"), fields["tools"])
         fields["parallel_tool_calls"] = _optional(body, "parallel_tool_calls", bool)
+        fields["response_format"] = _response_format(body.get("response_format"))
     else:
         fields["prompt"] = _prompt(body)
     user = body.get("user")
@@ -223,6 +225,17 @@ def _tools(raw: Any) -> tuple[Tool, ...]:
             )
         tools.append(Tool(name, description, parameters))
     return tuple(tools)
+
+
+def _response_format(raw: Any) -> dict[str, Any] | None:
+    """``{"type": "text" | "json_object" | "json_schema", ...}``, or None when absent."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("type") not in _RESPONSE_FORMATS:
+        raise InvalidRequest(
+            "Invalid 'response_format': expected an object whose type is one of "
+            f"{', '.join(_RESPONSE_FORMATS)}.", param="response_format")
+    return raw
 
 
 def _tool_choice(raw: Any, tools: tuple[Tool, ...]) -> ToolChoice | None:

@@ -15,6 +15,7 @@ from rich.markup import escape
 from inferplane import __version__
 from inferplane.api.app import WORKER_CONFIG_ENV, build_app, worker_app
 from inferplane.cli import (
+    cache_cmd,
     config_cmd,
     eval_cmd,
     keys_cmd,
@@ -37,6 +38,7 @@ app.add_typer(plan_cmd.app, name="plan")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(keys_cmd.tenants_app, name="tenants")
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(cache_cmd.app, name="cache")
 app.command("report")(report_cmd.report)
 app.command("kill")(models_cmd.kill)
 app.command("unkill")(models_cmd.unkill)

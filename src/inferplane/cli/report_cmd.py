@@ -113,6 +113,26 @@ def _print_tables(result: Report, by: str, window: str) -> None:
     console.print()
     show(console, footprint, FOOTPRINT_DROP)
     console.print(energy_note(result.totals), soft_wrap=True)
+    totals = result.totals
+    if totals.cache_hits + totals.cache_misses + totals.cache_bypass:
+        console.print("", cache_table(result, by))
+
+
+def cache_table(result: Report, by: str) -> Table:
+    """What the response caches did, and what their hits saved (groups with a cached model)."""
+    table = _table(f"response cache by {by}", by, (
+        "hits", "misses", "bypass", "hit\nrate", "saved\nUSD", "saved\nkWh", "saved\nCO2 g"))
+    rows = [(escape(_key(key)), tally) for key, tally in result.grouped(by)
+            if tally.cache_hits + tally.cache_misses + tally.cache_bypass]
+    for name, tally in [*rows, ("[bold]total[/]", result.totals)]:
+        if tally is result.totals:
+            table.add_section()
+        rate = tally.cache_hit_rate
+        table.add_row(name, f"{tally.cache_hits:,}", f"{tally.cache_misses:,}",
+                      f"{tally.cache_bypass:,}", "-" if rate is None else f"{rate:.0%}",
+                      sig(tally.cache_saved_usd), sig(tally.cache_saved_energy_j / J_PER_KWH, 4),
+                      sig(tally.cache_saved_co2_g, 4))
+    return table
 
 
 def _write_plots(result: Report, directory: Path, window: str, err: Console) -> None:

@@ -43,6 +43,7 @@ from inferplane.config.loader import (
     parse_config as parse_config,
 )
 from inferplane.config.models import (
+    CacheConfig as CacheConfig,
     ModelConfig as ModelConfig,
     RetryConfig as RetryConfig,
     RoutingConfig as RoutingConfig,

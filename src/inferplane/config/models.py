@@ -41,12 +41,26 @@ class RoutingConfig(Section):
     max_request_usd: float | None = Field(None, gt=0)  # refuse deployments expected to cost more
 
 
+class CacheConfig(Section):
+    """The model's response cache (docs/cache.md): answers kept per tenant, model, the
+    deployments that would serve it and the whole request, replayed to identical requests."""
+
+    exact: bool = True  # identical requests are answered from the cache
+    ttl_s: float = Field(3600.0, gt=0, le=365 * 86400)  # an entry is served this long
+    max_entries: int = Field(10_000, ge=1)  # per model (memory: per process; redis: shared)
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1024)  # memory backend: all entries together
+    max_entry_bytes: int = Field(1024 * 1024, ge=256)  # a larger answer is not kept
+    backend: Literal["memory", "redis"] = "memory"  # redis: the top-level redis.url, shared
+    deterministic_only: bool = True  # only temperature 0 or seeded requests, unless forced
+
+
 class ModelConfig(Section):
     """A name clients ask for."""
 
     name: str = Field(min_length=1, examples=["chat-small"])
     aliases: list[str] = Field(default_factory=list, examples=[["gpt-4o-mini"]])
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    cache: CacheConfig | None = None  # no cache unless set
 
     @model_validator(mode="after")
     def _no_fallback_to_self(self) -> Self:

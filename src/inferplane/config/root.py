@@ -14,7 +14,7 @@ from inferplane.config.accounting import AccountingConfig, HardwareConfig
 from inferplane.config.deployments import BreakerConfig, DeploymentConfig, EngineConfig
 from inferplane.config.governance import GovernanceConfig
 from inferplane.config.models import ModelConfig
-from inferplane.config.problems import Issue, Loc, Section, format_loc, one_of
+from inferplane.config.problems import Issue, Loc, Section, format_loc, invalid, one_of
 from inferplane.config.server import LedgerConfig, ServerConfig, StoreConfig
 from inferplane.config.tenancy import RedisConfig, TenancyConfig
 
@@ -39,6 +39,16 @@ class Config(Section):
         if issues:
             text = "; ".join(f"{format_loc(i.loc)}: {i.message} — fix: {i.fix}" for i in issues)
             raise PydanticCustomError("config_references", "{message}", {"message": text})
+        return self
+
+    @model_validator(mode="after")
+    def _cache_needs_redis(self) -> Self:
+        for i, m in enumerate(self.models):
+            if m.cache is not None and m.cache.backend == "redis" and self.redis.url is None:
+                raise invalid("cache_needs_redis",
+                              f"model '{m.name}' keeps its cache in Redis, but no Redis is set",
+                              "set `redis: {url: redis://...}`, or `backend: memory`",
+                              field=f"models.{i}.cache.backend")
         return self
 
     def model_names(self) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable, Collection
 
 from inferplane.config import Config
 from inferplane.governance.holdback import Snapshot, held_back, killed
@@ -24,10 +25,14 @@ def config_actor() -> str:
 
 
 class LiveRegistry:
-    def __init__(self, config: Config, registry: Registry, router: Router) -> None:
+    def __init__(self, config: Config, registry: Registry, router: Router,
+                 on_change: Callable[[Collection[str]], None] | None = None) -> None:
+        """``on_change``: told the deployments held back after each new snapshot (the response
+        cache keys its entries by what serves)."""
         self._config = config
         self.registry = registry
         self._router = router
+        self._on_change = on_change
         self.snapshot = Snapshot()
         self._poller: asyncio.Task[None] | None = None
 
@@ -60,6 +65,8 @@ class LiveRegistry:
             self._config.deployments, snapshot,
             require_approval=self._config.governance.require_approval)
         self._router.killed = killed(self._config.deployments, snapshot)
+        if self._on_change is not None:
+            self._on_change(self._router.held_back.keys())
 
     async def _poll(self) -> None:
         await poll_forever(self._config.governance.poll_interval_ms / 1000, self.refresh,

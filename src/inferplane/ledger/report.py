@@ -34,6 +34,7 @@ COLUMNS = (
     "ts", "tenant", "model", "deployment", "provider", "region", "status",
     "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens",
     "cost_usd", "energy_j", "energy_method", "co2_g", "water_l",
+    "cache", "cache_saved_usd", "cache_saved_energy_j", "cache_saved_co2_g",
 )
 
 ReportRow = Mapping[Any, Any] | UsageRecord  # a record, or a row of COLUMNS by name
@@ -113,6 +114,8 @@ class _Values(NamedTuple):
     energy_method: str | None
     co2_g: float | None
     water_l: float | None
+    cache: str | None
+    saved: tuple[float, float, float]  # a cache hit: USD, joules, grams of CO2 it saved
 
 
 def _attributes(obj: object) -> Callable[[str], Any]:
@@ -133,6 +136,9 @@ def _values(row: ReportRow) -> _Values:
         int(get("cached_tokens") or 0), int(get("reasoning_tokens") or 0),
         float(get("cost_usd") or 0.0),
         get("energy_j"), get("energy_method"), get("co2_g"), get("water_l"),
+        get("cache"), (float(get("cache_saved_usd") or 0.0),
+                       float(get("cache_saved_energy_j") or 0.0),
+                       float(get("cache_saved_co2_g") or 0.0)),
     )
 
 
@@ -161,6 +167,12 @@ class Tally:
     energy_tokens: int = 0
     co2_tokens: int = 0
     water_tokens: int = 0
+    cache_hits: int = 0  # requests answered by the response cache
+    cache_misses: int = 0  # looked up there, served upstream
+    cache_bypass: int = 0  # of a cached model, not looked up
+    cache_saved_usd: float = 0.0  # what the hits' answers first cost
+    cache_saved_energy_j: float = 0.0
+    cache_saved_co2_g: float = 0.0
 
     @property
     def total_tokens(self) -> int:
@@ -189,6 +201,25 @@ class Tally:
         if v.water_l is not None:
             self.water_l += v.water_l
             self.water_tokens += tokens
+        if v.cache is not None:
+            self._add_cache(v.cache, v.saved)
+
+    def _add_cache(self, outcome: str, saved: tuple[float, float, float]) -> None:
+        if outcome == "hit-exact":
+            self.cache_hits += 1
+            self.cache_saved_usd += saved[0]
+            self.cache_saved_energy_j += saved[1]
+            self.cache_saved_co2_g += saved[2]
+        elif outcome == "miss":
+            self.cache_misses += 1
+        else:
+            self.cache_bypass += 1
+
+    @property
+    def cache_hit_rate(self) -> float | None:
+        """Hits among the requests that looked the cache up; None when none did."""
+        looked = self.cache_hits + self.cache_misses
+        return self.cache_hits / looked if looked else None
 
     def to_dict(self) -> dict[str, Any]:
         """The figures under stable keys, units in the names where there is one.
@@ -222,6 +253,13 @@ class Tally:
             "water_l_per_mtok": per_mtok(self.water_l, self.water_tokens),
             "energy_j_by_method": dict(self.energy_j_by_method),
             "energy_unknown_requests": self.energy_unknown_requests,
+            "cache_hits": self.cache_hits,
+            "cache_misses": self.cache_misses,
+            "cache_bypass": self.cache_bypass,
+            "cache_hit_rate": self.cache_hit_rate,
+            "cache_saved_usd": self.cache_saved_usd,
+            "cache_saved_energy_j": self.cache_saved_energy_j,
+            "cache_saved_co2_g": self.cache_saved_co2_g,
         }
 
 

@@ -54,6 +54,12 @@ class Metrics:
         self.attempts = Counter("inferplane_attempts", "Attempts at a deployment, by outcome "
                                 "(ok, error, error_after_start).", ("deployment", "outcome"),
                                 registry=r)
+        self.cache = Counter("inferplane_cache_requests", "Requests of models with a response "
+                             "cache, by outcome (hit-exact, miss, bypass).", ("model", "outcome"),
+                             registry=r)
+        self.cache_saved = Counter("inferplane_cache_saved_usd", "What the answers served from "
+                                   "the response cache first cost, in US dollars.", ("model",),
+                                   registry=r)
         self.engines = EngineGauges(providers or {})
         r.register(self.engines)
         r.register(BreakerGauges(stats or {}))
@@ -85,6 +91,10 @@ class Metrics:
             self._attempt(entry["deployment"], entry["outcome"]).inc()
         if rec.deployment is not None:
             self.usage.count(series.usage, key, rec)
+        if rec.cache is not None:  # one of cache/policy.py's few outcomes
+            self.cache.labels(key[0], rec.cache).inc()
+            if rec.cache_saved_usd:
+                self.cache_saved.labels(key[0]).inc(rec.cache_saved_usd)
 
     def _attempt(self, deployment: str, outcome: str) -> Counter:
         counter = self._attempted.get((deployment, outcome))

@@ -75,7 +75,9 @@ class GenerationRequest:
 
     ``messages`` is set for chat requests, ``prompt`` for plain completions. ``wire``: the
     protocol the client speaks, where a provider whose upstream speaks it too may relay the
-    upstream's stream instead of translating it (None: always translate).
+    upstream's stream instead of translating it (None: always translate). ``response_format``:
+    OpenAI's object as the client sent it (``{"type": "json_object"}``...), passed on to
+    OpenAI-compatible upstreams.
     """
 
     id: str
@@ -92,6 +94,7 @@ class GenerationRequest:
     parallel_tool_calls: bool | None = None
     user: str | None = None
     wire: Wire | None = None
+    response_format: Mapping[str, Any] | None = None
     logprobs: int | None = None  # each token's log probability and this many alternatives
     continuous_usage: bool = False  # the usage so far on every stream chunk
     extensions: Mapping[str, Any] = field(default_factory=dict)  # vendor fields, as sent

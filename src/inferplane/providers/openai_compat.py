@@ -181,6 +181,8 @@ def request_body(request: GenerationRequest, model: str) -> dict[str, Any]:
         body["parallel_tool_calls"] = request.parallel_tool_calls
     if request.user is not None:
         body["user"] = request.user
+    if request.response_format is not None:
+        body["response_format"] = dict(request.response_format)
     return body
 
 

@@ -1,0 +1,164 @@
+"""The gateway's response cache: each cached model's settings and store, built from the
+configuration, and the I/O around them (lookups that fail open, stores in the background,
+stats and purges for the admin API and the CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from inferplane.cache.entry import Entry, decode, encode
+from inferplane.cache.key import EntryKey, Scope, entry_key, serving_of
+from inferplane.cache.memory import MemoryStore
+from inferplane.cache.policy import decide, directives
+from inferplane.cache.redis_store import RedisStore
+from inferplane.cache.store import CacheStore
+from inferplane.cache.turn import CacheTurn
+from inferplane.config import CacheConfig, Config
+from inferplane.errors import NotFound
+from inferplane.protocol.types import GenerationRequest
+
+log = logging.getLogger("inferplane.cache")
+REDIS_CONNECTIONS = 16  # per gateway process
+REDIS_TIMEOUT_S = 1.0  # a lookup slower than this is a miss
+WARN_EVERY_S = 60.0
+
+
+@dataclass(slots=True)
+class ModelCache:
+    """One model's cache: its settings, what serves it now (part of every key, recomputed when
+    governance changes what may serve: :meth:`ResponseCache.follow`), its store."""
+
+    name: str
+    settings: CacheConfig
+    serving: str
+    store: CacheStore
+
+
+class ResponseCache:
+    """Every cached model's :class:`ModelCache`, found by the model's name or any alias. A model
+    without ``cache:`` is not here, and its requests pay one dictionary lookup."""
+
+    def __init__(self, models: Mapping[str, ModelCache],
+                 redis: aioredis.Redis | None = None, config: Config | None = None) -> None:
+        self._by_name = dict(models)
+        self._config = config
+        self._redis = redis
+        self._pending: set[asyncio.Task[None]] = set()
+        self._warned = 0.0
+
+    @classmethod
+    def build(cls, config: Config) -> ResponseCache:
+        redis = None
+        if config.redis.url is not None and any(
+                m.cache is not None and m.cache.backend == "redis" for m in config.models):
+            redis = aioredis.Redis.from_url(
+                config.redis.url, max_connections=REDIS_CONNECTIONS,
+                socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
+        by_name: dict[str, ModelCache] = {}
+        for m in config.models:
+            if m.cache is None:
+                continue
+            s = m.cache
+            store: CacheStore = (
+                RedisStore(redis, m.name, s.ttl_s, s.max_entries) if redis is not None
+                and s.backend == "redis" else MemoryStore(s.ttl_s, s.max_entries, s.max_bytes))
+            model = ModelCache(m.name, s, serving_of(config, m.name), store)
+            by_name.update(dict.fromkeys([m.name, *m.aliases], model))
+        return cls(by_name, redis, config)
+
+    def follow(self, held_back: Collection[str]) -> None:
+        """Governance changed which deployments may serve (``held_back``: those that may not):
+        each model's entries are keyed by what serves it now, so an answer of a version that no
+        longer serves is never replayed (the registry's snapshot calls this)."""
+        if self._config is None:
+            return
+        for model in self.models:
+            model.serving = serving_of(self._config, model.name, held_back)
+
+    @property
+    def models(self) -> list[ModelCache]:
+        return list({id(m): m for m in self._by_name.values()}.values())
+
+    def turn(self, req: GenerationRequest, tenant: str | None, headers: Mapping[str, str]
+             ) -> CacheTurn | None:
+        """How ``req`` deals with the cache; None when its model has no cache."""
+        model = self._by_name.get(req.model)
+        if model is None:
+            return None
+        decision = decide(model.settings, req.params, directives(headers))
+        key = entry_key(Scope(tenant, model.name, req.model, model.serving), req)
+        return CacheTurn(self, model, key, decision)
+
+    async def get(self, model: ModelCache, key: EntryKey) -> Entry | None:
+        """The entry kept under ``key``, or None (a failing store is a miss)."""
+        try:
+            data = await model.store.get(key)
+        except (RedisError, OSError) as exc:
+            self._warn("lookup", exc)
+            return None
+        return None if data is None else decode(data, key.digest)
+
+    def put_later(self, model: ModelCache, key: EntryKey, entry: Entry) -> None:
+        """Keep ``entry`` under ``key``, off the request's path."""
+        data = encode(entry)
+        if len(data) > model.settings.max_entry_bytes:
+            return
+        task = asyncio.create_task(self._put(model, key, data))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _put(self, model: ModelCache, key: EntryKey, data: bytes) -> None:
+        try:
+            await model.store.put(key, data)
+        except (RedisError, OSError) as exc:
+            self._warn("store", exc)
+
+    def _warn(self, what: str, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned >= WARN_EVERY_S:
+            self._warned = now
+            log.warning("response cache %s failed (served as a miss): %s: %s", what,
+                        type(exc).__name__, exc)
+
+    def _selected(self, model: str | None) -> list[ModelCache]:
+        if model is None:
+            return self.models
+        found = self._by_name.get(model)
+        if found is None:
+            raise NotFound(f"The model '{model}' has no cache (or does not exist).",
+                           param="model")
+        return [found]
+
+    async def stats(self, model: str | None = None, tenant: str | None = None
+                    ) -> list[dict[str, Any]]:
+        """Per cached model (or ``model`` alone): its backend, limits and what it holds for
+        ``tenant`` (a label, ``-`` for no tenant; None: all)."""
+        out = []
+        for m in self._selected(model):
+            held = await m.store.stats(tenant)
+            s = m.settings
+            out.append({"model": m.name, "backend": s.backend, "tenant": tenant,
+                        "entries": held.entries, "bytes": held.bytes, "ttl_s": s.ttl_s,
+                        "max_entries": s.max_entries,
+                        "max_bytes": s.max_bytes if s.backend == "memory" else None})
+        return out
+
+    async def purge(self, model: str | None = None, tenant: str | None = None) -> int:
+        """Drop the entries of ``model`` (or every cached model) of ``tenant`` (or all)."""
+        return sum([await m.store.purge(tenant) for m in self._selected(model)])
+
+    async def close(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        for m in self.models:
+            await m.store.close()
+        if self._redis is not None:
+            await self._redis.aclose()

@@ -1,0 +1,65 @@
+"""One request's dealings with its model's cache: the lookup before routing, the recording of
+the answer on its way to the client, and the store once the request ended well."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from inferplane.cache.entry import Entry, Saved
+from inferplane.cache.key import EntryKey
+from inferplane.cache.policy import BYPASS, HIT, MISS, Decision, Outcome, storable
+from inferplane.cache.recorder import Recorder
+from inferplane.ledger.record import UsageRecord
+from inferplane.protocol.types import GenerationRequest, StreamEvent
+
+if TYPE_CHECKING:
+    from inferplane.cache.service import ModelCache, ResponseCache
+
+
+class CacheTurn:
+    def __init__(self, cache: ResponseCache, model: ModelCache, key: EntryKey,
+                 decision: Decision) -> None:
+        self.cache = cache
+        self.model = model
+        self.key = key
+        self.decision = decision
+        self.outcome: Outcome = BYPASS
+        self._recorder: Recorder | None = None
+
+    async def lookup(self) -> Entry | None:
+        """The kept answer, when the request may read one and there is one."""
+        if not self.decision.read:
+            return None
+        entry = await self.cache.get(self.model, self.key)
+        self.outcome = MISS if entry is None else HIT
+        return entry
+
+    def upstream(self, req: GenerationRequest) -> GenerationRequest:
+        """``req`` as sent upstream: when its answer may be kept, translated rather than relayed
+        (the cache keeps the answer's text, not one protocol's frames)."""
+        return replace(req, wire=None) if self.decision.store and req.wire else req
+
+    def watch(self, events: AsyncGenerator[StreamEvent, None]
+              ) -> AsyncGenerator[StreamEvent, None]:
+        """An attempt's events, recorded when the answer may be kept (a new attempt starts a
+        new recording)."""
+        if not self.decision.store:
+            return events
+        self._recorder = Recorder()
+        return self._recorder.watch(events)
+
+    def store(self, record: UsageRecord) -> None:
+        """The request ended with ``record``: keep its answer if it may be kept."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is None or self.outcome == HIT:
+            return
+        finished = recorder.finished
+        if finished is None or not storable(record.status, finished.finish_reason,
+                                            recorder.opaque):
+            return
+        saved = Saved(record.cost_usd, record.energy_j, record.co2_g)
+        self.cache.put_later(self.model, self.key, Entry(
+            self.key.digest, recorder.text, finished.finish_reason, finished.usage, saved,
+            record.ts, finished.stop_sequence, record.deployment))
