@@ -24,7 +24,9 @@ class UsageRecord:
     ``energy_j`` with its ``energy_method`` (``measured``, ``modelled``, ``estimated``); ``co2_g``
     and ``water_l`` from the energy and the region. ``tenant`` and ``key_id`` name the API key the
     request came with and its tenant (None when no keys are in use). ``version`` is the model
-    version that served it (the deployment's ``version``, docs/governance.md).
+    version that served it (the deployment's ``version``, docs/governance.md). ``shadow_of``
+    is set on a shadow version's record only: the id of the live request it mirrors (its
+    answer went to no one).
     Fields added after the first release have defaults, so older WAL records still load.
     """
 
@@ -61,6 +63,7 @@ class UsageRecord:
     tenant: str | None = None
     key_id: str | None = None
     version: str | None = None
+    shadow_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -93,6 +93,7 @@ usage_records = Table(
     Column("tenant", String),
     Column("key_id", String(16)),
     Column("version", String(128)),
+    Column("shadow_of", String(64)),
     Index("ix_usage_records_ts", "ts"),
     Index("ix_usage_records_model_ts", "model", "ts"),
     Index("ix_usage_records_tenant_ts", "tenant", "ts"),
