@@ -1,5 +1,5 @@
 """The gateway's long-lived parts, started and stopped together: ledger, tenancy, providers,
-router."""
+router, the model registry's live snapshot with its rollout watcher, shadow traffic."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from inferplane.config import Config
+from inferplane.governance.canary import Split
 from inferplane.governance.live import LiveRegistry
 from inferplane.governance.registry import Registry
 from inferplane.ledger.record import UsageRecord
@@ -20,6 +21,7 @@ from inferplane.metering.meter import build_meters
 from inferplane.metrics import Metrics
 from inferplane.providers.base import Provider, create
 from inferplane.routing.router import Router
+from inferplane.shadow import Shadow
 from inferplane.tenancy.access import Access
 from inferplane.tenancy.admission import Reservation
 from inferplane.tenancy.store import TenancyStore
@@ -45,6 +47,8 @@ class Gateway:
         self._access: Access | None = None
         self._governance: LiveRegistry | None = None
         self._settling: set[asyncio.Task[None]] = set()
+        self.shadow = Shadow(self.router, lambda record: self.record(record, None),
+                             self._shadows, config.governance.rollout.shadow_concurrency)
 
     @property
     def ledger(self) -> Ledger:
@@ -63,6 +67,9 @@ class Gateway:
         if self._governance is None:
             raise RuntimeError("the gateway is not started")
         return self._governance
+
+    def _shadows(self) -> dict[str, Split]:
+        return {} if self._governance is None else self._governance.shadows
 
     def record(self, record: UsageRecord, reservation: Reservation | None) -> None:
         """A request ended: its record goes to the ledger (durable) and into the metrics, and
@@ -102,6 +109,7 @@ class Gateway:
         raise LedgerLocked(f"every worker WAL directory under {root} is in use")
 
     async def stop(self) -> None:
+        await self.shadow.stop()
         for provider in self.providers.values():
             try:
                 await provider.stop()

@@ -44,6 +44,7 @@ class Accounting:
     policy: str | None = None
     reason: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    shadow_of: str | None = None  # a shadow request's: the live request it mirrors
 
     @property
     def prompt_tokens(self) -> int:
@@ -103,5 +104,5 @@ class Accounting:
             energy_j=metered.energy_j, energy_method=metered.energy_method,
             co2_g=metered.co2_g, water_l=metered.water_l,
             tenant=self.principal.tenant_name, key_id=self.principal.key_id,
-            version=deployment.version_name if deployment else None,
+            version=deployment.version_name if deployment else None, shadow_of=self.shadow_of,
         )

@@ -378,9 +378,11 @@ class Registry:
                         details)
         return moves
 
-    def judged(self, version: str, outcome: str, reasons: Sequence[str]) -> float | None:
+    def judged(self, version: str, outcome: str, reasons: Sequence[str]
+               ) -> tuple[float, float | None] | None:
         """Keep the gates' latest verdict on ``version`` (no event, no revision: it changes
-        no routing); return since when the outcome has been the same."""
+        no routing); return since when the outcome has been the same and the promotion
+        schedule (``rollout_rows.judged``)."""
         with self._engine.begin() as c:
             return rollout_rows.judged(c, version, outcome, reasons, time.time())
 

@@ -53,15 +53,16 @@ def _shown(row: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 def judged(c: Connection, version: str, outcome: str, reasons: Iterable[str], now: float
-           ) -> float | None:
+           ) -> tuple[float, float | None] | None:
     """Keep the gates' latest verdict on ``version``; return since when its outcome has been
-    the same (None: the version has no rollout)."""
-    row = c.execute(select(t.c.gate_outcome, t.c.gate_since).where(t.c.version == version)
-                    .with_for_update()).first()
+    the same, and after how long a passing canary is promoted (None: the version has no
+    rollout)."""
+    row = c.execute(select(t.c.gate_outcome, t.c.gate_since, t.c.promote_after_s)
+                    .where(t.c.version == version).with_for_update()).first()
     if row is None:
         return None
     since = row.gate_since if row.gate_outcome == outcome and row.gate_since else now
     c.execute(update(t).where(t.c.version == version).values(
         gate_outcome=outcome, gate_reasons=orjson.dumps(list(reasons)).decode(), gate_at=now,
         gate_since=since))
-    return float(since)
+    return float(since), row.promote_after_s
