@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from dataclasses import replace
 
 from inferplane.config import Config
 from inferplane.governance.canary import Split
@@ -35,7 +36,7 @@ class LiveRegistry:
         self.snapshot = Snapshot()
         self.canaries: dict[str, Split] = {}  # model -> its canary
         self.shadows: dict[str, Split] = {}  # model -> its shadow version
-        self.watcher = Watcher(config, registry)
+        self.watcher = Watcher(config, registry, self.hold)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -71,6 +72,12 @@ class LiveRegistry:
         self._router.held_back = held_back(
             deployments, snapshot, require_approval=self._config.governance.require_approval)
         self._router.canaries = self.canaries
+
+    def hold(self, version: str) -> None:
+        """Serve as if ``version`` had left its rollout, until the registry says more (its
+        revision unchanged, the next change read replaces this view)."""
+        stages = {**self.snapshot.stages, version: Stage.APPROVED}
+        self.apply(replace(self.snapshot, stages=stages))
 
     async def _poll(self) -> None:
         await poll_forever(self._config.governance.poll_interval_ms / 1000, self.refresh,

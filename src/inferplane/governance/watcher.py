@@ -5,6 +5,8 @@ failing gate rolls the candidate back at once; a canary whose gates have passed 
 ``--promote-after`` is promoted. Both go through the registry as ``rollout-watcher``, bump the
 revision (every process stops or starts sending within its poll interval) and are idempotent:
 with several processes watching, the first moves the version and the others find it moved.
+A process that finds a candidate failing stops sending it requests itself first (``hold``),
+before the rollback is recorded: no request it routes after that moment reaches it.
 The latest verdict is kept in the registry (``models show``) and here (``verdicts``)."""
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from inferplane.config import Config
 from inferplane.governance import usage
@@ -47,9 +49,10 @@ def _summary(stats: WindowStats) -> dict[str, object]:
 
 
 class Watcher:
-    def __init__(self, config: Config, registry: Registry) -> None:
+    def __init__(self, config: Config, registry: Registry, hold: Callable[[str], None]) -> None:
         self._config = config
         self._registry = registry
+        self._hold = hold  # stop routing to a version in this process, at once
         self._gates = gate_config(config)
         self._models = {d.version_name: d.model for d in config.deployments}
         self._names = {m.name: [m.name, *m.aliases] for m in config.models}
@@ -80,6 +83,7 @@ class Watcher:
                                        verdict.outcome.value, verdict.reasons)
         settings = self._config.governance
         if verdict.outcome is Outcome.FAIL:
+            self._hold(sides.candidate)
             details = {"verdict": list(verdict.reasons), "candidate": _summary(candidate),
                        "incumbent": _summary(incumbent), "window_s": self._gates.window_s}
             moves = await asyncio.to_thread(
