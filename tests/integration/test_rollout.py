@@ -37,6 +37,8 @@ def config(root: Path, ups: dict[str, UpstreamProcess]) -> str:
     text = ledger_yaml(root) + (
         f"governance: {{poll_interval_ms: 100, rollout: {{check_interval_s: {CHECK_S}, "
         f"window_s: {WINDOW_S}, min_requests: 10, max_ttft_p95_ratio: 50}}}}\n"
+        # no circuit opens: the canary's errors keep coming until its gates roll it back
+        "breaker: {window: 5000, min_requests: 5000}\n"
         "models:\n")
     for model in MODELS:
         text += (f"  - name: {model}\n    routing: {{retry: {{max_attempts: 3, "
@@ -74,7 +76,7 @@ class World:
         """The version that answered, the answer, and the request id."""
         raw = self.client.chat.completions.with_raw_response.create(
             model=model, messages=[{"role": "user", "content": text}], max_tokens=8,
-            extra_headers=headers, **({"user": user} if user else {}))
+            extra_headers=headers, user=user or openai.omit)
         reply = raw.parse()
         return (raw.headers["x-inferplane-version"], reply.choices[0].message.content or "",
                 raw.headers["x-request-id"])
@@ -230,9 +232,12 @@ def test_a_passing_canary_is_promoted_by_schedule(world: World) -> None:
                      if e["to_stage"] == "production"), None)
 
     counter = iter(range(10_000))
-    event = _until(lambda: promoted(),
-                   30, lambda: [world.chat("promo", "p", f"user-{next(counter)}")
-                                for _ in range(5)] and None)
+
+    def five() -> None:
+        for _ in range(5):
+            world.chat("promo", "p", f"user-{next(counter)}")
+
+    event = _until(promoted, 30, five)
     assert event["actor"] == "rollout-watcher" and "passed" in event["reason"]
     began = next(e["ts"] for e in world.events("promo-v2") if e["to_stage"] == "canary")
     print(f"promoted {event['ts'] - began:.1f} s after the canary began")
