@@ -1,5 +1,5 @@
 """The gateway's long-lived parts, started and stopped together: ledger, tenancy, providers,
-router."""
+router, the model registry's live snapshot with its rollout watcher, shadow traffic."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from inferplane.cache.service import ResponseCache
 from inferplane.config import Config
+from inferplane.governance.canary import Split
 from inferplane.governance.live import LiveRegistry
 from inferplane.governance.registry import Registry
 from inferplane.ledger.record import UsageRecord
@@ -22,6 +23,7 @@ from inferplane.observe.metrics import Metrics
 from inferplane.providers.base import Provider, create
 from inferplane.request_accounting import Timings
 from inferplane.routing.router import Router
+from inferplane.shadow import Shadow
 from inferplane.tenancy.access import Access
 from inferplane.tenancy.admission import Reservation
 from inferplane.tenancy.store import TenancyStore
@@ -49,6 +51,10 @@ class Gateway:
         self._access: Access | None = None
         self._governance: LiveRegistry | None = None
         self._settling: set[asyncio.Task[None]] = set()
+        # a shadow copy's record goes to the ledger (its gates read it), not into the live
+        # traffic's metrics
+        self.shadow = Shadow(self.router, lambda record: self.ledger.append(record),
+                             self._shadows, config.governance.rollout.shadow_concurrency)
 
     @property
     def ledger(self) -> Ledger:
@@ -67,6 +73,9 @@ class Gateway:
         if self._governance is None:
             raise RuntimeError("the gateway is not started")
         return self._governance
+
+    def _shadows(self) -> dict[str, Split]:
+        return {} if self._governance is None else self._governance.shadows
 
     def record(self, record: UsageRecord, reservation: Reservation | None,
                timings: Timings) -> None:
@@ -108,6 +117,7 @@ class Gateway:
         raise LedgerLocked(f"every worker WAL directory under {root} is in use")
 
     async def stop(self) -> None:
+        await self.shadow.stop()
         for provider in self.providers.values():
             try:
                 await provider.stop()

@@ -7,7 +7,9 @@ A :class:`Generation` reads top to bottom in the order a request lives::
                                 the first deployment that starts streaming (retried until one does)
     collect() / sse(writer)     every event metered; the whole answer, or the client's stream
     end(status, error)          the finished ledger record (durable before the response's last
-                                byte) and the reservation, handed to the gateway to settle
+                                byte) and the reservation, handed to the gateway to settle;
+                                a complete answer's request mirrored to the model's shadow
+                                version in the background (``shadow.py``), when it has one
 
 Embeddings take the same steps without a stream (:meth:`Generation.embed`). Whatever happens,
 exactly one ledger record is written per request.
@@ -30,6 +32,7 @@ from inferplane.cache.policy import HEADER as CACHE_HEADER
 from inferplane.cache.turn import CacheTurn
 from inferplane.errors import InferplaneError, PermissionDenied, ServiceUnavailable
 from inferplane.gateway import Gateway
+from inferplane.governance.canary import sticky_key
 from inferplane.metering.tokens import prompt_bound
 from inferplane.protocol.types import (
     EmbeddingRequest,
@@ -99,11 +102,13 @@ class Generation:
         self._routed = False  # the request went past the checks of who may send it
         self._ended = False
         self._cache: CacheTurn | None = None  # the model's response cache, where it has one
+        self._route: RouteRequest | None = None  # a generation's, for its shadow
 
     async def start(self, req: GenerationRequest, headers: Mapping[str, str] = NO_HEADERS
                     ) -> None:
         """Route, admit and open the first stream that starts (raises when none does).
-        ``headers``: the client's limits and version pin (``routing/request.py``)."""
+        ``headers``: the client's limits and version pin (``routing/request.py``) and session (a
+        canary's sticky key, ``governance/canary.py``)."""
         acct = self.acct
         acct.request, acct.model, acct.stream = req, req.model, req.stream
         self._permit(req.model)
@@ -112,20 +117,24 @@ class Generation:
             if await self._from_cache(self._cache):
                 return
             req = acct.request = self._cache.upstream(req)
-        route = route_request(req, client_limits(headers, self._key_residency()),
-                              self._pin(headers.get(VERSION_HEADER)))
+        key = sticky_key(headers, req.user, acct.principal.key_id, acct.id)
+        route = self._route = route_request(
+            req, client_limits(headers, self._key_residency()), key,
+            self._pin(headers.get(VERSION_HEADER)))
         output = self.gateway.access.reserve_tokens(req.params.max_tokens)
         plan = await self._admit(route, prompt_bound(req), output)
         self._attempts = Attempts(self.gateway.router, plan, acct.attempts, timer=acct)
         await self._open(req)
 
-    async def embed(self, req: EmbeddingRequest) -> Embeddings:
+    async def embed(self, req: EmbeddingRequest, headers: Mapping[str, str] = NO_HEADERS
+                    ) -> Embeddings:
         """Route, admit and embed on the first deployment that answers; the record ends it."""
         acct = self.acct
         acct.model = req.model
         self._permit(req.model)
         bound = sum(len(text.encode()) + 2 for text in req.inputs)  # + start/end marks
-        route = embedding_route_request(req, self._key_residency())
+        key = sticky_key(headers, req.user, acct.principal.key_id, acct.id)
+        route = embedding_route_request(req, self._key_residency(), key)
         plan = await self._admit(route, bound, 0)
         attempts = Attempts(self.gateway.router, plan, acct.attempts, timer=acct)
         acct.target, result = await attempts.call(lambda target: target.provider.embed(req))
@@ -288,7 +297,9 @@ class Generation:
 
     def end(self, status: int, error: InferplaneError | str | None = None) -> None:
         """The request is over: the gateway takes its record (into the ledger, durably, and
-        the metrics) and settles what admission reserved. Only the first call counts."""
+        the metrics) and settles what admission reserved; a complete answer's request goes to
+        the model's shadow version, if any, in the background (never delaying this one). Only
+        the first call counts."""
         if self._ended:
             return
         self._ended = True
@@ -297,3 +308,5 @@ class Generation:
         self.gateway.record(record, acct.reservation, acct.timings())
         if self._cache is not None:
             self._cache.store(record)
+        if status == 200 and self._route is not None and self._route.version is None:
+            self.gateway.shadow.mirror(acct, self._route)  # a pinned request is not mirrored

@@ -61,6 +61,7 @@ class Accounting:
     upstream_s: float = 0.0  # in attempts, to the end of the stream (routing/dispatch.py)
     cache: str | None = None  # the response cache's outcome (cache/policy.py)
     saved: Saved | None = None  # a cache hit: what the answer first cost
+    shadow_of: str | None = None  # a shadow request's: the live request it mirrors
 
     @property
     def prompt_tokens(self) -> int:
@@ -136,4 +137,5 @@ class Accounting:
             cache=self.cache, cache_saved_usd=0.0 if saved is None else saved.cost_usd,
             cache_saved_energy_j=None if saved is None else saved.energy_j,
             cache_saved_co2_g=None if saved is None else saved.co2_g,
+            shadow_of=self.shadow_of,
         )

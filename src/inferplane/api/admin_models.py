@@ -42,9 +42,16 @@ class ApproveIn(Body):
 
 
 class RolloutIn(Body):
-    stage: Literal["production"] = Field(
-        "production", description="Only production for now; shadow and canary come with the "
-                                  "staged rollout.")
+    stage: Literal["shadow", "canary", "production"] = Field(
+        "production", description="shadow: a mirrored sample of the model's requests, answers "
+                                  "discarded; canary: a share of them, sticky per session or "
+                                  "user; production: all of them.")
+    percent: float | None = Field(
+        None, gt=0, le=100, description="Shadow: the share mirrored (default 100); canary: the "
+                                        "share served (default 5). Not for production.")
+    promote_after_s: float | None = Field(
+        None, gt=0, description="Canary: the rollout watcher promotes it to production once "
+                                "its gates have passed for this many seconds.")
     reason: str | None = Field(None, max_length=1000, pattern=_REASON)
 
 
@@ -108,7 +115,8 @@ async def history(request: Request, _p: Viewer, model: Annotated[str, Query(patt
 
 @router.post("/models/rollback")
 async def rollback(request: Request, body: RollbackIn, principal: Admin) -> dict[str, Any]:
-    """Give production back to the versions the model's latest rollout took it from."""
+    """Take the model's shadow or canary version out of its rollout; without one, give
+    production back to the versions the model's latest rollout took it from."""
     settings = gateway_of(request).config.governance
     moves = await _change(request, lambda r: r.rollback(body.model, actor(principal),
                                                         body.reason, settings))
@@ -153,11 +161,15 @@ async def approve(request: Request, version: Name, body: ApproveIn,
 @router.post("/models/{version}/rollout")
 async def rollout(request: Request, version: Name, body: RolloutIn,
                   principal: Admin) -> dict[str, Any]:
-    """Put the version in production; the model's production versions step down."""
+    """Put the version in shadow or canary (at ``percent``; judged against production and
+    rolled back automatically when a gate fails) or production (the model's production
+    versions step down). A canary rolled out to canary again takes the new percent."""
     settings = gateway_of(request).config.governance
     moves = await _change(request, lambda r: r.rollout(
-        version, Stage(body.stage), actor(principal), body.reason, settings))
-    return {"version": version, "moves": _moves(moves)}
+        version, Stage(body.stage), actor(principal), body.reason, settings, body.percent,
+        body.promote_after_s))
+    found = await _read(request, lambda r: r.version(version))
+    return {"version": version, "moves": _moves(moves), "rollout": found.rollout}
 
 
 @router.post("/models/{version}/retire")

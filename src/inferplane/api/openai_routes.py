@@ -60,7 +60,7 @@ async def create_embeddings(request: Request) -> Response:
     try:
         body = await read_request(request, generation)
         req = parse_embeddings(body, acct.id)
-        result = await generation.embed(req)
+        result = await generation.embed(req, request.headers)
     except InferplaneError as exc:
         generation.end(exc.status, exc)
         return error_response(exc, headers)

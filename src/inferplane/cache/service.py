@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from inferplane.cache.entry import Entry, decode, encode
 from inferplane.cache.key import EntryKey, Scope, entry_key, serving_of
 from inferplane.cache.memory import MemoryStore
-from inferplane.cache.policy import decide, directives
+from inferplane.cache.policy import NEITHER, decide, directives
 from inferplane.cache.redis_store import RedisStore
 from inferplane.cache.store import CacheStore
 from inferplane.cache.turn import CacheTurn
@@ -40,6 +40,7 @@ class ModelCache:
     settings: CacheConfig
     serving: str
     store: CacheStore
+    paused: bool = False  # a canary runs: requests bypass the cache
 
 
 class ResponseCache:
@@ -74,14 +75,17 @@ class ResponseCache:
             by_name.update(dict.fromkeys([m.name, *m.aliases], model))
         return cls(by_name, redis, config)
 
-    def follow(self, held_back: Collection[str]) -> None:
-        """Governance changed which deployments may serve (``held_back``: those that may not):
-        each model's entries are keyed by what serves it now, so an answer of a version that no
-        longer serves is never replayed (the registry's snapshot calls this)."""
+    def follow(self, held_back: Collection[str], canaries: Collection[str] = ()) -> None:
+        """Governance changed which deployments may serve (``held_back``: those that may not;
+        ``canaries``: the models with a canary in progress): each model's entries are keyed by
+        what serves it now, so an answer of a version that no longer serves is never replayed.
+        While a model's canary runs, which version answers depends on who asks, so its requests
+        bypass the cache (the registry's snapshot calls this)."""
         if self._config is None:
             return
         for model in self.models:
             model.serving = serving_of(self._config, model.name, held_back)
+            model.paused = model.name in canaries
 
     @property
     def models(self) -> list[ModelCache]:
@@ -93,7 +97,8 @@ class ResponseCache:
         model = self._by_name.get(req.model)
         if model is None:
             return None
-        decision = decide(model.settings, req.params, directives(headers))
+        decision = NEITHER if model.paused else decide(model.settings, req.params,
+                                                       directives(headers))
         key = entry_key(Scope(tenant, model.name, req.model, model.serving), req)
         return CacheTurn(self, model, key, decision)
 

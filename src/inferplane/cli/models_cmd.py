@@ -27,7 +27,7 @@ from inferplane.config import Config
 from inferplane.errors import InferplaneError
 from inferplane.governance import views
 from inferplane.governance.kills import KillKind, check_target
-from inferplane.governance.registry import Registry
+from inferplane.governance.registry import Registry, Version
 from inferplane.governance.rollout import Move
 from inferplane.governance.stages import BY_HAND, Stage
 from inferplane.ledger.report import parse_time
@@ -81,12 +81,29 @@ def list_versions(
         _json([v.to_dict() for v in versions])
         return
     table = Table(box=box.SIMPLE)
-    for column in ("version", "model", "stage", "approvals", "card", "registered"):
+    for column in ("version", "model", "stage", "approvals", "card", "registered", "gate"):
         table.add_column(column)
     for v in versions:
-        table.add_row(escape(v.version), escape(v.model), str(v.stage), str(len(v.approvals)),
-                      "yes" if v.card else "no", _when(v.registered_at))
+        table.add_row(escape(v.version), escape(v.model), _stage(v), str(len(v.approvals)),
+                      "yes" if v.card else "no", _when(v.registered_at), escape(_gate(v)))
     Console().print(table)
+
+
+def _stage(v: Version) -> str:
+    """The stage, with the percent of a shadow or canary."""
+    percent = (v.rollout or {}).get("percent")
+    if v.stage in (Stage.SHADOW, Stage.CANARY) and percent is not None:
+        return f"{v.stage} {percent:g}%"
+    return str(v.stage)
+
+
+def _gate(v: Version) -> str:
+    """The latest verdict of its rollout's gates, with the reasons."""
+    gate = (v.rollout or {}).get("gate")
+    if not gate:
+        return ""
+    return f"{gate['outcome']}: {'; '.join(gate['reasons'])}" if gate["reasons"] else (
+        gate["outcome"])
 
 
 @app.command()
@@ -133,24 +150,51 @@ def approve(
 def rollout(
     model: str,
     to: Annotated[str, typer.Option("--to", help="The version to roll out.")],
-    stage: Annotated[str, typer.Option(help="production (shadow and canary: not yet).")
+    stage: Annotated[str, typer.Option(
+        help="shadow (mirrored requests), canary (a share of them) or production (all).")
                      ] = "production",
+    percent: Annotated[float | None, typer.Option(
+        help="Shadow: the share of requests mirrored (default 100); canary: the share served, "
+             "sticky per session or user (default 5). Rolling a canary out again changes it.")
+                       ] = None,
+    promote_after: Annotated[str | None, typer.Option(
+        help="Canary: promote it to production once its gates have passed for this long "
+             "(30m, 2h).")] = None,
     reason: ReasonOption = None, config: ConfigOption = None,
 ) -> None:
-    """Put a version of MODEL in production; the current production steps down."""
+    """Put a version of MODEL in shadow, canary or production (the current production steps
+    down). Shadow and canary are judged against production on live traffic and rolled back
+    automatically when a gate fails."""
     if stage not in {str(s) for s in BY_HAND}:
-        raise typer.BadParameter(
-            f"'{stage}' is not available yet: staged rollout (shadow, canary, gates, automatic "
-            "rollback) comes later; today only --stage production.", param_hint="--stage")
+        raise typer.BadParameter(f"'{stage}' is not one of shadow, canary, production",
+                                 param_hint="--stage")
+    after = None if promote_after is None else _duration(promote_after, "--promote-after")
     with _registry(config) as (registry, cfg):
         if registry.version(to).model != model:
             raise typer.BadParameter(f"'{to}' is not a version of '{model}'", param_hint="--to")
-        _print_moves(registry.rollout(to, Stage(stage), _actor(), reason, cfg.governance))
+        _print_moves(registry.rollout(to, Stage(stage), _actor(), reason, cfg.governance,
+                                      percent, after))
+        shown = registry.version(to).rollout
+    if stage != Stage.PRODUCTION and shown is not None:
+        err.print(f"{escape(to)} takes {shown['percent']:g}% of '{escape(model)}'"
+                  + ("'s requests" if stage == Stage.CANARY else " requests, mirrored"))
+
+
+def _duration(text: str, option: str) -> float:
+    """A span such as 30m or 2h, in seconds."""
+    now = time.time()
+    if text.strip()[-1:].lower() not in tuple("smhdw"):  # not a moment: a span
+        raise typer.BadParameter(f"'{text}' is not a span such as 30m or 2h", param_hint=option)
+    seconds = now - _parsed_time(text, now, option)
+    if seconds <= 0:
+        raise typer.BadParameter(f"'{text}' is not a span such as 30m or 2h", param_hint=option)
+    return seconds
 
 
 @app.command()
 def rollback(model: str, reason: ReasonOption = None, config: ConfigOption = None) -> None:
-    """Give MODEL's production back to the versions its latest rollout replaced."""
+    """Take MODEL's shadow or canary version out of its rollout; without one, give production
+    back to the versions its latest rollout replaced."""
     with _registry(config) as (registry, cfg):
         _print_moves(registry.rollback(model, _actor(), reason, cfg.governance))
 

@@ -33,7 +33,10 @@ from inferplane.config.deployments import (
     EngineConfig as EngineConfig,
     TimeoutsConfig as TimeoutsConfig,
 )
-from inferplane.config.governance import GovernanceConfig as GovernanceConfig
+from inferplane.config.governance import (
+    GovernanceConfig as GovernanceConfig,
+    RolloutConfig as RolloutConfig,
+)
 from inferplane.config.loader import (
     CONFIG_ENV as CONFIG_ENV,
     DEFAULT_CONFIG_FILE as DEFAULT_CONFIG_FILE,

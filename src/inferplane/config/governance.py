@@ -1,6 +1,7 @@
 """The ``governance`` section: whether a model version must be approved before it serves, by
 how many people, what its model card must hold, whether an evaluation must have passed, and
-how fast kills and stage changes reach every gateway process (docs/governance.md).
+how fast kills and stage changes reach every gateway process, and the staged rollout's gates
+(docs/governance.md).
 ``inferplane.config`` re-exports every class here."""
 
 from __future__ import annotations
@@ -17,6 +18,21 @@ DEFAULT_CARD_FIELDS = ["license", "intended_use", "out_of_scope_use", "limitatio
                        "training_data"]
 
 
+class RolloutConfig(Section):
+    """The staged rollout: how often each gateway process judges a candidate (shadow or canary)
+    against its production incumbent, over which window of the ledger, with which gates; and
+    how many shadow requests a process sends at once."""
+
+    check_interval_s: float = Field(2.0, gt=0, le=3600)
+    window_s: float = Field(60.0, gt=0, le=86_400)
+    min_requests: int = Field(20, ge=1)  # the candidate's, in the window, before any verdict
+    max_error_rate: float = Field(0.05, ge=0, le=1)  # the candidate's own
+    max_error_rate_increase: float = Field(0.02, ge=0, le=1)  # over the incumbent's
+    max_ttft_p95_ratio: float = Field(1.5, gt=0)  # candidate p95 / incumbent p95
+    max_cost_ratio: float = Field(1.5, gt=0)  # candidate cost per 1M tokens / incumbent's
+    shadow_concurrency: int = Field(8, ge=1, le=1024)  # more at once are dropped (counted)
+
+
 class GovernanceConfig(Section):
     """Model lifecycle rules. Without the section nothing needs approval, as before."""
 
@@ -28,6 +44,7 @@ class GovernanceConfig(Section):
     # training_data, evaluation)
     card_fields: list[str] = Field(default_factory=lambda: list(DEFAULT_CARD_FIELDS))
     poll_interval_ms: int = Field(250, gt=0, le=500)  # changes reach every process within
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
 
     @field_validator("card_fields")
     @classmethod

@@ -10,11 +10,14 @@ One concept per module:
 - ``holdback``: whether a deployment may receive requests, from a registry snapshot (pure);
 - ``rollout``: which versions move where on a rollout or rollback (pure);
 - ``canary`` and ``rollout_gates``: which requests a canary takes, and whether a candidate
-  does as well as its incumbent on live traffic (pure);
+  does as well as its incumbent on live traffic (pure); ``gate_window``: what the ledger's
+  records of a window say about each (pure); ``watcher``: judges each candidate every few
+  seconds, rolls back or promotes it;
 - ``evaluation``: evaluation suites, their checks and scores (pure); ``eval_runner`` runs one
   through a gateway;
 - ``history``: which version served a model at a moment (pure);
-- ``tables`` and ``registry``: the SQL store and its I/O (SQLite or PostgreSQL);
+- ``tables``, ``registry`` and ``rollout_rows``: the SQL store and its I/O (SQLite or
+  PostgreSQL);
 - ``live``: the snapshot each gateway process serves from, refreshed when the registry's
   revision moves.
 """

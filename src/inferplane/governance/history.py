@@ -4,7 +4,7 @@ from the registry's events (pure); the ledger adds which versions actually answe
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -15,6 +15,7 @@ class State:
     at: float
     stages: Mapping[str, str]  # version -> stage then (registered versions only)
     kills: Mapping[str, str]  # "kind name" -> reason, the kills in force then
+    percents: Mapping[str, float] = field(default_factory=dict)  # shadow/canary -> percent
 
     @property
     def production(self) -> list[str]:
@@ -32,9 +33,14 @@ def state_at(events: Iterable[Mapping[str, Any]], at: float) -> State:
     ...         "reason": "bad"}]
     >>> state_at(evs, 2.5).production, state_at(evs, 3).kills
     (['v1'], {'model m': 'bad'})
+    >>> state_at([*evs, {"ts": 4, "action": "rollout", "kind": "version", "target": "v2",
+    ...                  "to_stage": "canary", "reason": None, "details": {"percent": 20.0}}],
+    ...          4).percents
+    {'v2': 20.0}
     """
     stages: dict[str, str] = {}
     kills: dict[str, str] = {}
+    percents: dict[str, float] = {}
     for event in events:
         if event["ts"] > at:
             break
@@ -43,8 +49,13 @@ def state_at(events: Iterable[Mapping[str, Any]], at: float) -> State:
             stages[event["target"]] = "registered"
         elif event["to_stage"] is not None and event["kind"] == "version":
             stages[event["target"]] = event["to_stage"]
+            percent = (event.get("details") or {}).get("percent")
+            if event["to_stage"] in ("shadow", "canary") and percent is not None:
+                percents[event["target"]] = percent
+            else:
+                percents.pop(event["target"], None)
         elif action == "kill":
             kills[name] = event["reason"] or ""
         elif action == "unkill":
             kills.pop(name, None)
-    return State(at, stages, kills)
+    return State(at, stages, kills, percents)

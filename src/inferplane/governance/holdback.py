@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from inferplane.config import DeploymentConfig
+from inferplane.governance.canary import Split
 from inferplane.governance.kills import Kill, stopping
 from inferplane.governance.stages import Stage, serves
 
@@ -18,6 +19,7 @@ class Snapshot:
     stages: Mapping[str, Stage] = field(default_factory=dict)  # version -> its stage
     kills: tuple[Kill, ...] = ()
     revision: int = -1
+    percents: Mapping[str, float] = field(default_factory=dict)  # version -> rollout percent
 
 
 def held_back(deployments: Sequence[DeploymentConfig], snapshot: Snapshot, *,
@@ -58,3 +60,24 @@ def killed(deployments: Sequence[DeploymentConfig], snapshot: Snapshot) -> dict[
         if kill is not None:
             out[d.name] = kill.describe()
     return out
+def candidates(deployments: Sequence[DeploymentConfig], snapshot: Snapshot, stage: Stage
+               ) -> dict[str, Split]:
+    """Model -> its version in ``stage`` (shadow or canary) with its percent and deployments.
+    A shadow's killed deployments are left out (nothing is mirrored to them); a canary's stay,
+    and its held-back map turns them away.
+
+    >>> from inferplane.config import DeploymentConfig as D
+    >>> ds = [D(name="a", model="m", provider="p"), D(name="b", model="m", provider="p")]
+    >>> candidates(ds, Snapshot({"a": Stage.PRODUCTION, "b": Stage.CANARY}, percents={"b": 20}),
+    ...            Stage.CANARY)
+    {'m': Split(version='b', percent=20.0, deployments=frozenset({'b'}))}
+    """
+    found: dict[str, tuple[str, set[str]]] = {}
+    for d in deployments:
+        if snapshot.stages.get(d.version_name) is not stage:
+            continue
+        if stage is Stage.SHADOW and stopping(snapshot.kills, d.name, d.model, d.provider):
+            continue
+        found.setdefault(d.model, (d.version_name, set()))[1].add(d.name)
+    return {model: Split(version, float(snapshot.percents.get(version, 0.0)), frozenset(names))
+            for model, (version, names) in found.items()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -19,12 +19,19 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inferplane.config import GovernanceConfig
-from inferplane.errors import GovernanceRefused, InferplaneError, NotFound
-from inferplane.governance import approvals, cards
+from inferplane.errors import GovernanceRefused, InferplaneError, InvalidRequest, NotFound
+from inferplane.governance import approvals, cards, rollout_rows
 from inferplane.governance.holdback import Snapshot
 from inferplane.governance.kills import Kill, KillKind
-from inferplane.governance.rollout import Move, plan_rollback, plan_rollout
-from inferplane.governance.stages import APPROVED_OR_LATER, Stage, why_not
+from inferplane.governance.rollout import (
+    Move,
+    candidate_of,
+    plan_candidate_rollback,
+    plan_rollback,
+    plan_rollout,
+    rollout_percent,
+)
+from inferplane.governance.stages import APPROVED_OR_LATER, CANDIDATE, Stage, why_not
 from inferplane.governance.tables import (
     governance_events,
     governance_kills,
@@ -48,6 +55,7 @@ class Version:
     card_by: tuple[str, ...]
     approvals: tuple[dict[str, Any], ...] = ()
     evaluations: tuple[dict[str, Any], ...] = ()
+    rollout: Mapping[str, Any] | None = None  # its staged rollout: percent, gate (latest)
 
     @property
     def proposers(self) -> frozenset[str]:
@@ -58,7 +66,8 @@ class Version:
                 "registered_by": self.registered_by, "registered_at": self.registered_at,
                 "updated_at": self.updated_at, "has_card": self.card is not None,
                 "card_by": list(self.card_by), "approvals": list(self.approvals),
-                "evaluations": list(self.evaluations)}
+                "evaluations": list(self.evaluations),
+                "rollout": None if self.rollout is None else dict(self.rollout)}
 
 
 def _version_of(row: Mapping[Any, Any]) -> Version:
@@ -108,7 +117,9 @@ class Registry:
                       c.execute(select(model_versions.c.version, model_versions.c.stage))}
             kills = tuple(_kill_of(r) for r in c.execute(
                 select(governance_kills).order_by(governance_kills.c.ts)).mappings())
-        return Snapshot(stages, kills, revision)
+            percents = {v: p for v, p in rollout_rows.percents(c).items()
+                        if stages.get(v) in CANDIDATE}
+        return Snapshot(stages, kills, revision, percents)
 
     def versions(self, model: str | None = None) -> list[Version]:
         query = select(model_versions).order_by(model_versions.c.model,
@@ -116,7 +127,9 @@ class Registry:
         if model is not None:
             query = query.where(model_versions.c.model == model)
         with self._engine.connect() as c:
-            return [_version_of(r) for r in c.execute(query).mappings()]
+            found = [_version_of(r) for r in c.execute(query).mappings()]
+            rollouts = rollout_rows.read(c, [v.version for v in found])
+        return [replace(v, rollout=rollouts.get(v.version)) for v in found]
 
     def version(self, version: str) -> Version:
         """The version with its approvals and evaluations; NotFound when unknown."""
@@ -126,9 +139,9 @@ class Registry:
                 version_approvals.c.version == version).order_by(version_approvals.c.ts))
             evaluated = c.execute(select(version_evaluations).where(
                 version_evaluations.c.version == version).order_by(version_evaluations.c.ts))
-            return Version(**{**{k: getattr(found, k) for k in found.__slots__},
-                              "approvals": tuple(dict(r) for r in approved.mappings()),
-                              "evaluations": tuple(_event(r) for r in evaluated.mappings())})
+            return replace(found, approvals=tuple(dict(r) for r in approved.mappings()),
+                           evaluations=tuple(_event(r) for r in evaluated.mappings()),
+                           rollout=rollout_rows.read(c, [version]).get(version))
 
     def kills(self) -> list[Kill]:
         with self._engine.connect() as c:
@@ -283,48 +296,114 @@ class Registry:
         rows = c.execute(select(model_versions).where(model_versions.c.model == model)
                          .with_for_update()).mappings()
         found = {r["version"]: _version_of(r) for r in rows}
-        a = version_approvals
-        counts: dict[str, int] = {str(v): int(n) for v, n in c.execute(
-            select(a.c.version, func.count()).where(a.c.version.in_(found))
-            .group_by(a.c.version))}
-        approved = {v: counts.get(v, 0) >= settings.approvals or found[v].stage in
+        counts = self._approval_counts(c, found)
+        approved = {v: counts[v] >= settings.approvals or found[v].stage in
                     APPROVED_OR_LATER - {Stage.PRODUCTION} for v in found}
         return found, {v: f.stage for v, f in found.items()}, approved
 
+    def _approval_counts(self, c: Connection, versions: Sequence[str] | Mapping[str, Any]
+                         ) -> dict[str, int]:
+        a = version_approvals
+        counts: dict[str, int] = {str(v): int(n) for v, n in c.execute(
+            select(a.c.version, func.count()).where(a.c.version.in_(list(versions)))
+            .group_by(a.c.version))}
+        return {v: counts.get(v, 0) for v in versions}
+
     def _apply(self, c: Connection, found: Mapping[str, Version], moves: Sequence[Move],
-               actor: str, action: str, reason: str | None) -> None:
+               actor: str, action: str, reason: str | None,
+               extra: Mapping[str, Any] | None = None) -> None:
         details = {"replaced": [m.version for m in moves if m.from_stage is Stage.PRODUCTION
-                                and m.to_stage is not Stage.PRODUCTION]}
+                                and m.to_stage is not Stage.PRODUCTION], **(extra or {})}
         for move in moves:
             self._stage(c, found[move.version], move.to_stage, actor,
                         action if move is moves[0] else "stage", reason,
                         details if move is moves[0] else None)
 
     def rollout(self, version: str, stage: Stage, actor: str, reason: str | None,
-                settings: GovernanceConfig) -> list[Move]:
+                settings: GovernanceConfig, percent: float | None = None,
+                promote_after_s: float | None = None) -> list[Move]:
         """Put ``version`` in ``stage`` (production: the model's production versions step
-        down, and a rollback can bring them back)."""
+        down, and a rollback can bring them back; shadow and canary: at ``percent``, a canary
+        promoted by the rollout watcher once its gates passed for ``promote_after_s``). A
+        canary rolled out again to canary takes its new percent."""
+        share = rollout_percent(stage, percent)
+        if promote_after_s is not None and stage is not Stage.CANARY:
+            raise InvalidRequest("Only a canary is promoted by schedule.", param="promote_after")
         with self._engine.begin() as c:
             model = self._row(c, version).model
             found, stages, approved = self._model_state(c, model, settings)
             moves = plan_rollout(stages, approved, version, stage,
-                                    require_approval=settings.require_approval)
+                                 require_approval=settings.require_approval)
+            extra = {} if share is None else {"percent": share,
+                                              "promote_after_s": promote_after_s}
+            self._apply(c, found, moves, actor, "rollout", reason, extra)
+            if share is not None:
+                rollout_rows.start(c, version, share, promote_after_s, actor, time.time(),
+                                   fresh=stages[version] not in CANDIDATE)
+        return moves
+
+    def promote(self, version: str, actor: str, reason: str, settings: GovernanceConfig
+                ) -> list[Move]:
+        """Put the canary ``version`` in production (the rollout watcher's schedule); nothing
+        when it is no longer in canary (another process, or a person, moved it first)."""
+        with self._engine.begin() as c:
+            model = self._row(c, version).model
+            found, stages, approved = self._model_state(c, model, settings)
+            if stages.get(version) is not Stage.CANARY:
+                return []
+            moves = plan_rollout(stages, approved, version, Stage.PRODUCTION,
+                                 require_approval=settings.require_approval)
             self._apply(c, found, moves, actor, "rollout", reason)
         return moves
 
+    def rollback_candidate(self, version: str, actor: str, reason: str,
+                           settings: GovernanceConfig,
+                           details: Mapping[str, Any] | None = None) -> list[Move]:
+        """Take ``version`` out of shadow or canary at once. Idempotent: with several
+        processes rolling it back, the first moves it (the model's rows locked) and the
+        others find nothing to do."""
+        with self._engine.begin() as c:
+            model = self._row(c, version).model
+            return self._rollback_candidate(c, model, version, actor, reason, settings,
+                                            details)
+
+    def _rollback_candidate(self, c: Connection, model: str, version: str, actor: str,
+                            reason: str | None, settings: GovernanceConfig,
+                            details: Mapping[str, Any] | None = None) -> list[Move]:
+        found, stages, _ = self._model_state(c, model, settings)
+        approved = {v: n >= settings.approvals for v, n in self._approval_counts(c, found).items()}
+        moves = plan_candidate_rollback(stages, approved, version)
+        for move in moves:
+            self._stage(c, found[move.version], move.to_stage, actor, "rollback", reason,
+                        details)
+        return moves
+
+    def judged(self, version: str, outcome: str, reasons: Sequence[str]
+               ) -> tuple[float, float | None] | None:
+        """Keep the gates' latest verdict on ``version`` (no event, no revision: it changes
+        no routing); return since when the outcome has been the same and the promotion
+        schedule (``rollout_rows.judged``)."""
+        with self._engine.begin() as c:
+            return rollout_rows.judged(c, version, outcome, reasons, time.time())
+
     def rollback(self, model: str, actor: str, reason: str | None,
                  settings: GovernanceConfig) -> list[Move]:
-        """Give production back to the versions the latest rollout (or rollback) of
-        ``model`` took it from."""
+        """Take the model's candidate out of shadow or canary when it has one; otherwise give
+        production back to the versions the latest rollout (or rollback) of ``model`` took it
+        from."""
         with self._engine.begin() as c:
             found, stages, approved = self._model_state(c, model, settings)
             if not found:
                 raise NotFound(f"No versions of the model '{model}' are registered.")
+            candidate = candidate_of(stages)
+            if candidate is not None:
+                return self._rollback_candidate(c, model, candidate, actor, reason, settings)
             e = governance_events
-            last = c.execute(select(e.c.details).where(
-                e.c.model == model, e.c.action.in_(("rollout", "rollback")))
+            last = c.execute(select(e.c.details).where(  # the latest move into production
+                e.c.model == model, e.c.action.in_(("rollout", "rollback")),
+                e.c.to_stage == str(Stage.PRODUCTION))
                 .order_by(e.c.id.desc()).limit(1)).scalar_one_or_none()
-            replaced = orjson.loads(last)["replaced"] if last else []
+            replaced = orjson.loads(last).get("replaced", []) if last else []
             moves = plan_rollback(stages, approved, replaced)
             self._apply(c, found, moves, actor, "rollback", reason)
         return moves

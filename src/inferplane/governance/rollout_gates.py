@@ -104,3 +104,15 @@ def judge(candidate: WindowStats, incumbent: WindowStats, config: GateConfig) ->
         reasons.append(f"cost ${cost:.2f}/1M tokens vs the incumbent's ${cost_base:.2f} "
                        f"(allowed x{config.max_cost_ratio:g})")
     return Verdict(Outcome.FAIL, tuple(reasons)) if reasons else Verdict(Outcome.PASS)
+
+
+def promotion_due(outcome: Outcome, since: float, promote_after_s: float | None,
+                  now: float) -> bool:
+    """Whether a canary whose gates have given ``outcome`` since ``since`` is promoted now:
+    they passed, without a break, for its ``promote_after_s`` (None: promoted by hand only).
+
+    >>> promotion_due(Outcome.PASS, 100.0, 60.0, 170.0), promotion_due(Outcome.WAIT, 0, 1, 9)
+    (True, False)
+    """
+    return (outcome is Outcome.PASS and promote_after_s is not None
+            and now - since >= promote_after_s)

@@ -8,8 +8,8 @@
          └─────────────> retired <── (from every stage; retired is final)
 
 Without ``governance.require_approval`` a registered version may go straight to shadow,
-canary or production. Shadow and canary are the staged rollout's; until it is built only
-``production`` is entered by hand (:data:`BY_HAND`).
+canary or production. Shadow and canary are the staged rollout's (:data:`CANDIDATE`): a
+shadow version sees mirrored requests only, a canary serves its share of the model's requests.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ class Stage(StrEnum):
     RETIRED = "retired"
 
 
-# Stages an operator may roll a version to today; shadow and canary come with staged rollout.
-BY_HAND = frozenset({Stage.PRODUCTION})
+# Stages an operator may roll a version to.
+BY_HAND = frozenset({Stage.SHADOW, Stage.CANARY, Stage.PRODUCTION})
+# The staged rollout's stages: a candidate compared with the production it would replace.
+CANDIDATE = frozenset({Stage.SHADOW, Stage.CANARY})
 # Stages in which a version has passed approval (or needed none).
 APPROVED_OR_LATER = frozenset({Stage.APPROVED, Stage.SHADOW, Stage.CANARY, Stage.PRODUCTION})
 
@@ -81,7 +83,9 @@ def serves(stage: Stage, *, require_approval: bool, model_has_production: bool) 
 
     A model with a version in production sends its requests to its production versions only;
     one without sends them to every version that may serve (approved ones when approval is
-    required, any but retired ones otherwise), as before governance existed.
+    required, any but retired ones otherwise), as before governance existed. A canary serves
+    its share of the requests (the router splits them per request: ``canary.py``); a shadow
+    version serves none (it is sent mirrored copies).
 
     >>> serves(Stage.APPROVED, require_approval=True, model_has_production=False) is None
     True
@@ -89,13 +93,15 @@ def serves(stage: Stage, *, require_approval: bool, model_has_production: bool) 
     'not approved'
     >>> serves(Stage.APPROVED, require_approval=True, model_has_production=True)
     'not in production (another version is)'
+    >>> serves(Stage.CANARY, require_approval=True, model_has_production=True) is None
+    True
     """
     if stage is Stage.RETIRED:
         return "retired"
     if stage is Stage.SHADOW:
         return "in shadow (it only sees mirrored requests)"
     if stage is Stage.CANARY:
-        return "in canary (staged rollout is not available yet)"
+        return None
     if require_approval and stage not in APPROVED_OR_LATER:
         return "not approved"
     if model_has_production and stage is not Stage.PRODUCTION:

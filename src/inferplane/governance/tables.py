@@ -1,6 +1,6 @@
-"""The registry's tables (migration 0006): versions and their stage and card, approvals,
-evaluation results, active kills, every lifecycle event, and the revision every gateway
-process polls."""
+"""The registry's tables (migrations 0006 and 0007): versions and their stage and card,
+approvals, evaluation results, staged rollouts and their gates, active kills, every lifecycle
+event, and the revision every gateway process polls."""
 
 from __future__ import annotations
 
@@ -51,6 +51,20 @@ version_evaluations = Table(
     Column("ts", Float, nullable=False),
     Column("details", Text),
     Index("ix_version_evaluations_version", "version", "ts"),
+)
+# A version's staged rollout: its share of requests while in shadow or canary, when the watcher
+# promotes it, and the latest verdict of its gates (kept after it leaves, for `models show`).
+version_rollouts = Table(
+    "version_rollouts", metadata,
+    Column("version", String(128), primary_key=True),
+    Column("percent", Float),
+    Column("promote_after_s", Float),
+    Column("started_at", Float, nullable=False),
+    Column("started_by", String(128), nullable=False),
+    Column("gate_outcome", String(8)),  # pass, fail, wait
+    Column("gate_reasons", Text),  # JSON list
+    Column("gate_at", Float),  # when the gates were last judged
+    Column("gate_since", Float),  # since when the outcome has been the same
 )
 governance_kills = Table(
     "governance_kills", metadata,

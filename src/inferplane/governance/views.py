@@ -38,4 +38,5 @@ def history(registry: Registry, model: str, at: float, tenant: str | None = None
     ledger = usage.served(registry.engine, versions, at, window_s, tenant) if versions else {
         "window_s": window_s, "in_window": [], "last": None}
     return {"model": model, "at": at, "tenant": tenant, "stages": dict(state.stages),
-            "production": state.production, "kills": dict(state.kills), "served": ledger}
+            "production": state.production, "rollouts": dict(state.percents),
+            "kills": dict(state.kills), "served": ledger}

@@ -24,12 +24,12 @@ class UsageRecord:
     ``energy_j`` with its ``energy_method`` (``measured``, ``modelled``, ``estimated``); ``co2_g``
     and ``water_l`` from the energy and the region. ``tenant`` and ``key_id`` name the API key the
     request came with and its tenant (None when no keys are in use). ``version`` is the model
-    version that served it (the deployment's ``version``, docs/governance.md).
-    request came with and its tenant (None when no keys are in use). ``cache`` is what the
-    model's response cache did (``hit-exact``, ``miss``, ``bypass``; None: the model has no
-    cache); a hit used no tokens and cost nothing, and ``cache_saved_usd``,
-    ``cache_saved_energy_j`` and ``cache_saved_co2_g`` say what the request that produced the
-    answer cost (docs/cache.md).
+    version that served it (the deployment's ``version``, docs/governance.md). ``shadow_of``
+    is set on a shadow version's record only: the id of the live request it mirrors (its
+    answer went to no one). ``cache`` is what the model's response cache did (``hit-exact``,
+    ``miss``, ``bypass``; None: the model has no cache); a hit used no tokens and cost nothing,
+    and ``cache_saved_usd``, ``cache_saved_energy_j`` and ``cache_saved_co2_g`` say what the
+    request that produced the answer cost (docs/cache.md).
     Fields added after the first release have defaults, so older WAL records still load.
     """
 
@@ -70,6 +70,7 @@ class UsageRecord:
     cache_saved_usd: float = 0.0
     cache_saved_energy_j: float | None = None
     cache_saved_co2_g: float | None = None
+    shadow_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

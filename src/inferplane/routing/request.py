@@ -34,6 +34,7 @@ class RouteRequest:
     key_residency: frozenset[str] | None = None  # from the API key, on top of both
     max_price_usd: float | None = None
     version: str | None = None  # pinned: only this version's deployments, no fallbacks
+    sticky_key: str = ""  # who sends it, for a canary's split (governance/canary.py); "": none
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +79,10 @@ def _max_price(value: str | None) -> float | None:
     return price
 
 
-def route_request(req: GenerationRequest, limits: ClientLimits, version: str | None = None
-                  ) -> RouteRequest:
-    """A generation's size (its prompt estimated from its characters), prefix and limits, and
-    the version it is pinned to, if any."""
+def route_request(req: GenerationRequest, limits: ClientLimits, sticky_key: str = "",
+                  version: str | None = None) -> RouteRequest:
+    """A generation's size (its prompt estimated from its characters), prefix, limits, sticky
+    key, and the version it is pinned to, if any."""
     texts = [req.prompt] if req.prompt is not None else [m.content for m in req.messages]
     return RouteRequest(
         model=req.model, endpoint=req.endpoint, needs=req.needs(),
@@ -89,17 +90,18 @@ def route_request(req: GenerationRequest, limits: ClientLimits, version: str | N
         output_tokens=req.params.max_tokens or DEFAULT_OUTPUT_TOKENS,
         prefix_key=prefix_key(leading(texts, PREFIX_CHARS)),
         residency=limits.residency, max_price_usd=limits.max_price_usd,
-        key_residency=limits.key_residency, version=version,
+        key_residency=limits.key_residency, sticky_key=sticky_key, version=version,
     )
 
 
-def embedding_route_request(req: EmbeddingRequest, key_residency: Iterable[str] | None = None
-                            ) -> RouteRequest:
-    """An embedding request: its inputs' size, and where its API key allows it to be served;
-    it generates nothing."""
+def embedding_route_request(req: EmbeddingRequest, key_residency: Iterable[str] | None = None,
+                            sticky_key: str = "") -> RouteRequest:
+    """An embedding request: its inputs' size, where its API key allows it to be served, and
+    its sticky key; it generates nothing."""
     return RouteRequest(req.model, "embeddings", output_tokens=0,
                         prompt_tokens=_estimate(req.inputs),
-                        key_residency=None if key_residency is None else frozenset(key_residency))
+                        key_residency=None if key_residency is None else frozenset(key_residency),
+                        sticky_key=sticky_key)
 
 
 def _estimate(texts: Iterable[str]) -> int:

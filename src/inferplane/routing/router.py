@@ -3,7 +3,9 @@
 :meth:`Router.plan` joins configuration and live stats into :class:`Candidate` snapshots, applies
 the hard constraints (the provider can serve the request, residency, price cap, circuit open),
 ranks what is left with the alias's policy (an alias left with one deployment needs no ranking),
-and appends each fallback alias's ranking after it.
+and appends each fallback alias's ranking after it. A model with a canary is split per request
+first (``governance/canary.py``): a request in the canary's share ranks the canary's
+deployments, then the incumbent's as its fallback; one outside it never sees the canary.
 The decisions themselves are the pure functions of ``constraints.py`` and ``policy.py``.
 """
 
@@ -25,6 +27,7 @@ from inferplane.errors import (
     ResidencyUnsatisfiable,
     ServiceUnavailable,
 )
+from inferplane.governance.canary import Split, split
 from inferplane.metering.meter import DeploymentMeter, build_meters
 from inferplane.routing.candidate import Candidate, RequestProfile
 from inferplane.routing.constraints import Admission, Constraint, Rejection, admissible, refusal
@@ -60,6 +63,7 @@ class Plan:
     decisions: tuple[Decision, ...]
     retry: RetryPolicy
     rejected: tuple[Rejection, ...] = ()
+    canary: dict[str, Any] | None = None  # the model's canary and whether the request is in it
 
     @property
     def policy(self) -> str:
@@ -74,6 +78,8 @@ class Plan:
         ]}
         if self.rejected:
             reason["rejected"] = rejections(self.rejected)
+        if self.canary is not None:
+            reason["canary"] = self.canary
         return reason
 
 
@@ -108,8 +114,10 @@ class Router:
                       for d in config.deployments}
         self.context = PolicyContext(rng=rng or random.Random())
         self._turns = itertools.count()
-        # deployment -> why governance holds it back; replaced whole by governance/live.py
+        # deployment -> why governance holds it back, and model -> its canary; both replaced
+        # whole by governance/live.py
         self.held_back: Mapping[str, str] = {}
+        self.canaries: Mapping[str, Split] = {}
         # deployment -> the kill that stops it: all that holds back a pinned version
         self.killed: Mapping[str, str] = {}
 
@@ -132,50 +140,58 @@ class Router:
     def plan(self, request: RouteRequest) -> Plan:
         """The ordered attempts for ``request``; raises when no deployment may serve it."""
         model = self.model(request.model)
-        now = time.monotonic()
-        turn = next(self._turns)
-        context: PolicyContext | None = None  # built for the first alias with a choice to make
-        targets: dict[str, Target] = {}  # by deployment name, in order of preference
-        decisions: list[Decision] = []
-        rejected: list[Rejection] = []
-        pinned = request.version
-        aliases = (model.name,) if pinned is not None else (model.name, *model.routing.fallbacks)
-        for alias in aliases:
+        if request.version is not None:
+            return self._pinned_plan(request, model, request.version)
+        ranking = _Ranking(self, request, next(self._turns), self.held_back)
+        canary: dict[str, Any] | None = None
+        for alias in (model.name, *model.routing.fallbacks):
             alias_model = self.model(alias)
-            by_name = {t.deployment.name: t for t in self._pinned(alias, pinned)
-                       if t.provider.serves(request.endpoint, request.needs)
-                       and t.provider.ready}
-            profile = self._profile(request, alias_model)
-            admission = admissible([self._candidate(t, alias, now, pinned is not None)
-                                    for t in by_name.values()], profile)
-            rejected += admission.rejected
-            if not admission.kept:
-                continue
-            policy = alias_model.routing.policy
-            if len(admission.kept) == 1:  # nothing to choose between: no scoring
-                decision = only_candidate(policy, admission.kept[0], len(admission.rejected))
-            else:
-                context = context or replace(self.context, turn=turn)
-                decision = get_policy(policy)(admission.kept, profile, context)
-            decisions.append(decision)
-            for name in decision.names:
-                targets.setdefault(name, by_name[name])
-        if not targets:
-            raise self._refusal(request, model, rejected)
-        return Plan(model, tuple(targets.values()), tuple(decisions), self._retry[model.name],
-                    tuple(rejected))
+            by_name = self._servable(request, alias)
+            groups = split(self.canaries.get(alias_model.name), alias_model.name,
+                           request.sticky_key, list(by_name))
+            if groups.share is not None:
+                canary, turned = self._canary_note(alias_model.name, groups.share)
+                ranking.rejected += [Rejection(n, Constraint.GOVERNANCE, turned)
+                                     for n in groups.turned_away]
+            for group in groups.tried:
+                ranking.rank(alias_model, alias, [by_name[n] for n in group])
+        return ranking.plan(model, canary)
 
-    def _pinned(self, alias: str, version: str | None) -> list[Target]:
-        """The alias's deployments, only those of ``version`` when the request pins one."""
-        targets = self._targets[alias]
-        if version is None:
-            return targets
-        pinned = [t for t in targets if t.deployment.version_name == version]
-        if not pinned:
-            versions = sorted({t.deployment.version_name for t in targets})
-            raise InvalidRequest(f"The model '{alias}' has no version '{version}' (its versions: "
-                                 f"{', '.join(versions)}).", param=VERSION_HEADER)
-        return pinned
+    def shadow_plan(self, request: RouteRequest, deployments: frozenset[str]) -> Plan:
+        """A plan over a shadow version's ``deployments`` alone, for a mirrored copy of
+        ``request``: the request's own constraints (residency, price cap) and the breakers
+        apply; governance's holdback, which keeps them from live traffic, does not (the
+        caller leaves killed ones out)."""
+        model = self.model(request.model)
+        ranking = _Ranking(self, request, next(self._turns), {})
+        by_name = self._servable(request, model.name)
+        ranking.rank(model, model.name, [t for n, t in by_name.items() if n in deployments])
+        return ranking.plan(model, None)
+
+    def _pinned_plan(self, request: RouteRequest, model: ModelConfig, version: str) -> Plan:
+        """A plan over ``version``'s deployments of the model alone, whatever their stage (an
+        evaluation before approval): only a kill holds them back, and nothing falls back."""
+        servable = self._servable(request, model.name)
+        versions = {t.deployment.version_name for t in self._targets[model.name]}
+        if version not in versions:
+            raise InvalidRequest(f"The model '{model.name}' has no version '{version}' (its "
+                                 f"versions: {', '.join(sorted(versions))}).",
+                                 param=VERSION_HEADER)
+        ranking = _Ranking(self, request, next(self._turns), self.killed)
+        ranking.rank(model, model.name, [t for t in servable.values()
+                                         if t.deployment.version_name == version])
+        return ranking.plan(model, None)
+
+    def _servable(self, request: RouteRequest, alias: str) -> dict[str, Target]:
+        return {t.deployment.name: t for t in self._targets[alias]
+                if t.provider.serves(request.endpoint, request.needs) and t.provider.ready}
+
+    def _canary_note(self, model: str, share: bool) -> tuple[dict[str, Any], str]:
+        """What the record says of ``model``'s canary, and why a request outside its share
+        does not reach it."""
+        c = self.canaries[model]
+        note = {"model": model, "version": c.version, "percent": c.percent, "share": share}
+        return note, f"version {c.version} is in canary at {c.percent:g}%; not this request"
 
     def _profile(self, request: RouteRequest, model: ModelConfig) -> RequestProfile:
         routing = model.routing
@@ -190,10 +206,10 @@ class Router:
             slo_ttft_s=routing.slo.ttft_s, slo_tpot_s=routing.slo.tpot_s,
         )
 
-    def _candidate(self, target: Target, alias: str, now: float, pinned: bool = False
+    def _candidate(self, target: Target, alias: str, now: float, held: Mapping[str, str]
                    ) -> Candidate:
-        """``pinned``: the request names this version (an evaluation), so only a kill holds
-        it back, not its stage."""
+        """``held``: the deployments governance holds back, and why (for a pinned version, the
+        killed ones only; for a shadow's copy, none)."""
         d = target.deployment
         live = self.stats[d.name].snapshot(now)
         input_price, output_price, cached_price = _prices(target, live.itl_s)
@@ -208,7 +224,7 @@ class Router:
             grid_gco2_per_kwh=footprint.grid_gco2_per_kwh,
             joules_per_output_token=target.meter.joules_per_output_token, pue=footprint.pue,
             breaker_open=live.breaker_open,
-            held_back=(self.killed if pinned else self.held_back).get(d.name),
+            held_back=held.get(d.name),
         )
 
     def _refusal(self, request: RouteRequest, model: ModelConfig,
@@ -224,6 +240,48 @@ class Router:
         error = _REFUSALS.get(why.constraint, ServiceUnavailable)(why.message)
         error.routing_reason = {"decisions": [], "rejected": rejections(tuple(rejected))}
         return error
+
+
+class _Ranking:
+    """One plan in the making: each group of deployments ranked in turn (the model's, a
+    canary's split of them, each fallback alias's), after the ones before it."""
+
+    def __init__(self, router: Router, request: RouteRequest, turn: int,
+                 held: Mapping[str, str]) -> None:
+        self.router, self.request, self.turn, self.held = router, request, turn, held
+        self.now = time.monotonic()
+        self.context: PolicyContext | None = None  # built for the first group with a choice
+        self.targets: dict[str, Target] = {}  # by deployment name, in order of preference
+        self.decisions: list[Decision] = []
+        self.rejected: list[Rejection] = []
+
+    def rank(self, model: ModelConfig, alias: str, group: list[Target]) -> None:
+        """Rank ``group`` (deployments of ``model``, asked for as ``alias``) after the groups
+        ranked before it, once the hard constraints let them through."""
+        router = self.router
+        profile = router._profile(self.request, model)
+        admission = admissible([router._candidate(t, alias, self.now, self.held)
+                                for t in group], profile)
+        self.rejected += admission.rejected
+        if not admission.kept:
+            return
+        policy = model.routing.policy
+        if len(admission.kept) == 1:  # nothing to choose between: no scoring
+            decision = only_candidate(policy, admission.kept[0], len(admission.rejected))
+        else:
+            self.context = self.context or replace(router.context, turn=self.turn)
+            decision = get_policy(policy)(admission.kept, profile, self.context)
+        self.decisions.append(decision)
+        by_name = {t.deployment.name: t for t in group}
+        for name in decision.names:
+            self.targets.setdefault(name, by_name[name])
+
+    def plan(self, model: ModelConfig, canary: dict[str, Any] | None) -> Plan:
+        """The plan of what was ranked; raises the refusal when nothing was let through."""
+        if not self.targets:
+            raise self.router._refusal(self.request, model, self.rejected)
+        return Plan(model, tuple(self.targets.values()), tuple(self.decisions),
+                    self.router._retry[model.name], tuple(self.rejected), canary)
 
 
 def unserved(request: RouteRequest, providers: list[Provider]) -> InvalidRequest:

@@ -113,3 +113,46 @@ def test_a_field_no_deployment_honours_is_refused_with_400_naming_it(router: Rou
     assert refused.value.status == 400 and refused.value.param == need
     assert refused.value.code == "unsupported_parameter"
     assert f"'{need}'" in refused.value.message
+# -- a canary's split and a shadow's plan -----------------------------------------------------
+
+def keyed(router: Router, model: str, key: str, residency: str | None = None) -> Plan:
+    return router.plan(RouteRequest(
+        model=model, endpoint="chat.completions", prompt_tokens=100, output_tokens=50,
+        sticky_key=key, residency=frozenset({residency}) if residency else None))
+
+
+def test_a_canary_takes_its_share_first_and_never_the_rest(router: Router) -> None:
+    from inferplane.governance.canary import Split, takes
+
+    router.canaries = {"pair": Split("v-us", 50.0, frozenset({"pair-us"}))}
+    keys = [f"user:{i}" for i in range(60)]
+    for key in keys:
+        p = keyed(router, "pair", key)
+        names = [t.deployment.name for t in p.targets]
+        if takes(50.0, "pair", key):  # the canary first, the incumbent as its fallback
+            assert names == ["pair-us", "pair-eu"] and p.reason()["canary"]["share"] is True
+        else:
+            assert names == ["pair-eu"]
+            assert p.reason()["rejected"] == [{
+                "deployment": "pair-us", "constraint": "governance",
+                "reason": "version v-us is in canary at 50%; not this request"}]
+    inside = next(k for k in keys if takes(50.0, "pair", k))
+    stats = router.stats["pair-us"]
+    for _ in range(50):  # the canary's circuit opens: its share goes to the incumbent
+        stats.end(time.monotonic(), ok=False)
+    p = keyed(router, "pair", inside)
+    assert [t.deployment.name for t in p.targets] == ["pair-eu"]
+    assert p.reason()["rejected"][0]["constraint"] == "breaker"
+
+
+def test_a_shadow_plan_ignores_the_holdback_but_not_the_requests_limits(router: Router) -> None:
+    router.held_back = {"pair-us": "version pair-us is in shadow"}
+    assert [t.deployment.name for t in plan(router, "pair").targets] == ["pair-eu"]
+    request = RouteRequest(model="pair", endpoint="chat.completions", prompt_tokens=100,
+                           output_tokens=50)
+    shadow = router.shadow_plan(request, frozenset({"pair-us"}))
+    assert [t.deployment.name for t in shadow.targets] == ["pair-us"]
+    with pytest.raises(ResidencyUnsatisfiable):
+        router.shadow_plan(RouteRequest(model="pair", endpoint="chat.completions",
+                                        residency=frozenset({"eu-west-1"})),
+                           frozenset({"pair-us"}))
