@@ -192,3 +192,10 @@ def client_status(upstream_status: int | None) -> int:
     if upstream_status in (503, 529):
         return 503
     return 502
+
+
+class AuditLogCorrupt(InferplaneError):
+    """The stored audit log is missing hashes it must hold: rows were deleted or edited
+    (HTTP 500); ``inferplane audit verify`` names the entry."""
+
+    code = "audit_log_corrupt"

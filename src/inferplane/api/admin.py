@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inferplane.api.auth import authenticate
+from inferplane.api.admin_auth import Admin, LedgerReader, Viewer, actor, gateway_of
+from inferplane.api.audit import router as audit_router
 from inferplane.api.error_responses import error_response
 from inferplane.errors import InferplaneError, InvalidRequest, NotFound, PayloadTooLarge
 from inferplane.gateway import Gateway
@@ -33,7 +34,7 @@ from inferplane.tenancy.budget import (
     parse_duration,
 )
 from inferplane.tenancy.keys import Scope as KeyScope
-from inferplane.tenancy.records import ApiKey, Principal, Tenant, check_tenant_name
+from inferplane.tenancy.records import ApiKey, Tenant, check_tenant_name
 from inferplane.tenancy.store import TenancyStore, describe
 
 MAX_ADMIN_BODY = 64 * 1024
@@ -140,29 +141,8 @@ def _key_out(k: ApiKey) -> dict[str, Any]:
 # -- who is asking ---------------------------------------------------------------------------
 
 
-def _gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
-
-
-def _needs(scope: KeyScope) -> Callable[[Request], Awaitable[Principal]]:
-    async def principal(request: Request) -> Principal:
-        return await authenticate(_gateway(request), request, scope)
-
-    return principal
-
-
-Viewer = Annotated[Principal, Depends(_needs(KeyScope.VIEWER))]
-Admin = Annotated[Principal, Depends(_needs(KeyScope.ADMIN))]
-LedgerReader = Annotated[Principal, Depends(_needs(KeyScope.READ_LEDGER))]
-
-
-def _actor(principal: Principal) -> str:
-    return "open:loopback" if principal.key is None else f"key:{principal.key.id}"
-
-
 async def _run(request: Request, call: Callable[[TenancyStore], Any]) -> Any:
-    store = _gateway(request).access.store
+    store = gateway_of(request).access.store
     return await asyncio.to_thread(call, store)
 
 
@@ -203,7 +183,7 @@ async def create_tenant(request: Request, body: TenantIn, principal: Admin) -> T
     changes = body.changes()
     changes.pop("name", None)
     tenant = Tenant(check_tenant_name(body.name), **changes)
-    return _tenant_out(await _run(request, lambda s: s.create_tenant(tenant, _actor(principal))))
+    return _tenant_out(await _run(request, lambda s: s.create_tenant(tenant, actor(principal))))
 
 
 @router.get("/tenants/{name}", response_model=TenantOut, tags=["tenants"])
@@ -220,7 +200,7 @@ async def update_tenant(request: Request, name: Annotated[str, Path(pattern=_NAM
                         body: LimitsIn, principal: Admin) -> TenantOut:
     changes = body.changes()
     return _tenant_out(await _run(
-        request, lambda s: s.update_tenant(name, changes, _actor(principal))))
+        request, lambda s: s.update_tenant(name, changes, actor(principal))))
 
 
 @router.get("/keys", response_model=list[KeyOut], tags=["keys"])
@@ -238,7 +218,7 @@ async def create_key(request: Request, body: KeyIn, principal: Admin) -> Any:
                   residency=None if body.residency is None else tuple(body.residency),
                   rpm=body.rpm, tpm=body.tpm, budget=budget,
                   expires_at=None if lifetime is None else time.time() + lifetime)
-    key, secret = await _run(request, lambda s: s.create_key(spec, _actor(principal)))
+    key, secret = await _run(request, lambda s: s.create_key(spec, actor(principal)))
     return {**_key_out(key), "key": secret}
 
 
@@ -255,20 +235,20 @@ async def get_key(request: Request, key_id: Annotated[str, Path(pattern=_KEY_ID)
 async def rotate_key(request: Request, key_id: Annotated[str, Path(pattern=_KEY_ID)],
                      body: RotateIn, principal: Admin) -> Any:
     grace = 0.0 if body.grace is None else parse_duration(body.grace)
-    key, secret = await _run(request, lambda s: s.rotate_key(key_id, _actor(principal), grace))
+    key, secret = await _run(request, lambda s: s.rotate_key(key_id, actor(principal), grace))
     return {**_key_out(key), "key": secret}
 
 
 @router.post("/keys/{key_id}/revoke", response_model=KeyOut, tags=["keys"])
 async def revoke_key(request: Request, key_id: Annotated[str, Path(pattern=_KEY_ID)],
                      principal: Admin) -> Any:
-    return _key_out(await _run(request, lambda s: s.revoke_key(key_id, _actor(principal))))
+    return _key_out(await _run(request, lambda s: s.revoke_key(key_id, actor(principal))))
 
 
 @router.get("/deployments", tags=["deployments"])
 async def deployments(request: Request, _p: Viewer) -> list[dict[str, Any]]:
     """Every deployment, its model, where it runs and whether it is serving."""
-    gateway = _gateway(request)
+    gateway = gateway_of(request)
     now = time.monotonic()
     out = []
     for d in gateway.config.deployments:
@@ -303,7 +283,7 @@ async def ledger_records(
     if not principal.operator:
         tenant = principal.tenant_name  # whatever was asked: a tenant sees itself only
     after = (after_ts, after_id) if after_ts is not None and after_id is not None else None
-    store = _gateway(request).ledger.store
+    store = gateway_of(request).ledger.store
     records = await asyncio.to_thread(store.page, tenant=tenant, model=model, since=since,
                                       until=until, after=after, limit=limit)
     last = records[-1] if len(records) == limit else None
@@ -314,7 +294,7 @@ async def ledger_records(
 @router.get("/ledger/records/{record_id}", tags=["ledger"])
 async def ledger_record(request: Request, principal: LedgerReader,
                         record_id: Annotated[str, Path(pattern=_RECORD_ID)]) -> dict[str, Any]:
-    record = await asyncio.to_thread(_gateway(request).ledger.store.get, record_id)
+    record = await asyncio.to_thread(gateway_of(request).ledger.store.get, record_id)
     if record is None or not (principal.operator or record.tenant == principal.tenant_name):
         raise NotFound(f"No record '{record_id}'.")
     return record.to_dict()
@@ -351,12 +331,14 @@ def build_admin(gateway: Gateway) -> ASGIApp:
     """The admin API for ``gateway``, to mount at ``/admin``."""
     api = FastAPI(
         title="Inferplane admin API", version="1",
-        description="Tenants, API keys, deployments and the usage ledger. Authenticate with "
+        description="Tenants, API keys, deployments, the usage ledger and the tamper-evident "
+                    "audit log. Authenticate with "
                     "'Authorization: Bearer <key>'.",
         docs_url=None, redoc_url=None, openapi_url="/openapi.json",
         exception_handlers={InferplaneError: _inferplane_error,
                             RequestValidationError: _validation_error},
     )
     api.include_router(router)
+    api.include_router(audit_router)
     api.state.gateway = gateway
     return BodyLimit(api, MAX_ADMIN_BODY)

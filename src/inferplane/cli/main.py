@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from inferplane import __version__
 from inferplane.api.app import WORKER_CONFIG_ENV, build_app, worker_app
-from inferplane.cli import config_cmd, keys_cmd, ledger_cmd, plan_cmd, report_cmd
+from inferplane.cli import audit_cmd, config_cmd, keys_cmd, ledger_cmd, plan_cmd, report_cmd
 from inferplane.cli.config_cmd import ConfigOption
 from inferplane.errors import ConfigError
 from inferplane.gateway import Gateway
@@ -28,6 +28,7 @@ app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(plan_cmd.app, name="plan")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(keys_cmd.tenants_app, name="tenants")
+app.add_typer(audit_cmd.app, name="audit")
 app.command("report")(report_cmd.report)
 console = Console(stderr=True)
 

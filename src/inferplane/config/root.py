@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from inferplane.config.accounting import AccountingConfig, HardwareConfig
+from inferplane.config.audit import AuditConfig
 from inferplane.config.deployments import BreakerConfig, DeploymentConfig, EngineConfig
 from inferplane.config.models import ModelConfig
 from inferplane.config.problems import Issue, Loc, Section, format_loc, one_of
@@ -28,6 +29,7 @@ class Config(Section):
     accounting: AccountingConfig = Field(default_factory=AccountingConfig)
     tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     models: list[ModelConfig]
     deployments: list[DeploymentConfig]
 
