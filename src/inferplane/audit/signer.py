@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,16 +130,21 @@ def load_signer(path: Path, name: str) -> Signer:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         signer = Signer.generate(name)
+        # Written whole under a name of its own, then linked into place: a process that finds
+        # the file finds it complete, and of two processes making it, one link wins.
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_MODE)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_MODE)
-        except FileExistsError:
-            pass  # another process made it a moment ago: read that one
-        else:
             with os.fdopen(fd, "w") as out:
                 out.write(signer.text() + "\n")
                 out.flush()
                 os.fsync(out.fileno())
+            os.link(draft, path)
             return signer
+        except FileExistsError:
+            pass  # another process made it a moment ago: read that one
+        finally:
+            draft.unlink()
     if path.stat().st_mode & 0o077:
         raise ConfigError(f"the audit signing key {path} is readable by others; "
                           f"run `chmod 600 {path}`")
