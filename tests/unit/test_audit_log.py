@@ -6,9 +6,9 @@ key) detected by `inferplane audit verify`, with the entry named."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
