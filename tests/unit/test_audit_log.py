@@ -27,17 +27,14 @@ from inferplane.ledger.record import UsageRecord
 from inferplane.ledger.store import Store
 from inferplane.tenancy.records import ApiKey, Tenant
 from inferplane.tenancy.store import TenancyStore
-from tests.services import fresh_database
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 runner = CliRunner()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/db/inferplane.db"
-    return fresh_database(request.getfixturevalue("postgres_url"), request.node.nodeid)
+@pytest.fixture
+def url(store_url: str) -> str:
+    return store_url
 
 
 @pytest.fixture

@@ -154,6 +154,14 @@ def consistency_path_of(first: int, leaves: Sequence[bytes]) -> list[bytes]:
 # -- verification: RFC 9162 §2.1.3.2 and §2.1.4.2, step by step -------------------------------
 
 
+def _up_to_a_right_child(fn: int, sn: int) -> tuple[int, int]:
+    """Step (ii) of both verifications: right-shift ``fn`` and ``sn`` equally until the LSB of
+    ``fn`` is set or ``fn`` is 0."""
+    while fn and not fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    return fn, sn
+
+
 def verify_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes],
                      root: bytes) -> bool:
     """True when ``path`` proves that ``leaf`` is leaf ``index`` of the tree ``root`` of
@@ -166,9 +174,7 @@ def verify_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes],
             return False
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn, sn = fn >> 1, sn >> 1
+            fn, sn = _up_to_a_right_child(fn, sn)
         else:
             r = node_hash(r, p)
         fn, sn = fn >> 1, sn >> 1
@@ -200,9 +206,7 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
             return False
         if fn & 1 or fn == sn:
             fr, sr = node_hash(c, fr), node_hash(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn, sn = fn >> 1, sn >> 1
+            fn, sn = _up_to_a_right_child(fn, sn)
         else:
             sr = node_hash(sr, c)
         fn, sn = fn >> 1, sn >> 1

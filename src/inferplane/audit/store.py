@@ -9,8 +9,10 @@
 - ``audit_checkpoints``: signed checkpoints issued so far.
 
 :func:`append` runs inside the caller's transaction, so a change and its entry commit together
-or not at all. It first updates the tree-head row, which serializes appenders: PostgreSQL
-holds that row's lock until the transaction ends, SQLite its one write lock.
+or not at all. It first locks the tree-head row, which serializes appenders: PostgreSQL holds
+that row's lock (``SELECT ... FOR UPDATE``) until the transaction ends, SQLite its one write
+lock (taken by a write before the read, so a deferred transaction never reads a head that
+another writer then moves).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     insert,
     select,
     update,
@@ -103,31 +106,49 @@ def _split(blob: bytes) -> tuple[bytes, ...]:
     return tuple(blob[i:i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE))
 
 
-def read_head(c: Connection) -> Head:
-    row = c.execute(select(audit_tree_head).where(audit_tree_head.c.id == 1)).mappings().one()
-    return Head(int(row["size"]), bytes(row["root_hash"]), _split(bytes(row["frontier"])))
+_HEAD = select(audit_tree_head.c.size, audit_tree_head.c.root_hash,
+               audit_tree_head.c.frontier).where(audit_tree_head.c.id == 1)
+# Statements built once: building one per append cost more than running it.
+_TAKE_WRITE_LOCK = update(audit_tree_head).where(audit_tree_head.c.id == 1).values(
+    size=audit_tree_head.c.size)  # SQLite: a write takes its one write lock now
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()  # PostgreSQL: the row's lock, to the end
+_INSERT_ENTRY = insert(audit_entries)
+_INSERT_NODES = insert(audit_nodes)
+_MOVE_HEAD = update(audit_tree_head).where(audit_tree_head.c.id == 1).values(
+    size=bindparam("new_size"), root_hash=bindparam("new_root"),
+    frontier=bindparam("new_frontier"), updated_at=bindparam("now"))
+
+
+def read_head(c: Connection, *, for_update: bool = False) -> Head:
+    """The tree head; with ``for_update``, locked against other appenders until the
+    transaction ends."""
+    query = _HEAD
+    if for_update:
+        if c.dialect.name == "postgresql":
+            query = _HEAD_FOR_UPDATE
+        else:
+            c.execute(_TAKE_WRITE_LOCK)
+    size, root, frontier = c.execute(query).one()
+    return Head(int(size), bytes(root), _split(bytes(frontier)))
 
 
 def append(c: Connection, kind: str, data: Mapping[str, Any], actor: str,
            ts: float | None = None) -> Entry:
     """Append one entry inside the transaction of ``c``; return it (with its index)."""
-    head_row = audit_tree_head.c.id == 1
-    c.execute(update(audit_tree_head).where(head_row).values(size=audit_tree_head.c.size))
-    head = read_head(c)
+    head = read_head(c, for_update=True)
     entry = Entry(index=head.size, ts=time.time() if ts is None else ts, kind=kind,
                   actor=actor, prev=head.root, data=dict(data))
     raw = encode(entry)
     leaf = leaf_hash(raw)
     frontier, completed = frontier_push(head.frontier, head.size, leaf)
-    c.execute(insert(audit_entries).values(idx=entry.index, ts=entry.ts, kind=entry.kind,
-                                           leaf_input=raw, leaf_hash=leaf))
+    c.execute(_INSERT_ENTRY, {"idx": entry.index, "ts": entry.ts, "kind": entry.kind,
+                              "leaf_input": raw, "leaf_hash": leaf})
     nodes = [{"level": level, "idx": index, "hash": node}
              for level, index, node in completed if level % NODE_STRIDE == 0]
     if nodes:
-        c.execute(insert(audit_nodes), nodes)
-    c.execute(update(audit_tree_head).where(head_row).values(
-        size=head.size + 1, root_hash=frontier_root(frontier), frontier=b"".join(frontier),
-        updated_at=time.time()))
+        c.execute(_INSERT_NODES, nodes)
+    c.execute(_MOVE_HEAD, {"new_size": head.size + 1, "new_root": frontier_root(frontier),
+                           "new_frontier": b"".join(frontier), "now": time.time()})
     return entry
 
 
