@@ -19,11 +19,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.services
 from tests.services import running_redis
 
+from common import write_results
 from inferplane.tenancy.admission import Demand, Limits, Reservation
 from inferplane.tenancy.budget import Budget
 from inferplane.tenancy.counters import Counters, MemoryCounters, RedisCounters
@@ -135,10 +134,7 @@ def main() -> None:
                        f"Python {platform.python_version()}",
             "redis": version, "results": results,
             "date": time.strftime("%Y-%m-%d")}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "admission.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-    (args.out / "admission.md").write_text(markdown(data))
-    print(markdown(data))
+    write_results(args.out, "admission", data, markdown(data))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import math
 import os
 import platform
@@ -31,6 +32,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def write_results(out: Path, name: str, data: dict[str, Any], markdown: str) -> None:
+    """``out/<name>.json`` (indented) and ``out/<name>.md``; print the Markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown)
+    print(markdown)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

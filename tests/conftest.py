@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +38,14 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``redis://127.0.0.1:PORT/0`` of a Redis server shared by the session."""
     yield from _serve(running_redis(tmp_path_factory.mktemp("redis")))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store the ledger supports: an SQLite file, a fresh PostgreSQL 15 database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/db/inferplane.db"
+    return fresh_database(request.getfixturevalue("postgres_url"), request.node.nodeid)
 
 
 @pytest.fixture

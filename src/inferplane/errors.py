@@ -218,3 +218,10 @@ class SelfApproval(PermissionDenied):
     card): four eyes means someone else (HTTP 403)."""
 
     code = "self_approval"
+
+
+class AuditLogCorrupt(InferplaneError):
+    """The stored audit log is missing hashes it must hold: rows were deleted or edited
+    (HTTP 500); ``inferplane audit verify`` names the entry."""
+
+    code = "audit_log_corrupt"

@@ -4,9 +4,14 @@ router, the model registry's live snapshot with its rollout watcher, shadow traf
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import os
+import socket
 from pathlib import Path
 
+from inferplane.audit.entries import CONFIG_LOAD
+from inferplane.audit.log import AuditLog
 from inferplane.cache.service import ResponseCache
 from inferplane.config import Config
 from inferplane.governance.canary import Split
@@ -32,7 +37,8 @@ from inferplane.text import plural
 log = logging.getLogger("inferplane")
 
 
-WORKER_SLOTS = 64  # inferplane up --workers: at most this many processes
+WORKER_SLOTS = 64
+AUDIT_KEY_NAME = "audit-signer.key"  # inferplane up --workers: at most this many processes
 
 
 class Gateway:
@@ -50,6 +56,8 @@ class Gateway:
         self._ledger: Ledger | None = None
         self._access: Access | None = None
         self._governance: LiveRegistry | None = None
+        self._audit: AuditLog | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
         self._settling: set[asyncio.Task[None]] = set()
         # a shadow copy's record goes to the ledger (its gates read it), not into the live
         # traffic's metrics
@@ -61,6 +69,12 @@ class Gateway:
         if self._ledger is None:
             raise RuntimeError("the gateway is not started")
         return self._ledger
+
+    @property
+    def audit(self) -> AuditLog:
+        if self._audit is None:
+            raise RuntimeError("the gateway is not started")
+        return self._audit
 
     @property
     def access(self) -> Access:
@@ -95,6 +109,8 @@ class Gateway:
         store = TenancyStore(make_engine(self.config.store.url))  # the ledger migrated it
         self._access = Access.build(self.config, store)
         await self._access.start()
+        self._audit = await asyncio.to_thread(self._open_audit)
+        self._checkpoints = asyncio.create_task(self._issue_checkpoints())
         self._governance = LiveRegistry(self.config, Registry(make_engine(self.config.store.url)),
                                         self.router, self.cache.follow)
         await self._governance.start()  # before any provider: nothing serves unchecked
@@ -116,8 +132,34 @@ class Gateway:
                     raise
         raise LedgerLocked(f"every worker WAL directory under {root} is in use")
 
+    def _open_audit(self) -> AuditLog:
+        """The audit log, its signing key loaded (made on first start), and this start's
+        configuration appended to it with its hash."""
+        audit = AuditLog.open(self.config.store.url, key_file=audit_key_file(self.config),
+                              origin=self.config.audit.origin)
+        text = self.config.model_dump_json()
+        audit.append(CONFIG_LOAD, {
+            "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "models": [m.name for m in self.config.models],
+            "deployments": [d.name for d in self.config.deployments],
+            "worker": self.worker,
+        }, actor=f"gateway:{socket.gethostname()}:{os.getpid()}")
+        return audit
+
+    async def _issue_checkpoints(self) -> None:
+        """A signed checkpoint every ``audit.checkpoint_interval_s`` when the tree grew."""
+        while True:
+            await asyncio.sleep(self.config.audit.checkpoint_interval_s)
+            try:
+                await asyncio.to_thread(self.audit.checkpoint_if_grown)
+            except Exception:
+                log.exception("issuing an audit checkpoint failed; the next try is in %.0fs",
+                              self.config.audit.checkpoint_interval_s)
+
     async def stop(self) -> None:
         await self.shadow.stop()
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
         for provider in self.providers.values():
             try:
                 await provider.stop()
@@ -132,6 +174,12 @@ class Gateway:
             await self._governance.stop()
         if self._ledger is not None:
             await asyncio.to_thread(self._ledger.close)
+        if self._audit is not None:  # a last checkpoint covering what this process did
+            try:
+                await asyncio.to_thread(self._audit.checkpoint_if_grown)
+            except Exception:
+                log.exception("the last audit checkpoint failed")
+            self._audit.close()
 
     def stopped(self) -> str:
         """What to say once :meth:`stop` returned: the records this run wrote to the ledger,
@@ -152,6 +200,13 @@ class Gateway:
             any(t.provider.ready for t in self.router.targets(name))
             for name in self.router.model_names()
         )
+
+
+def audit_key_file(config: Config) -> Path:
+    """Where the audit signing key is: ``audit.key_file``, else beside the ledger's WAL."""
+    if config.audit.key_file is not None:
+        return Path(config.audit.key_file).expanduser()
+    return wal_root(config.ledger.dir, config.store.url) / AUDIT_KEY_NAME
 
 
 def open_ledger(config: Config, wal_dir: Path) -> Ledger:

@@ -14,6 +14,7 @@ from inferplane.cli import config_cmd
 from inferplane.config import (
     CONFIG_ENV,
     AccountingConfig,
+    AuditConfig,
     BreakerConfig,
     CacheConfig,
     Config,
@@ -552,7 +553,8 @@ def test_every_key_is_documented() -> None:
     sections: list[type[BaseModel]] = [Config, ServerConfig, StoreConfig, LedgerConfig]
     sections += [ModelConfig, RoutingConfig, DeploymentConfig, EngineConfig, HardwareConfig]
     sections += [PriceConfig, SloConfig, RetryConfig, TimeoutsConfig, EnergyConfig, BreakerConfig]
-    sections += [PriceTierConfig, AccountingConfig, TenancyConfig, RedisConfig, CacheConfig]
+    sections += [PriceTierConfig, AccountingConfig, TenancyConfig, RedisConfig, CacheConfig,
+                 AuditConfig]
     undocumented = [
         f"{cls.__name__}.{name}"
         for cls in sections

@@ -46,7 +46,7 @@ from inferplane.ledger.wal import (
     segment_name,
     segment_numbers,
 )
-from tests.services import fresh_database, refusing_connections
+from tests.services import refusing_connections
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 NEVER_MS = 3_600_000  # a commit interval so long that only flush/close commit
@@ -78,14 +78,6 @@ def record(i: int, **changes: object) -> UsageRecord:
 def url(tmp_path: Path) -> str:
     """An SQLite store, for the tests of the write-ahead file itself."""
     return f"sqlite:///{tmp_path}/db/inferplane.db"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each store the ledger supports: an SQLite file, a fresh PostgreSQL 15 database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/db/inferplane.db"
-    return fresh_database(request.getfixturevalue("postgres_url"), request.node.nodeid)
 
 
 @pytest.fixture

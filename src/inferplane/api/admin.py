@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inferplane.api import admin_models
 from inferplane.api.admin_deps import Admin, Body, LedgerReader, Viewer, actor, gateway_of
+from inferplane.api.audit import router as audit_router
 from inferplane.api.error_responses import error_response
 from inferplane.errors import InferplaneError, InvalidRequest, NotFound, PayloadTooLarge
 from inferplane.gateway import Gateway
@@ -329,14 +330,14 @@ def build_admin(gateway: Gateway, extra: Sequence[APIRouter] = ()) -> ASGIApp:
     modules of their own (``admin_cache``); the model registry's routes are ``admin_models``."""
     api = FastAPI(
         title="Inferplane admin API", version="1",
-        description="Tenants, API keys, deployments, model versions and kills, and the usage "
-                    "ledger. Authenticate with "
+        description="Tenants, API keys, deployments, model versions and kills, the usage ledger "
+                    "and the tamper-evident audit log. Authenticate with "
                     "'Authorization: Bearer <key>'.",
         docs_url=None, redoc_url=None, openapi_url="/openapi.json",
         exception_handlers={InferplaneError: _inferplane_error,
                             RequestValidationError: _validation_error},
     )
-    for part in (router, admin_models.router, *extra):
+    for part in (router, admin_models.router, audit_router, *extra):
         api.include_router(part)
     api.state.gateway = gateway
     return BodyLimit(api, MAX_ADMIN_BODY)

@@ -15,6 +15,7 @@ from rich.markup import escape
 from inferplane import __version__
 from inferplane.api.app import WORKER_CONFIG_ENV, build_app, worker_app
 from inferplane.cli import (
+    audit_cmd,
     cache_cmd,
     config_cmd,
     eval_cmd,
@@ -39,6 +40,7 @@ app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(keys_cmd.tenants_app, name="tenants")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(cache_cmd.app, name="cache")
+app.add_typer(audit_cmd.app, name="audit")
 app.command("report")(report_cmd.report)
 app.command("kill")(models_cmd.kill)
 app.command("unkill")(models_cmd.unkill)

@@ -10,6 +10,7 @@ The package holds, by module:
   ``ENGINE_PROVIDERS``;
 - ``accounting`` and ``tenancy``: prices, hardware and energy; API keys, budgets and Redis;
 - ``governance``: model lifecycle rules (approvals, card fields, evaluation gate);
+- ``audit``: the audit log's signed checkpoints (interval, signing key, origin);
 - ``root``: the root ``Config``, the checks between its entries and ``default_config``;
 - ``loader``: the file loader (which file is read, ``parse_config``, ``check_config``,
   ``load_config``), which takes the known provider names from its caller.
@@ -26,6 +27,7 @@ from inferplane.config.accounting import (
     PriceConfig as PriceConfig,
     PriceTierConfig as PriceTierConfig,
 )
+from inferplane.config.audit import AuditConfig as AuditConfig
 from inferplane.config.deployments import (
     ENGINE_PROVIDERS as ENGINE_PROVIDERS,
     BreakerConfig as BreakerConfig,

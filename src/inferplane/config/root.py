@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from inferplane.config.accounting import AccountingConfig, HardwareConfig
+from inferplane.config.audit import AuditConfig
 from inferplane.config.deployments import BreakerConfig, DeploymentConfig, EngineConfig
 from inferplane.config.governance import GovernanceConfig
 from inferplane.config.models import ModelConfig
@@ -30,6 +31,7 @@ class Config(Section):
     tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
     redis: RedisConfig = Field(default_factory=RedisConfig)
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     models: list[ModelConfig]
     deployments: list[DeploymentConfig]
 

@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from inferplane.audit import store as audit
 from inferplane.config import GovernanceConfig
 from inferplane.errors import GovernanceRefused, InferplaneError, InvalidRequest, NotFound
 from inferplane.governance import approvals, cards, rollout_rows
@@ -177,11 +178,19 @@ class Registry:
     def _record(self, c: Connection, actor: str, action: str, kind: str, target: str, *,
                 model: str | None = None, moved: tuple[Stage, Stage] | None = None,
                 reason: str | None = None, details: Mapping[str, Any] | None = None) -> None:
-        c.execute(insert(governance_events).values(
-            ts=time.time(), actor=actor, action=action, kind=kind, target=target, model=model,
+        now = time.time()
+        event = c.execute(insert(governance_events).values(
+            ts=now, actor=actor, action=action, kind=kind, target=target, model=model,
             from_stage=None if moved is None else str(moved[0]),
             to_stage=None if moved is None else str(moved[1]), reason=reason,
             details=None if details is None else orjson.dumps(details).decode()))
+        event_id = event.inserted_primary_key[0] if event.inserted_primary_key else None
+        # the tamper-evident log takes it in the same transaction: both or neither commit
+        audit.append(c, f"governance.{action}", {
+            "event": event_id, "kind": kind, "target": target, "model": model,
+            "from": None if moved is None else str(moved[0]),
+            "to": None if moved is None else str(moved[1]), "reason": reason,
+            "details": details}, actor, ts=now)
         c.execute(update(governance_revision).where(governance_revision.c.id == 1)
                   .values(revision=governance_revision.c.revision + 1))
 

@@ -111,7 +111,9 @@ class Committer:
             if rejected:
                 path = self._dir.write_rejected(rejected)
                 log.error("the store refused %d usage record(s); kept in %s", len(rejected), path)
-            self._store.commit([], wal_id, position)
+            refused = {id(row) for row in rejected}
+            self._store.commit([], wal_id, position,
+                               covered=[row for row in rows if id(row) not in refused])
 
     def _run(self) -> None:
         backoff = MIN_BACKOFF_S

@@ -42,6 +42,8 @@ from sqlalchemy.engine import URL, RowMapping, make_url
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.sql.dml import Insert
 
+from inferplane.audit import store as audit
+from inferplane.audit.entries import LEDGER_BATCH, batch_data
 from inferplane.ledger.record import UsageRecord
 from inferplane.ledger.stats import GroupRow, summarize
 
@@ -125,6 +127,7 @@ ledger_store_identity = Table(
 )
 
 Row = Mapping[str, Any]
+FLOAT_COLUMNS = frozenset(c.name for c in usage_records.c if isinstance(c.type, Float))
 
 
 def database_url(url: str) -> URL:
@@ -299,8 +302,15 @@ class Store:
             row = connection.execute(query).first()
         return None if row is None else (int(row[0]), int(row[1]))
 
-    def commit(self, rows: Sequence[Row], wal_id: str, position: tuple[int, int]) -> None:
-        """Insert ``rows`` (ids already present are skipped) and move the checkpoint, atomically."""
+    def commit(self, rows: Sequence[Row], wal_id: str, position: tuple[int, int], *,
+               covered: Sequence[Row] | None = None) -> None:
+        """Insert ``rows`` (ids already present are skipped) and move the checkpoint, atomically.
+
+        The same transaction appends a ``ledger.batch`` entry to the audit log: the digest of
+        ``covered`` (default: ``rows``), the records this checkpoint move accounts for, unless
+        there are none. The entry is therefore appended exactly once per batch, as the
+        checkpoint moves exactly once.
+        """
         values = {"segment": position[0], "byte_offset": position[1], "updated_at": time.time()}
         with self._engine.begin() as connection:
             if rows:
@@ -312,6 +322,10 @@ class Store:
             )
             if moved.rowcount == 0:
                 connection.execute(insert(ledger_checkpoint).values(wal_id=wal_id, **values))
+            audited = rows if covered is None else covered
+            if audited:
+                data = batch_data(audited, FLOAT_COLUMNS, wal_id=wal_id, position=position)
+                audit.append(connection, LEDGER_BATCH, data, actor="ledger")
 
     def insert_each(self, rows: Sequence[Row]) -> list[Row]:
         """Insert rows one transaction each; return those the database refuses outright."""

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from inferplane.audit import store as audit
 from inferplane.errors import Conflict, NotFound
 from inferplane.ledger.store import make_engine, migrate, usage_records
 from inferplane.tenancy.admission import NANOS_PER_USD
@@ -226,9 +227,15 @@ class TenancyStore:
 
     def _changed(self, c: Connection, actor: str, action: str, target: str | None,
                  tenant: str | None, details: Mapping[str, Any] | None) -> None:
-        c.execute(insert(admin_events).values(
-            ts=time.time(), actor=actor, action=action, target=target, tenant=tenant,
+        """Record the change as an admin event and as an audit log entry of kind ``action``,
+        in the change's own transaction: both or neither commit."""
+        now = time.time()
+        event = c.execute(insert(admin_events).values(
+            ts=now, actor=actor, action=action, target=target, tenant=tenant,
             details=orjson.dumps(details).decode() if details is not None else None))
+        event_id = event.inserted_primary_key[0] if event.inserted_primary_key else None
+        audit.append(c, action, {"event": event_id, "target": target,
+                                 "tenant": tenant, "details": details}, actor, ts=now)
         c.execute(update(tenancy_revision).where(tenancy_revision.c.id == 1)
                   .values(revision=tenancy_revision.c.revision + 1))
 

@@ -215,3 +215,25 @@ def test_the_registry_keeps_the_rollout_and_rolls_a_candidate_back_once(tmp_path
     back = registry.rollback("m", "cli:ann", "slow", settings)  # production, as before
     assert [(m.version, m.to_stage) for m in back] == [("v1", P), ("v2", Stage.REGISTERED)]
     registry.close()
+
+
+def test_every_registry_change_is_an_audit_log_entry_in_its_own_transaction(
+        tmp_path: Path) -> None:
+    from inferplane.audit.entries import decode
+    from inferplane.audit.store import read_entries, read_head
+    from inferplane.governance.kills import KillKind
+
+    registry = Registry.open(f"sqlite:///{tmp_path}/r.db")
+    try:
+        registry.register({"v1": "m"}, "config:test")
+        registry.kill(KillKind.MODEL, "m", "bad answers", "key:ops")
+        with registry.engine.connect() as c:
+            size = read_head(c).size
+            entries = [decode(e.leaf_input) for e in read_entries(c, 0, size)]
+    finally:
+        registry.close()
+    kinds = [(e.kind, e.actor, e.data["target"]) for e in entries]
+    assert ("governance.register", "config:test", "v1") in kinds
+    assert ("governance.kill", "key:ops", "m") in kinds
+    kill = next(e for e in entries if e.kind == "governance.kill")
+    assert kill.data["reason"] == "bad answers" and kill.index == size - 1
