@@ -139,3 +139,38 @@ def test_pinning_needs_the_approve_or_admin_scope(world: World) -> None:
         headers={"authorization": f"Bearer {world.keys['author']}",
                  "x-inferplane-version": "chat-v7"})
     assert unknown.status_code == 400 and "has no version 'chat-v7'" in unknown.text
+
+
+def test_judge_checks_ask_the_judge_model_through_the_gateway(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The fake upstreams echo their name first: a judge upstream called PASS always passes,
+    one called FAIL always fails; governance.judge_model is the default judge."""
+    root = Path(tmp_path_factory.mktemp("judge"))
+    with ExitStack() as stack:
+        ups = {name: stack.enter_context(UpstreamProcess(name, api_key=KEY, args=["--no-log"]))
+               for name in ("answers", "PASS", "FAIL")}
+        text = ledger_yaml(root) + ("governance: {judge_model: judge-yes}\n"
+                                    "models: [{name: chat}, {name: judge-yes}, {name: judge-no}]\n"
+                                    "deployments:\n")
+        for model, up in (("chat", ups["answers"]), ("judge-yes", ups["PASS"]),
+                          ("judge-no", ups["FAIL"])):
+            text += (f"  - {{name: d-{model}, model: {model}, provider: openai, base_url: "
+                     f"'{up.url}/v1', api_key: 'env:UPSTREAM_KEY', upstream_model: echo-1}}\n")
+        gateway = stack.enter_context(running_gateway(root, text, env={"UPSTREAM_KEY": KEY}))
+        suite = root / "judged.jsonl"
+        suite.write_text('{"suite": "judged", "threshold": 1}\n'
+                         '{"id": "polite", "messages": [{"role": "user", "content": "hi"}], '
+                         '"checks": [{"contains": "echo: hi"}, {"judge": "is polite"}]}\n')
+
+        def run(*judge: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [str(BIN / "inferplane"), "eval", "d-chat", "--suite", str(suite), "--url",
+                 gateway.url, "--config", str(gateway.config), "--json", *judge],
+                capture_output=True, text=True, timeout=120, check=False)
+
+        passed = run()  # governance.judge_model
+        assert passed.returncode == 0, passed.stdout + passed.stderr
+        assert json.loads(passed.stdout)["items"][0]["checks"][1]["passed"] is True
+        failed = run("--judge", "judge-no")
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert ups["FAIL"].stats()["requests"] == 1 and ups["PASS"].stats()["requests"] == 1

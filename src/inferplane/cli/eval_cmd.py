@@ -40,7 +40,8 @@ def evaluate(
     url: Annotated[str | None, typer.Option(
         help="The gateway, e.g. http://127.0.0.1:8080 (default: server.host and port).")] = None,
     judge: Annotated[str | None, typer.Option(
-        help="The model that decides the suite's judge checks.")] = None,
+        help="The model that decides the suite's judge checks (default: "
+             "governance.judge_model).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
     record: Annotated[bool, typer.Option(help="Store the result in the registry.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -53,7 +54,8 @@ def evaluate(
     model = _model_of(cfg, version)
     parsed = _suite(suite)
     base = url or f"http://{cfg.server.host}:{cfg.server.port}"
-    target = Target(base, model, version, os.environ.get(API_KEY_ENV), judge)
+    target = Target(base, model, version, os.environ.get(API_KEY_ENV),
+                    judge or cfg.governance.judge_model)
     result = asyncio.run(run_suite(parsed, target, concurrency))
     if record:
         _record(cfg, result)

@@ -45,6 +45,8 @@ class GovernanceConfig(Section):
     card_fields: list[str] = Field(default_factory=lambda: list(DEFAULT_CARD_FIELDS))
     poll_interval_ms: int = Field(250, gt=0, le=500)  # changes reach every process within
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    # the model evaluation suites' judge checks ask (inferplane eval), unless --judge names one
+    judge_model: str | None = Field(None, min_length=1, examples=["chat-large"])
 
     @field_validator("card_fields")
     @classmethod

@@ -6,6 +6,7 @@ other; judge checks ask a judge model through the same gateway. The grading is
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from inferplane.governance.evaluation import (
 from inferplane.providers.http_client import ClientError, Pool
 from inferplane.routing.request import VERSION_HEADER
 
+_VERDICT = re.compile(r"\b(PASS|FAIL)\b", re.IGNORECASE)
 _JUDGE_PROMPT = (
     "You grade an answer against a criterion. Reply with one word: PASS if the answer meets "
     "the criterion, FAIL otherwise.\n\nCriterion: {criterion}\n\nQuestion: {question}\n\n"
@@ -97,8 +99,18 @@ async def _judge(client: _Client, item: Item, answer: str,
         prompt = _JUDGE_PROMPT.format(criterion=check.value, question=question, answer=answer)
         text, _ = await client.answer({"model": model, "temperature": 0, "max_tokens": 4,
                                        "messages": [{"role": "user", "content": prompt}]}, None)
-        verdicts[index] = text.strip().upper().startswith("PASS")
+        verdicts[index] = judged(text)
     return verdicts
+
+
+def judged(text: str) -> bool:
+    """A judge's verdict: the first PASS or FAIL in its answer (none: failed).
+
+    >>> judged("PASS."), judged("Verdict: fail"), judged("I cannot tell")
+    (True, False, False)
+    """
+    found = _VERDICT.search(text)
+    return found is not None and found.group(1).upper() == "PASS"
 
 
 async def _run_item(client: _Client, suite: Suite, item: Item) -> ItemResult:
