@@ -536,15 +536,13 @@ Store.open(sys.argv[2]).close()
 """
 
 
-def test_gateways_starting_together_migrate_a_new_database_once(
-    tmp_path: Path, postgres_db: str
-) -> None:
-    script = tmp_path / "starting.py"
-    script.write_text(STARTING_CHILD)
+def run_together(script: Path, database: str, n: int) -> list[tuple[bytes, bytes]]:
+    """``n`` processes of ``script`` (given the source path and ``database``), each let go at
+    the same moment once all print ``ready``; their outputs, once each exited 0."""
     children = [
-        subprocess.Popen([sys.executable, str(script), str(SRC), postgres_db],
+        subprocess.Popen([sys.executable, str(script), str(SRC), database],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        for _ in range(4)
+        for _ in range(n)
     ]
     for child in children:
         assert child.stdout is not None and child.stdout.readline() == b"ready\n"
@@ -552,8 +550,18 @@ def test_gateways_starting_together_migrate_a_new_database_once(
         assert child.stdin is not None
         child.stdin.write(b"go\n")
         child.stdin.flush()
-    errors = [child.communicate(timeout=60)[1].decode() for child in children]
-    assert [child.returncode for child in children] == [0] * 4, "\n".join(errors)
+    outputs = [child.communicate(timeout=60) for child in children]
+    errors = "\n".join(err.decode() for _out, err in outputs)
+    assert [child.returncode for child in children] == [0] * n, errors
+    return outputs
+
+
+def test_gateways_starting_together_migrate_a_new_database_once(
+    tmp_path: Path, postgres_db: str
+) -> None:
+    script = tmp_path / "starting.py"
+    script.write_text(STARTING_CHILD)
+    run_together(script, postgres_db, 4)
     assert stored_count(postgres_db) == 0
 
 

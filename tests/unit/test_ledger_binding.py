@@ -4,8 +4,6 @@ default directory of its own."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +23,7 @@ from inferplane.ledger.wal import (
 )
 from inferplane.ledger.waldir import default_wal_dir, normalized_store_url
 from tests.services import fresh_database
-from tests.unit.test_ledger import NEVER_MS, SRC, record, stored_count
+from tests.unit.test_ledger import NEVER_MS, record, run_together, stored_count
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -120,20 +118,7 @@ def test_processes_opening_a_new_database_together_agree_on_its_identity(
 ) -> None:
     script = tmp_path / "identity.py"
     script.write_text(IDENTITY_CHILD)
-    children = [
-        subprocess.Popen([sys.executable, str(script), str(SRC), postgres_db],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        for _ in range(6)
-    ]
-    for child in children:
-        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
-    for child in children:
-        assert child.stdin is not None
-        child.stdin.write(b"go\n")
-        child.stdin.flush()
-    outputs = [child.communicate(timeout=60) for child in children]
-    errors = "\n".join(err.decode() for _out, err in outputs)
-    assert [child.returncode for child in children] == [0] * 6, errors
+    outputs = run_together(script, postgres_db, 6)
     ids = {out.decode().strip() for out, _err in outputs}
     assert len(ids) == 1 and ids == {identity(postgres_db)}
     engine = make_engine(postgres_db)
