@@ -79,7 +79,9 @@ def test_the_gateway_logs_governance_and_serves_verifiable_proofs(
         assert chat.status_code == 200
         entries = _entries(gateway, "ledger.batch")
         kinds = [e["kind"] for e in entries]
-        assert kinds[:2] == ["config.load", "tenant.create"] and "ledger.batch" in kinds
+        # the start (its configuration, then the versions it registers), then the admin change
+        assert kinds[:3] == ["config.load", "governance.register", "tenant.create"]
+        assert "ledger.batch" in kinds
         batch = next(e for e in entries if e["kind"] == "ledger.batch")
         assert chat.headers["x-request-id"] in batch["data"]["ids"]
         assert entries[0]["data"]["models"] == ["chat"] and len(entries[0]["data"]["sha256"]) == 64
