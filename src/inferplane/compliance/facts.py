@@ -64,7 +64,7 @@ def usage_records(config: Config, scope: Scope, since: float | None, until: floa
     store = Store.open(config.store.url)
     try:
         for row in store.records(since, until, USAGE_COLUMNS):
-            record = dict(row)
+            record = {str(k): v for k, v in row.items()}
             if scope.covers(record):
                 yield record
     finally:

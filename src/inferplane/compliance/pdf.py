@@ -23,8 +23,12 @@ STYLES = {"#": (13.0, 0.030), "##": (10.5, 0.026), "": (7.0, 0.0125)}  # size, l
 def _styled(lines: Sequence[str]) -> Iterator[tuple[str, str]]:
     """(style, text) per printed line: headings kept whole, table rules dropped, the rest
     wrapped."""
+    fenced = False
     for line in lines:
-        if line.startswith("## "):
+        fenced ^= line.startswith("```")
+        if fenced or line.startswith("```"):
+            yield from (("", part) for part in textwrap.wrap(line, WIDTH) or [""])
+        elif line.startswith("## "):
             yield "##", line[3:]
         elif line.startswith("# "):
             yield "#", line[2:]
@@ -49,7 +53,7 @@ def pages(lines: Sequence[str]) -> list[Figure]:
             y = TOP
         y -= height
         fig.text(LEFT, y, text, fontsize=size, family="sans-serif" if style else "monospace",
-                 weight="bold" if style else "normal", va="baseline")
+                 weight="bold" if style else "normal", va="baseline", parse_math=False)
     for number, figure in enumerate(figures, 1):
         figure.text(0.5, 0.025, f"{number} / {len(figures)}", fontsize=7, ha="center")
     return figures
