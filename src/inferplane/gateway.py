@@ -13,7 +13,10 @@ from pathlib import Path
 from inferplane.audit.entries import CONFIG_LOAD
 from inferplane.audit.log import AuditLog
 from inferplane.cache.service import ResponseCache
+from inferplane.compliance.incidents import Incidents
+from inferplane.compliance.retention import retention_notice, retention_problem
 from inferplane.config import Config
+from inferplane.errors import ConfigError
 from inferplane.governance.canary import Split
 from inferplane.governance.live import LiveRegistry
 from inferplane.governance.registry import Registry
@@ -46,6 +49,9 @@ class Gateway:
         """``worker``: one of several processes sharing the configuration; each then takes
         the first free ``worker-N`` WAL directory under ``ledger.dir`` (its WAL lock says which
         is free), so a restarted worker recovers what an earlier one left."""
+        problem = retention_problem(config)
+        if problem is not None:  # Arts. 12, 19, 26(6): refused before anything starts
+            raise ConfigError(problem)
         self.config = config
         self.worker = worker
         self.providers: dict[str, Provider] = {d.name: create(d) for d in config.deployments}
@@ -111,6 +117,9 @@ class Gateway:
         await self._access.start()
         self._audit = await asyncio.to_thread(self._open_audit)
         self._checkpoints = asyncio.create_task(self._issue_checkpoints())
+        notice = retention_notice(self.config)
+        if notice is not None:
+            log.info("%s", notice)
         self._governance = LiveRegistry(self.config, Registry(make_engine(self.config.store.url)),
                                         self.router, self.cache.follow)
         await self._governance.start()  # before any provider: nothing serves unchecked
@@ -148,7 +157,12 @@ class Gateway:
 
     async def _issue_checkpoints(self) -> None:
         """A signed checkpoint every ``audit.checkpoint_interval_s`` when the tree grew."""
+        incidents = Incidents(make_engine(self.config.store.url))
         while True:
+            try:  # the incident deadlines the metrics show, refreshed as often
+                self.metrics.incidents = await asyncio.to_thread(incidents.pending)
+            except Exception:
+                log.exception("reading the open incidents failed")
             await asyncio.sleep(self.config.audit.checkpoint_interval_s)
             try:
                 await asyncio.to_thread(self.audit.checkpoint_if_grown)

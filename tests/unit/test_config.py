@@ -33,6 +33,7 @@ from inferplane.config import (
     ServerConfig,
     SloConfig,
     StoreConfig,
+    SystemConfig,
     TenancyConfig,
     TimeoutsConfig,
     check_config,
@@ -554,7 +555,7 @@ def test_every_key_is_documented() -> None:
     sections += [ModelConfig, RoutingConfig, DeploymentConfig, EngineConfig, HardwareConfig]
     sections += [PriceConfig, SloConfig, RetryConfig, TimeoutsConfig, EnergyConfig, BreakerConfig]
     sections += [PriceTierConfig, AccountingConfig, TenancyConfig, RedisConfig, CacheConfig,
-                 AuditConfig]
+                 AuditConfig, SystemConfig]
     undocumented = [
         f"{cls.__name__}.{name}"
         for cls in sections

@@ -37,7 +37,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 @contextmanager
-def _log(config: Path | None, *, make_key: bool) -> Iterator[AuditLog]:
+def open_log(config: Path | None, *, make_key: bool) -> Iterator[AuditLog]:
     cfg = load_or_exit(config)
     key = audit_key_file(cfg)
     try:
@@ -76,7 +76,7 @@ def checkpoint(
 ) -> None:
     """Sign the current tree head and print the checkpoint (a C2SP signed note); keep it to
     verify the log against later."""
-    with _log(config, make_key=True) as log:
+    with open_log(config, make_key=True) as log:
         signed = log.checkpoint()
         verifier = log.verifier
     if out is not None:
@@ -104,7 +104,7 @@ def verify(
             saved = parse(since_checkpoint.read_text())
         except (OSError, CheckpointError) as exc:
             raise _fail(f"{since_checkpoint}: {exc}") from None
-    with _log(config, make_key=False) as log:
+    with open_log(config, make_key=False) as log:
         report = log.verify(saved, _verifiers(log, key))
     if as_json:
         typer.echo(orjson.dumps({
@@ -138,7 +138,7 @@ def prove(
     hashes in base64, checked before it is printed."""
     if (leaf is None) == (first is None):
         raise typer.BadParameter("give --leaf N or --from A", param_hint="--leaf/--from")
-    with _log(config, make_key=False) as log:
+    with open_log(config, make_key=False) as log:
         tree_size = size if size is not None else log.head().size
         proof = (log.inclusion(leaf, tree_size) if leaf is not None
                  else log.consistency(first or 0, tree_size))

@@ -17,8 +17,10 @@ from inferplane.api.app import WORKER_CONFIG_ENV, build_app, worker_app
 from inferplane.cli import (
     audit_cmd,
     cache_cmd,
+    compliance_cmd,
     config_cmd,
     eval_cmd,
+    incidents_cmd,
     keys_cmd,
     ledger_cmd,
     models_cmd,
@@ -41,6 +43,8 @@ app.add_typer(keys_cmd.tenants_app, name="tenants")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(cache_cmd.app, name="cache")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(compliance_cmd.app, name="compliance")
+app.add_typer(incidents_cmd.app, name="incidents")
 app.command("report")(report_cmd.report)
 app.command("kill")(models_cmd.kill)
 app.command("unkill")(models_cmd.unkill)

@@ -11,6 +11,7 @@ The package holds, by module:
 - ``accounting`` and ``tenancy``: prices, hardware and energy; API keys, budgets and Redis;
 - ``governance``: model lifecycle rules (approvals, card fields, evaluation gate);
 - ``audit``: the audit log's signed checkpoints (interval, signing key, origin);
+- ``systems``: the AI systems (models, tenants, intended purpose, high risk) for the EU AI Act;
 - ``root``: the root ``Config``, the checks between its entries and ``default_config``;
 - ``loader``: the file loader (which file is read, ``parse_config``, ``check_config``,
   ``load_config``), which takes the known provider names from its caller.
@@ -65,6 +66,7 @@ from inferplane.config.server import (
     ServerConfig as ServerConfig,
     StoreConfig as StoreConfig,
 )
+from inferplane.config.systems import SystemConfig as SystemConfig
 from inferplane.config.tenancy import (
     RedisConfig as RedisConfig,
     TenancyConfig as TenancyConfig,

@@ -19,6 +19,9 @@ class AuditConfig(Section):
     origin: str | None = Field(None, min_length=1, max_length=200,
                                examples=["audit.example.com/inferplane"])
 
+    # How long audit entries are kept, in days; None: forever (as ``ledger.retention_days``).
+    retention_days: int | None = Field(None, ge=1, examples=[3650])
+
     @field_validator("origin")
     @classmethod
     def _one_word(cls, origin: str | None) -> str | None:

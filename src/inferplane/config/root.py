@@ -17,6 +17,7 @@ from inferplane.config.governance import GovernanceConfig
 from inferplane.config.models import ModelConfig
 from inferplane.config.problems import Issue, Loc, Section, format_loc, invalid, one_of
 from inferplane.config.server import LedgerConfig, ServerConfig, StoreConfig
+from inferplane.config.systems import SystemConfig
 from inferplane.config.tenancy import RedisConfig, TenancyConfig
 
 
@@ -34,6 +35,7 @@ class Config(Section):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     models: list[ModelConfig]
     deployments: list[DeploymentConfig]
+    systems: list[SystemConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -52,6 +54,25 @@ class Config(Section):
                               "set `redis: {url: redis://...}`, or `backend: memory`",
                               field=f"models.{i}.cache.backend")
         return self
+
+    @model_validator(mode="after")
+    def _systems_name_models(self) -> Self:
+        names = [m.name for m in self.models]
+        seen: set[str] = set()
+        for i, system in enumerate(self.systems):
+            if system.name in seen:
+                raise invalid("system_name", f"system '{system.name}' is declared twice",
+                              "give every system a different name", field=f"systems.{i}.name")
+            seen.add(system.name)
+            for j, model in enumerate(system.models):
+                if model not in names:
+                    raise invalid("system_model", f"unknown model '{model}'",
+                                  one_of(model, names), field=f"systems.{i}.models.{j}")
+        return self
+
+    def system(self, name: str) -> SystemConfig | None:
+        """The system called ``name``; None when there is none."""
+        return next((s for s in self.systems if s.name == name), None)
 
     def model_names(self) -> list[str]:
         """Every name a client may ask for: each model's name, then its aliases."""

@@ -51,3 +51,7 @@ class LedgerConfig(Section):
     commit_batch: int = Field(1000, gt=0)
     fsync: Literal["always", "interval", "never"] = "interval"
     fsync_interval_ms: int = Field(200, gt=0)
+    # How long usage records are kept, in days; None: forever. Inferplane deletes nothing
+    # itself: this is the policy whatever prunes the store follows, checked against the
+    # six months a high-risk system's logs are kept at least (docs/compliance.md).
+    retention_days: int | None = Field(None, ge=1, examples=[365])

@@ -17,6 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from inferplane.ledger.record import UsageRecord
 from inferplane.observe.breakers import BreakerGauges
 from inferplane.observe.engines import EngineGauges, Reporting
+from inferplane.observe.incidents import IncidentGauges
 from inferplane.observe.labels import Bounds
 from inferplane.observe.latency import LatencyHistograms, LatencySeries
 from inferplane.observe.usage import LABELS, Key, UsageCounters, UsageSeries
@@ -63,6 +64,8 @@ class Metrics:
         self.engines = EngineGauges(providers or {})
         r.register(self.engines)
         r.register(BreakerGauges(stats or {}))
+        self.incidents: list[tuple[str, float]] = []  # (system, deadline), set by the gateway
+        r.register(IncidentGauges(lambda: self.incidents))
         self._series: dict[Key, _Series] = {}
         self._answered: dict[tuple[Key, int], Counter] = {}
         self._attempted: dict[tuple[str, str], Counter] = {}
