@@ -1,10 +1,15 @@
 """A small OTLP/HTTP trace receiver for tests and benchmarks: ``POST /v1/traces`` bodies are
 decoded as ``ExportTraceServiceRequest`` (the protobuf the exporter sends) and kept, with
-their raw bytes, for the test to read."""
+their raw bytes, for the test to read; ``GET /count`` says how many spans came.
+
+``python -m tests.integration.otlp_receiver`` runs one in its own process (a benchmark's, so
+that decoding does not share the load generator's interpreter): it prints its endpoint and
+serves until stopped."""
 
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -80,6 +85,13 @@ def otlp_receiver() -> Iterator[tuple[str, Received]]:
             self.end_headers()
             self.wfile.write(reply)
 
+        def do_GET(self) -> None:
+            reply = json.dumps({"spans": len(received.spans)}).encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
@@ -91,3 +103,9 @@ def otlp_receiver() -> Iterator[tuple[str, Received]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+if __name__ == "__main__":
+    with otlp_receiver() as (endpoint, _):
+        print(endpoint, flush=True)
+        threading.Event().wait()
