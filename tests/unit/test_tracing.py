@@ -4,6 +4,8 @@ upstream requests, and prompts kept out unless content capture is on."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any, cast
@@ -204,3 +206,16 @@ def test_when_tracing_is_on(tracing: bool, env: dict[str, str], on: bool) -> Non
 
 def test_off_builds_nothing() -> None:
     assert build_tracer(ObserveConfig(), {}) is None
+
+
+def test_off_neither_the_sdk_nor_the_span_modules_are_imported() -> None:
+    """(FastAPI imports parts of OpenTelemetry itself; the tracing SDK is ours to load.)"""
+    code = ("import sys; import inferplane.api.app, inferplane.generation, inferplane.gateway; "
+            "from inferplane.config import default_config; "
+            "from inferplane.observe.tracing import build_tracer; "
+            "assert build_tracer(default_config().observe, {}) is None; "
+            "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk.trace', "
+            "'opentelemetry.exporter', 'inferplane.observe.otel', 'inferplane.observe.spans'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.strip() == "[]"

@@ -2,7 +2,7 @@
 
 Tracing is off by default. It is on when the configuration says ``observe: {tracing: true}``
 or the environment names an exporter (``OTEL_TRACES_EXPORTER=otlp`` or ``console``), unless
-``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none``. Off, nothing of OpenTelemetry is
+``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none``. Off, the OpenTelemetry SDK is not
 imported and no span object is made: a request pays for two ``is None`` tests and the
 upstream transport for one context-variable read. On, the SDK (``pip install
 'inferplane[otel]'``) is imported here, once (``observe/otel.py``).
