@@ -12,7 +12,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AV
 	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-audit bench-gateway clean
+.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-audit bench-tracing bench-gateway clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,9 @@ bench-cache: $(VENV)/.installed-dev $(VENV)/.installed-services
 # The audit log: append cost, proofs at 1M entries (~10 min; starts its own PostgreSQL).
 bench-audit: $(VENV)/.installed-dev $(VENV)/.installed-services
 	$(BIN)/python benchmarks/bench_audit.py
+
+bench-tracing: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_tracing.py
 
 # The gateways compared with Inferplane, each installed once beside the benchmark (not in .venv).
 LITELLM_VENV := benchmarks/.venvs/litellm

@@ -28,6 +28,7 @@ from inferplane.ledger.waldir import legacy_wal_dirs, wal_root
 from inferplane.metering.intensity import intensity_source
 from inferplane.metering.meter import build_meters
 from inferplane.observe.metrics import Metrics
+from inferplane.observe.tracing import build_tracer
 from inferplane.providers.base import Provider, create
 from inferplane.request_accounting import Timings
 from inferplane.routing.router import Router
@@ -59,6 +60,7 @@ class Gateway:
         self.router = Router(config, self.providers, meters=build_meters(config, intensity))
         self.metrics = Metrics(self.router.model_names(), self.providers, self.router.stats)
         self.cache = ResponseCache.build(config)
+        self.tracer = build_tracer(config.observe)  # None: tracing is off
         self._ledger: Ledger | None = None
         self._access: Access | None = None
         self._governance: LiveRegistry | None = None
@@ -182,6 +184,8 @@ class Gateway:
         if self._settling:
             await asyncio.gather(*self._settling, return_exceptions=True)
         await self.cache.close()
+        if self.tracer is not None:
+            await asyncio.to_thread(self.tracer.shutdown)  # what is left is exported
         if self._access is not None:
             await self._access.stop()
         if self._governance is not None:

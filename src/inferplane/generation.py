@@ -16,8 +16,9 @@ exactly one ledger record is written per request.
 
 The response cache (``cache/``) looks up before routing in :meth:`start` (a hit is replayed
 as the generation's events) and stores in :meth:`end`. Where a later capability goes: a
-rollout's version choice is the router's (``routing/``); a trace span opens with the
-:class:`Generation` and closes in :meth:`end`.
+rollout's version choice is the router's (``routing/``). Where tracing is on, the request's
+span (``observe/spans.py``) opens with the :class:`Generation`, each attempt is its child,
+and :meth:`end` fills it in from the record and closes it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from inferplane.cache.entry import replay
 from inferplane.cache.policy import HEADER as CACHE_HEADER
@@ -58,6 +59,9 @@ from inferplane.routing.request import (
 from inferplane.routing.router import Plan
 from inferplane.tenancy.admission import Demand, nanos
 from inferplane.tenancy.keys import Scope
+
+if TYPE_CHECKING:
+    from inferplane.observe.spans import RequestSpan
 
 NO_HEADERS: Mapping[str, str] = {}
 
@@ -93,9 +97,13 @@ def demand(plan: Plan, prompt_bound: int, output_tokens: int) -> Demand:
 class Generation:
     """One request on its way from its parsed body to its ledger record."""
 
-    def __init__(self, gateway: Gateway, acct: Accounting) -> None:
+    def __init__(self, gateway: Gateway, acct: Accounting,
+                 headers: Mapping[str, str] = NO_HEADERS) -> None:
+        """``headers``: the client's, for its trace context (``traceparent``), if traced."""
         self.gateway = gateway
         self.acct = acct
+        tracer = gateway.tracer
+        self._span: RequestSpan | None = None if tracer is None else tracer.request(acct, headers)
         self._attempts: Attempts | None = None
         self._events: AsyncGenerator[StreamEvent, None] | None = None
         self._relayed = False  # the stream comes as Relayed frames
@@ -123,7 +131,8 @@ class Generation:
             self._pin(headers.get(VERSION_HEADER)))
         output = self.gateway.access.reserve_tokens(req.params.max_tokens)
         plan = await self._admit(route, prompt_bound(req), output)
-        self._attempts = Attempts(self.gateway.router, plan, acct.attempts, timer=acct)
+        self._attempts = Attempts(self.gateway.router, plan, acct.attempts, timer=acct,
+                                  tracer=self._span)
         await self._open(req)
 
     async def embed(self, req: EmbeddingRequest, headers: Mapping[str, str] = NO_HEADERS
@@ -136,7 +145,8 @@ class Generation:
         key = sticky_key(headers, req.user, acct.principal.key_id, acct.id)
         route = embedding_route_request(req, self._key_residency(), key)
         plan = await self._admit(route, bound, 0)
-        attempts = Attempts(self.gateway.router, plan, acct.attempts, timer=acct)
+        attempts = Attempts(self.gateway.router, plan, acct.attempts, timer=acct,
+                            tracer=self._span)
         acct.target, result = await attempts.call(lambda target: target.provider.embed(req))
         acct.started(result.prompt_tokens)
         self.end(200)
@@ -228,6 +238,8 @@ class Generation:
                     raise
                 await self._open(self.acct.request)  # raises the last error once spent
             else:
+                if self._span is not None:
+                    self._span.output(result.text, result.finished.finish_reason)
                 self.end(200)  # durable before the response leaves
                 return result
 
@@ -306,6 +318,8 @@ class Generation:
         acct = self.acct
         record = acct.record(status, error)
         self.gateway.record(record, acct.reservation, acct.timings())
+        if self._span is not None:
+            self._span.end(record, acct)
         if self._cache is not None:
             self._cache.store(record)
         if status == 200 and self._route is not None and self._route.version is None:

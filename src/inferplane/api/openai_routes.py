@@ -55,7 +55,7 @@ async def handle(request: Request, endpoint: Endpoint) -> Response | EventStream
 
 async def create_embeddings(request: Request) -> Response:
     acct = Accounting(id="emb-" + uuid.uuid4().hex, endpoint="embeddings")
-    generation = Generation(request.app.state.gateway, acct)
+    generation = Generation(request.app.state.gateway, acct, request.headers)
     headers = {"x-request-id": acct.id}
     try:
         body = await read_request(request, generation)

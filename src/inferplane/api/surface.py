@@ -47,7 +47,7 @@ async def serve(request: Request, acct: Accounting, surface: Surface
                 ) -> Response | EventStreamResponse:
     """One generation request, start to end: parse -> route and start -> stream or collect
     (metered) -> ledger -> the client, in the surface's protocol."""
-    generation = Generation(request.app.state.gateway, acct)
+    generation = Generation(request.app.state.gateway, acct, request.headers)
     try:
         body = await read_request(request, generation)
         req = surface.parse(body, acct.id, int(acct.ts))

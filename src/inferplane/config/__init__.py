@@ -55,6 +55,7 @@ from inferplane.config.models import (
     RoutingConfig as RoutingConfig,
     SloConfig as SloConfig,
 )
+from inferplane.config.observe import ObserveConfig as ObserveConfig
 from inferplane.config.problems import Problem as Problem
 from inferplane.config.root import (
     Config as Config,

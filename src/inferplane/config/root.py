@@ -15,6 +15,7 @@ from inferplane.config.audit import AuditConfig
 from inferplane.config.deployments import BreakerConfig, DeploymentConfig, EngineConfig
 from inferplane.config.governance import GovernanceConfig
 from inferplane.config.models import ModelConfig
+from inferplane.config.observe import ObserveConfig
 from inferplane.config.problems import Issue, Loc, Section, format_loc, invalid, one_of
 from inferplane.config.server import LedgerConfig, ServerConfig, StoreConfig
 from inferplane.config.systems import SystemConfig
@@ -33,6 +34,7 @@ class Config(Section):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    observe: ObserveConfig = Field(default_factory=ObserveConfig)
     models: list[ModelConfig]
     deployments: list[DeploymentConfig]
     systems: list[SystemConfig] = Field(default_factory=list)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from inferplane.errors import UpstreamError, UpstreamTimeout
+from inferplane.observe.trace_context import with_trace
 from inferplane.providers.http_client import ClientError, ConnectError, Pool, Response
 from inferplane.providers.sse_decoder import MAX_LINE_BYTES, SseDecoder
 from inferplane.routing.retry import is_retryable, parse_retry_after
@@ -134,12 +135,14 @@ class HttpUpstream:
 
     async def post(self, url: str, body: Any, deadline: Deadline,
                    headers: Mapping[str, str] | None = None) -> Response:
-        """Send ``body`` as JSON; the response once its headers arrived with a 2xx status."""
+        """Send ``body`` as JSON, with the attempt's trace context where tracing is on; the
+        response once its headers arrived with a 2xx status."""
         if self._pool is None:
             raise UpstreamError(f"deployment {self.name!r} is not started", retryable=True)
         try:
             async with asyncio.timeout(deadline.first_token()):
-                response = await self._pool.request("POST", url, orjson.dumps(body), headers)
+                response = await self._pool.request("POST", url, orjson.dumps(body),
+                                                    with_trace(headers))
         except TimeoutError:
             raise UpstreamTimeout(f"{self.name} did not answer in time") from None
         except ClientError as exc:

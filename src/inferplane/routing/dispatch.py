@@ -6,7 +6,8 @@ backoff that honours ``Retry-After``, up to the alias's per-deployment limit, th
 deployment in the plan. The caller decides whether a failure after the stream started may be
 retried (never once bytes reached the client). Every attempt feeds the deployment's live stats
 and circuit breaker, and is logged for the ledger; the time spent in each (to its stream's
-end) goes to the request's ``UpstreamTimer``.
+end) goes to the request's ``UpstreamTimer``; where the request is traced, each attempt is a
+child span (``AttemptTracer``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,21 @@ class UpstreamTimer(Protocol):
     def upstream(self, seconds: float) -> None: ...
 
 
+class AttemptSpan(Protocol):
+    """An attempt's trace span, ended with its log entry (``observe/spans.py``)."""
+
+    def end(self, entry: dict[str, Any]) -> None: ...
+
+
+class AttemptTracer(Protocol):
+    """Opens a span per attempt: the request's span, where it is traced."""
+
+    def attempt(self, target: Target) -> AttemptSpan: ...
+
+
+# a started attempt: its deployment's stats, when it began, its log entry, its span
+_Attempt = tuple[DeploymentStats, float, dict[str, Any], AttemptSpan | None]
+
 class _Untimed:
     def upstream(self, seconds: float) -> None:
         pass
@@ -67,11 +83,13 @@ class Attempts:
     """One request's attempts over a :class:`Plan`; ``log`` receives one entry per attempt."""
 
     def __init__(self, router: Router, plan: Plan, log: list[dict[str, Any]],
-                 rng: random.Random | None = None, timer: UpstreamTimer | None = None) -> None:
+                 rng: random.Random | None = None, timer: UpstreamTimer | None = None,
+                 tracer: AttemptTracer | None = None) -> None:
         self.router = router
         self.plan = plan
         self.log = log
         self.timer = timer or _Untimed()
+        self.tracer = tracer
         self.rng = rng or router.context.rng
         self.budget = RetryBudget(plan.retry, started_at=time.monotonic())
         self._index = 0
@@ -95,19 +113,21 @@ class Attempts:
             return first, events
 
         target, (first, events), attempt = await self._attempt(start)
-        stats, began, entry = attempt
-        return target, first, _observed(events, stats, began, entry, self.timer)
+        stats, began, entry, span = attempt
+        return target, first, _observed(events, stats, began, entry, self.timer, span)
 
     async def call(self, fn: Callable[[Target], Awaitable[T]]) -> tuple[Target, T]:
         """``fn`` on the first deployment where it succeeds (a whole, unstreamed answer)."""
-        target, result, (stats, began, _) = await self._attempt(fn)
+        target, result, (stats, began, entry, span) = await self._attempt(fn)
         now = time.monotonic()
         stats.end(now, ok=True)
         self.timer.upstream(now - began)
+        if span is not None:
+            span.end(entry)
         return target, result
 
     async def _attempt(self, fn: Callable[[Target], Awaitable[T]]
-                       ) -> tuple[Target, T, tuple[DeploymentStats, float, dict[str, Any]]]:
+                       ) -> tuple[Target, T, _Attempt]:
         """Try ``fn`` on each target in turn, within the retry budget, each gated by its
         breaker and logged. On success the deployment still counts the request in flight:
         the caller ends it."""
@@ -120,6 +140,7 @@ class Attempts:
             self.budget.record(name)
             entry: dict[str, Any] = {"deployment": name, "outcome": "ok"}
             self.log.append(entry)
+            span = None if self.tracer is None else self.tracer.attempt(target)
             began = time.monotonic()
             try:
                 result = await fn(target)
@@ -129,15 +150,19 @@ class Attempts:
                 self.timer.upstream(ended - began)
                 _failed(entry, exc, began)
                 self._last = exc
+                if span is not None:
+                    span.end(entry)
                 if not retryable(exc):
                     raise
                 continue
             except BaseException:
                 stats.end(time.monotonic(), ok=None)
                 self.timer.upstream(time.monotonic() - began)
+                if span is not None:
+                    span.end({"outcome": "cancelled", "error": "cancelled"})
                 raise
             entry["ms"] = round((time.monotonic() - began) * 1000, 1)
-            return target, result, (stats, began, entry)
+            return target, result, (stats, began, entry, span)
         raise self._last or ServiceUnavailable(
             f"No deployment of '{self.plan.model.name}' could take the request; retry shortly.")
 
@@ -169,8 +194,8 @@ def _failed(entry: dict[str, Any], exc: InferplaneError, began: float) -> None:
 
 
 async def _observed(events: AsyncGenerator[StreamEvent, None], stats: DeploymentStats,
-                    began: float, entry: dict[str, Any], timer: UpstreamTimer
-                    ) -> AsyncGenerator[StreamEvent, None]:
+                    began: float, entry: dict[str, Any], timer: UpstreamTimer,
+                    span: AttemptSpan | None) -> AsyncGenerator[StreamEvent, None]:
     """``events``, feeding the deployment's stats: time to first token, inter-token latency,
     and the outcome (a client leaving early is no outcome); and the request's upstream time,
     taken before ``Finished`` is passed on (the request's record is written on it)."""
@@ -203,3 +228,5 @@ async def _observed(events: AsyncGenerator[StreamEvent, None], stats: Deployment
         stats.end(now, ok)
         if not timed:
             timer.upstream(now - began)
+        if span is not None:
+            span.end(entry)

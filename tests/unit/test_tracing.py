@@ -1,0 +1,221 @@
+"""Traces: when tracing is on, the GenAI attribute mapping of a finished request, the request
+span as a child of the client's trace context, attempt spans, the trace context handed to
+upstream requests, and prompts kept out unless content capture is on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as semconv
+from opentelemetry.trace import SpanKind, StatusCode
+
+from inferplane.config import DeploymentConfig, ObserveConfig
+from inferplane.ledger.record import UsageRecord
+from inferplane.observe.genai import record_attributes, span_name
+from inferplane.observe.otel import Tracer
+from inferplane.observe.trace_context import UPSTREAM_TRACE, with_trace
+from inferplane.observe.tracing import build_tracer, enabled
+from inferplane.protocol.types import GenerationRequest, Message, SamplingParams
+from inferplane.request_accounting import Accounting
+from inferplane.routing.router import Target
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
+PROMPT = "the secret prompt"
+
+
+def record(status: int = 200, error: str | None = None, **fields: Any) -> UsageRecord:
+    values: dict[str, Any] = dict(
+        id="chatcmpl-1", ts=0.0, endpoint="chat.completions", model="small",
+        deployment="d1", provider="openai", prompt_tokens=12, completion_tokens=5,
+        cached_tokens=4, reasoning_tokens=2, ttft_ms=50.0, latency_ms=80.0, status=status,
+        error_type=error, finish_reason="stop" if status == 200 else None, stream=False,
+        engine_seconds=0.0, cost_usd=0.25, energy_j=3.0, co2_g=0.5, region="eu",
+        tenant="acme", version="v2", routing_policy="cheapest",
+        routing_reason='{"chosen":"d1"}', attempt_count=2, cache="miss")
+    values.update(fields)
+    return UsageRecord(**values)
+
+
+def request(stream: bool = False) -> GenerationRequest:
+    return GenerationRequest(
+        id="chatcmpl-1", endpoint="chat.completions", model="small",
+        params=SamplingParams(max_tokens=32, temperature=0.2, top_p=0.9),
+        messages=(Message("user", PROMPT),), stream=stream)
+
+
+def target(name: str = "d1") -> Target:
+    deployment = DeploymentConfig(name=name, model="small", provider="openai",
+                                  upstream_model="gpt-4o-mini", base_url="http://up")
+    return cast(Target, SimpleNamespace(deployment=deployment))
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+def tracer(exporter: InMemorySpanExporter, capture: bool = False) -> Tracer:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return Tracer(provider, capture)
+
+
+@pytest.fixture(autouse=True)
+def no_upstream_trace() -> Iterator[None]:
+    token = UPSTREAM_TRACE.set(None)
+    yield
+    UPSTREAM_TRACE.reset(token)
+
+
+def traced(exporter: InMemorySpanExporter, capture: bool = False, status: int = 200,
+           error: str | None = None, headers: dict[str, str] | None = None
+           ) -> dict[str, ReadableSpan]:
+    """A request traced through two attempts (the first failing), by name."""
+    tr = tracer(exporter, capture)
+    acct = Accounting(id="chatcmpl-1", endpoint="chat.completions")
+    acct.request = request()
+    span = tr.request(acct, headers or {"traceparent": TRACEPARENT})
+    first = span.attempt(target("d0"))
+    first.end({"deployment": "d0", "outcome": "error", "error": "upstream_unreachable",
+               "upstream_status": 503})
+    second = span.attempt(target("d1"))
+    second.end({"deployment": "d1", "outcome": "ok"})
+    span.output("the secret answer", "stop")
+    span.end(record(status, error), acct)
+    return {s.name: s for s in exporter.get_finished_spans()}
+
+
+def test_the_attribute_names_are_the_conventions() -> None:
+    attrs = record_attributes(record(), "gpt-4o-mini")
+    names = {getattr(semconv, n) for n in dir(semconv) if n.startswith("GEN_AI_")}
+    assert {n for n in attrs if n.startswith("gen_ai.")} <= names
+    assert attrs[semconv.GEN_AI_OPERATION_NAME] == "chat"
+    assert attrs[semconv.GEN_AI_PROVIDER_NAME] == "openai"
+    assert attrs[semconv.GEN_AI_REQUEST_MODEL] == "small"
+    assert attrs[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini"
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-1"
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 12
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 4
+    assert attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 2
+    assert semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS not in attrs  # none written
+    assert "error.type" not in attrs
+    assert attrs["inferplane.deployment"] == "d1"
+    assert attrs["inferplane.cost_usd"] == 0.25
+    assert attrs["inferplane.attempts"] == 2
+    assert span_name("completions", "small") == "text_completion small"
+    assert span_name("embeddings", "e") == "embeddings e"
+
+
+def test_a_request_that_reached_no_deployment_has_no_usage() -> None:
+    attrs = record_attributes(record(401, "invalid_api_key", deployment=None, provider=None),
+                              None)
+    assert attrs["error.type"] == "invalid_api_key"
+    assert not any(n.startswith(("gen_ai.usage", "gen_ai.provider", "gen_ai.response.id"))
+                   for n in attrs)
+
+
+def test_the_request_span_is_the_clients_child_and_attempts_its_children(
+        exporter: InMemorySpanExporter) -> None:
+    spans = traced(exporter)
+    assert set(spans) == {"chat small", "attempt d0", "attempt d1"}
+    top = spans["chat small"]
+    assert top.kind is SpanKind.SERVER
+    assert format(top.context.trace_id, "032x") == TRACE_ID
+    assert top.parent is not None and format(top.parent.span_id, "016x") == PARENT_ID
+    attrs = dict(top.attributes or {})
+    assert attrs["gen_ai.request.max_tokens"] == 32
+    assert attrs["gen_ai.request.temperature"] == 0.2
+    assert attrs["gen_ai.request.top_p"] == 0.9
+    for name in ("d0", "d1"):
+        child = spans[f"attempt {name}"]
+        assert child.kind is SpanKind.CLIENT
+        assert child.parent is not None and child.parent.span_id == top.context.span_id
+        assert dict(child.attributes or {})["inferplane.deployment"] == name
+    failed = spans["attempt d0"]
+    assert dict(failed.attributes or {})["error.type"] == "upstream_unreachable"
+    assert failed.status.status_code is StatusCode.ERROR
+    assert dict(spans["attempt d1"].attributes or {})["inferplane.attempt.outcome"] == "ok"
+    assert top.status.status_code is StatusCode.UNSET
+
+
+def test_the_upstream_request_carries_the_attempts_trace_context(
+        exporter: InMemorySpanExporter) -> None:
+    tr = tracer(exporter)
+    acct = Accounting(id="chatcmpl-1", endpoint="chat.completions")
+    span = tr.request(acct, {"traceparent": TRACEPARENT, "tracestate": "vendor=1"})
+    assert with_trace({"x": "1"}) == {"x": "1"}  # no attempt yet: nothing added
+    attempt = span.attempt(target())
+    headers = with_trace({"x": "1"})
+    assert headers is not None and headers["x"] == "1"
+    _, trace_id, span_id, _ = headers["traceparent"].split("-")
+    assert trace_id == TRACE_ID
+    assert headers["tracestate"] == "vendor=1"
+    attempt.end({"outcome": "ok"})
+    span.end(record(), acct)
+    assert UPSTREAM_TRACE.get() is None  # what follows the request is not in its trace
+    ids = {format(s.context.span_id, "016x") for s in exporter.get_finished_spans()
+           if s.name == "attempt d1"}
+    assert ids == {span_id}
+
+
+def test_an_error_sets_error_type_and_status(exporter: InMemorySpanExporter) -> None:
+    top = traced(exporter, status=503, error="upstream_unreachable")["chat small"]
+    assert dict(top.attributes or {})["error.type"] == "upstream_unreachable"
+    assert top.status.status_code is StatusCode.ERROR
+
+
+def test_without_a_traceparent_the_request_starts_a_trace(
+        exporter: InMemorySpanExporter) -> None:
+    top = traced(exporter, headers={"user-agent": "x"})["chat small"]
+    assert top.parent is None
+
+
+def test_content_is_exported_only_when_captured(exporter: InMemorySpanExporter) -> None:
+    plain = traced(exporter)["chat small"]
+    assert PROMPT not in str(plain.to_json())
+    assert "gen_ai.input.messages" not in (plain.attributes or {})
+    exporter.clear()
+    captured = dict(traced(exporter, capture=True)["chat small"].attributes or {})
+    assert PROMPT in str(captured["gen_ai.input.messages"])
+    assert "the secret answer" in str(captured["gen_ai.output.messages"])
+
+
+@pytest.mark.parametrize(("tracing", "env", "on"), [
+    (False, {}, False),
+    (True, {}, True),
+    (False, {"OTEL_TRACES_EXPORTER": "otlp"}, True),
+    (False, {"OTEL_TRACES_EXPORTER": "console"}, True),
+    (True, {"OTEL_TRACES_EXPORTER": "none"}, False),
+    (True, {"OTEL_SDK_DISABLED": "true"}, False),
+])
+def test_when_tracing_is_on(tracing: bool, env: dict[str, str], on: bool) -> None:
+    assert enabled(ObserveConfig(tracing=tracing), env) is on
+
+
+def test_off_builds_nothing() -> None:
+    assert build_tracer(ObserveConfig(), {}) is None
+
+
+def test_off_neither_the_sdk_nor_the_span_modules_are_imported() -> None:
+    """(FastAPI imports parts of OpenTelemetry itself; the tracing SDK is ours to load.)"""
+    code = ("import sys; import inferplane.api.app, inferplane.generation, inferplane.gateway; "
+            "from inferplane.config import default_config; "
+            "from inferplane.observe.tracing import build_tracer; "
+            "assert build_tracer(default_config().observe, {}) is None; "
+            "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk.trace', "
+            "'opentelemetry.exporter', 'inferplane.observe.otel', 'inferplane.observe.spans'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.strip() == "[]"
