@@ -8,7 +8,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -17,11 +16,12 @@ from redis.exceptions import RedisError
 from inferplane.cache.entry import Entry, decode, encode
 from inferplane.cache.key import EntryKey, Scope, entry_key, serving_of
 from inferplane.cache.memory import MemoryStore
+from inferplane.cache.model import ModelCache
 from inferplane.cache.policy import NEITHER, decide, directives
 from inferplane.cache.redis_store import RedisStore
 from inferplane.cache.store import CacheStore
 from inferplane.cache.turn import CacheTurn
-from inferplane.config import CacheConfig, Config
+from inferplane.config import Config
 from inferplane.errors import NotFound
 from inferplane.protocol.types import GenerationRequest
 
@@ -29,18 +29,6 @@ log = logging.getLogger("inferplane.cache")
 REDIS_CONNECTIONS = 16  # per gateway process
 REDIS_TIMEOUT_S = 1.0  # a lookup slower than this is a miss
 WARN_EVERY_S = 60.0
-
-
-@dataclass(slots=True)
-class ModelCache:
-    """One model's cache: its settings, what serves it now (part of every key, recomputed when
-    governance changes what may serve: :meth:`ResponseCache.follow`), its store."""
-
-    name: str
-    settings: CacheConfig
-    serving: str
-    store: CacheStore
-    paused: bool = False  # a canary runs: requests bypass the cache
 
 
 class ResponseCache:

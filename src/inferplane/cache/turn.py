@@ -5,21 +5,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from inferplane.cache.entry import Entry, Saved
 from inferplane.cache.key import EntryKey
+from inferplane.cache.model import ModelCache
 from inferplane.cache.policy import BYPASS, HIT, MISS, Decision, Outcome, storable
 from inferplane.cache.recorder import Recorder
 from inferplane.ledger.record import UsageRecord
 from inferplane.protocol.types import GenerationRequest, StreamEvent
 
-if TYPE_CHECKING:
-    from inferplane.cache.service import ModelCache, ResponseCache
+
+class Keeper(Protocol):
+    """Where a turn reads and keeps its model's entries (``service.ResponseCache``)."""
+
+    async def get(self, model: ModelCache, key: EntryKey) -> Entry | None: ...
+    def put_later(self, model: ModelCache, key: EntryKey, entry: Entry) -> None: ...
 
 
 class CacheTurn:
-    def __init__(self, cache: ResponseCache, model: ModelCache, key: EntryKey,
+    def __init__(self, cache: Keeper, model: ModelCache, key: EntryKey,
                  decision: Decision) -> None:
         self.cache = cache
         self.model = model

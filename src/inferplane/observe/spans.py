@@ -10,7 +10,7 @@ built only for spans the sampler records.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
 
@@ -25,10 +25,20 @@ from inferplane.observe.genai import (
 from inferplane.observe.trace_context import UPSTREAM_TRACE
 
 if TYPE_CHECKING:
+    from opentelemetry.propagators.textmap import TextMapPropagator
+    from opentelemetry.trace import Tracer as OtelTracer
+
     from inferplane.ledger.record import UsageRecord
-    from inferplane.observe.otel import Tracer
     from inferplane.request_accounting import Accounting
     from inferplane.routing.router import Target
+
+
+class Tracing(Protocol):
+    """What a request span needs of the gateway's tracer (``otel.Tracer``)."""
+
+    tracer: OtelTracer
+    propagator: TextMapPropagator
+    capture_content: bool
 
 
 class AttemptSpan:
@@ -57,7 +67,7 @@ class RequestSpan:
 
     __slots__ = ("_output", "span", "tracer")
 
-    def __init__(self, tracer: Tracer, span: Span) -> None:
+    def __init__(self, tracer: Tracing, span: Span) -> None:
         self.tracer = tracer
         self.span = span
         self._output: tuple[str, str] | None = None
