@@ -7,6 +7,7 @@ By module: ``merkle`` (the tree, proofs and their verification: pure), ``entries
 canonical bytes), ``signer`` (the Ed25519 key and the note key formats), ``checkpoint`` (the
 signed tree head text), ``store`` (the tables and the in-transaction append), ``tree`` (roots
 and proofs from stored hashes, cached), ``verify`` (checking stored rows against signed
-checkpoints: pure), ``log`` (the service the gateway, API and CLI use). docs/audit.md has the
-formats and how to verify a log independently.
+checkpoints: pure), ``records`` (usage records against their ``ledger.batch`` digest: pure),
+``covering`` (reading them for ``audit verify``), ``log`` (the service the gateway, API and
+CLI use). docs/audit.md has the formats and how to verify a log independently.
 """

@@ -43,6 +43,9 @@ _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 CONFIG_LOAD = "config.load"
 LEDGER_BATCH = "ledger.batch"
 TENANCY_KINDS = ("tenant.create", "tenant.update", "key.create", "key.rotate", "key.revoke")
+# Hex digits of each record's digest a ledger.batch entry keeps: enough to name the record that
+# changed (the batch's full SHA-256 is what proves it).
+SHORT_DIGEST_HEX = 16
 
 
 class EntryError(ValueError):
@@ -115,10 +118,10 @@ def record_digest(row: Mapping[str, Any], float_columns: frozenset[str]) -> byte
 def batch_data(rows: Sequence[Mapping[str, Any]], float_columns: frozenset[str], *,
                wal_id: str, position: tuple[int, int]) -> dict[str, Any]:
     """The ``data`` of a ``ledger.batch`` entry: which records one group commit took (their
-    ids, in order), up to which WAL position, and the SHA-256 over their record digests."""
-    digest = hashlib.sha256()
-    for row in rows:
-        digest.update(record_digest(row, float_columns))
+    ids, in order), up to which WAL position, the SHA-256 over their record digests, and the
+    first :data:`SHORT_DIGEST_HEX` hex digits of each record digest (which record changed)."""
+    digests = [record_digest(row, float_columns) for row in rows]
     return {"wal_id": wal_id, "segment": position[0], "offset": position[1],
             "count": len(rows), "ids": [str(row["id"]) for row in rows],
-            "sha256": digest.hexdigest()}
+            "sha256": hashlib.sha256(b"".join(digests)).hexdigest(),
+            "digests": [d.hex()[:SHORT_DIGEST_HEX] for d in digests]}

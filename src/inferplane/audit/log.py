@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from inferplane.audit import store
 from inferplane.audit.checkpoint import Checkpoint, SignedCheckpoint, parse, sign
+from inferplane.audit.covering import verify_records
 from inferplane.audit.entries import Entry, check_kind, decode
 from inferplane.audit.merkle import verify_consistency, verify_inclusion
 from inferplane.audit.signer import Signer, Verifier, load_signer
@@ -182,8 +183,12 @@ class AuditLog:
                verifiers: list[Verifier]) -> Report:
         """Recompute the tree from the entries; check it against ``saved`` (a checkpoint kept
         earlier), the checkpoints kept in the database and the tree head, all signed by one of
-        ``verifiers``."""
+        ``verifiers``; then, once the tree holds, the usage records against the
+        ``ledger.batch`` entries that cover them."""
         report = Report()
         checkpoints = [*self.stored_checkpoints(), *([saved] if saved is not None else [])]
         roots = trusted_roots(checkpoints, verifiers, self.origin, report)
-        return verify_rows(self.rows(), roots, self.head(), report)
+        verify_rows(self.rows(), roots, self.head(), report)
+        if report.ok:
+            verify_records(self._engine, report)
+        return report

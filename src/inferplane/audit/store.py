@@ -202,3 +202,10 @@ def read_entries_after(c: Connection, start: int, limit: int) -> list[StoredEntr
 def _stored(r: RowMapping) -> StoredEntry:
     return StoredEntry(int(r["idx"]), float(r["ts"]), r["kind"], bytes(r["leaf_input"]),
                        bytes(r["leaf_hash"]))
+
+
+def read_kind_after(c: Connection, kind: str, start: int, limit: int) -> list[StoredEntry]:
+    """Up to ``limit`` rows of ``kind`` with ``idx >= start``, in index order."""
+    t = audit_entries
+    query = select(t).where(t.c.kind == kind, t.c.idx >= start).order_by(t.c.idx).limit(limit)
+    return [_stored(r) for r in c.execute(query).mappings()]

@@ -34,6 +34,7 @@ class Report:
     first_bad: int | None = None  # the first entry that differs, when one does
     problems: list[str] = field(default_factory=list)
     checkpoints: int = 0  # signed checkpoints the log matches
+    records: list[str] = field(default_factory=list)  # usage record ids that differ
 
     @property
     def ok(self) -> bool:

@@ -97,7 +97,9 @@ def verify(
 ) -> None:
     """Recompute the tree from every entry and check it against the saved checkpoint, the
     checkpoints kept in the database and the tree head; exit 1 naming the first entry that
-    differs when rows were edited, deleted, reordered or truncated."""
+    differs when rows were edited, deleted, reordered or truncated; then every usage record
+    against the digest of the ledger batch entry that covers it, naming the records edited,
+    deleted or added."""
     saved: SignedCheckpoint | None = None
     if since_checkpoint is not None:
         try:
@@ -110,7 +112,8 @@ def verify(
         typer.echo(orjson.dumps({
             "ok": report.ok, "size": report.size, "root_hash": report.root.hex(),
             "first_bad_entry": report.first_bad, "problems": report.problems,
-            "checkpoints_matched": report.checkpoints}).decode())
+            "checkpoints_matched": report.checkpoints,
+            "records": report.records}).decode())
     elif report.ok:
         typer.echo(f"OK: {report.size} entries, root {report.root.hex()}; "
                    f"{report.checkpoints} signed checkpoint(s) matched")
