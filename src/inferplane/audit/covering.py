@@ -1,10 +1,11 @@
 """The usage records against the ``ledger.batch`` entries that cover them, for ``audit
 verify``: the thin I/O around :mod:`inferplane.audit.records`.
 
-Streams the batch entries in pages and fetches each page's records by id (never the whole
-table), checks each batch in order and stops at the first that differs. Then it counts the
-records stored since the oldest one a batch covers: more than the batches account for means
-rows were added by hand, and a second pass names them.
+Streams the batch entries in pages and fetches the records of about :data:`IDS_PER_QUERY` of
+them at a time by id (never the whole table), checks each batch in order and stops at the
+first that differs. Then it counts the records stored since the oldest one a batch covers:
+more than the batches account for means rows were added by hand, and a second pass names
+them.
 """
 
 from __future__ import annotations
@@ -35,23 +36,39 @@ class _Walk:
     batches: list[tuple[float, int]] = field(default_factory=list)
 
 
-def _batches(engine: Engine) -> Iterator[list[tuple[int, list[str], dict[str, object]]]]:
-    """Pages of (index, ids, data) of the ``ledger.batch`` entries, in index order."""
+Batch = tuple[int, list[str], dict[str, object]]  # an entry's index, record ids, data
+
+
+def _batches(engine: Engine) -> Iterator[Batch]:
+    """The ``ledger.batch`` entries, in index order, read a page at a time."""
     start = 0
     while True:
         with engine.connect() as c:
             page = store.read_kind_after(c, LEDGER_BATCH, start, ENTRIES_PAGE)
-        out = []
         for row in page:
             try:
                 data = dict(decode(row.leaf_input).data)
             except EntryError:  # the tree walk names it
                 continue
-            out.append((row.index, batch_ids(data), data))
-        yield out
+            yield row.index, batch_ids(data), data
         if len(page) < ENTRIES_PAGE:
             return
         start = page[-1].index + 1
+
+
+def _groups(batches: Iterator[Batch]) -> Iterator[list[Batch]]:
+    """Consecutive batches grouped until they name :data:`IDS_PER_QUERY` records: what one
+    query fetches, whatever the batches' sizes."""
+    group: list[Batch] = []
+    count = 0
+    for batch in batches:
+        group.append(batch)
+        count += len(batch[1])
+        if count >= IDS_PER_QUERY:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
 
 
 def _rows(c: Connection, ids: list[str]) -> dict[str, Row]:
@@ -68,10 +85,10 @@ def verify_records(engine: Engine, report: Report) -> None:
     """Check every batch's records against its digest, then look for records no batch
     covers; findings go to ``report`` (the first batch that differs names the entry)."""
     walk = _Walk()
-    for page in _batches(engine):
+    for group in _groups(_batches(engine)):
         with engine.connect() as c:
-            found = _rows(c, [i for _, ids, _ in page for i in ids])
-        for index, ids, data in page:
+            found = _rows(c, [i for _, ids, _ in group for i in ids])
+        for index, ids, data in group:
             finding = check_batch(index, data, found, FLOAT_COLUMNS)
             if finding is not None:
                 report.bad(index, finding.message())
@@ -95,7 +112,7 @@ def _check_added(engine: Engine, walk: _Walk, report: Report) -> None:
                     .scalar_one())
     if total <= walk.stored:
         return
-    covered = {i for page in _batches(engine) for _, ids, _ in page for i in ids}
+    covered = {i for _, ids, _ in _batches(engine) for i in ids}
     added: list[tuple[float, str]] = []
     with engine.connect() as c:
         query = select(t.c.id, t.c.ts).where(t.c.ts >= since).order_by(t.c.ts)
