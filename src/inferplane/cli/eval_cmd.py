@@ -10,7 +10,7 @@ import getpass
 import os
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import orjson
 import typer
@@ -22,9 +22,10 @@ from rich.table import Table
 from inferplane.cli.config_cmd import ConfigOption, load_or_exit
 from inferplane.config import Config
 from inferplane.errors import InferplaneError
-from inferplane.governance.eval_runner import Target, run_suite
-from inferplane.governance.evaluation import EvaluationResult, Suite, parse_suite
 from inferplane.governance.registry import Registry
+
+if TYPE_CHECKING:  # the suites' modules (jsonschema) load only when a suite runs
+    from inferplane.governance.evaluation import EvaluationResult, Suite
 
 BUILTIN_PREFIX = "builtin:"
 API_KEY_ENV = "INFERPLANE_API_KEY"
@@ -50,6 +51,8 @@ def evaluate(
 
     The gateway's key comes from $INFERPLANE_API_KEY; pinning a version needs a key with the
     approve or admin scope (or a gateway still in open mode)."""
+    from inferplane.governance.eval_runner import Target, run_suite
+
     cfg = load_or_exit(config)
     model = _model_of(cfg, version)
     parsed = _suite(suite)
@@ -81,6 +84,8 @@ def _model_of(config: Config, version: str) -> str:
 
 
 def _suite(name: str) -> Suite:
+    from inferplane.governance.evaluation import parse_suite
+
     try:
         if name.startswith(BUILTIN_PREFIX):
             resource = files("inferplane").joinpath(

@@ -11,7 +11,6 @@ from inferplane.audit.log import AuditLog
 from inferplane.compliance import annex_iv, event_log, facts, incident_report
 from inferplane.compliance.incidents import Incidents
 from inferplane.compliance.monitoring import read_plan
-from inferplane.compliance.pdf import write_pdf
 from inferplane.compliance.scope import scope_of
 from inferplane.compliance.slo import summarize
 from inferplane.config import Config
@@ -29,6 +28,8 @@ def annex_iv_files(config: Config, system: str, log: AuditLog, out: Path,
     out.mkdir(parents=True, exist_ok=True)
     md, pdf = out / f"annex-iv-{system}.md", out / f"annex-iv-{system}.pdf"
     md.write_text("\n".join(lines) + "\n")
+    from inferplane.compliance.pdf import write_pdf  # matplotlib: only when writing one
+
     pages = write_pdf(lines, pdf, f"Annex IV technical documentation: {system}")
     return md, pdf, pages
 
