@@ -198,15 +198,20 @@ def figures(bench: dict[str, Any], ledger: dict[str, dict[str, Any]]) -> dict[st
     return {
         "requests": {"guidellm": totals, "matched_in_ledger": len(records)},
         "duration_s": round(bench["duration"], 1),
-        "guidellm": {
-            "ttft_ms": _guidellm_metric(bench, "time_to_first_token_ms"),
-            "itl_ms": _guidellm_metric(bench, "inter_token_latency_ms"),
+        "guidellm": {  # its request records, summed up as the ledger's are
+            "ttft_ms": _stats([r["time_to_first_token_ms"] for r in requests]),
+            "itl_ms": _stats([r["inter_token_latency_ms"] for r in requests
+                              if r["inter_token_latency_ms"] is not None]),
             "output_tokens": int(bench["metrics"]["output_token_count"]["successful"]
                                  ["total_sum"]),
             "output_tokens_per_s": round(bench["metrics"]["output_tokens_per_second"]
                                          ["successful"]["mean"], 2),
             "requests_per_s": round(bench["metrics"]["requests_per_second"]["successful"]
                                     ["mean"], 3),
+        },
+        "guidellm_summary": {  # its own statistics (nearest-rank percentiles)
+            "ttft_ms": _guidellm_metric(bench, "time_to_first_token_ms"),
+            "itl_ms": _guidellm_metric(bench, "inter_token_latency_ms"),
         },
         "ledger": {
             "ttft_ms": _stats(ttft), "itl_ms": _stats(itl), "output_tokens": out_tokens,
@@ -253,7 +258,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{tok['ascii']['texts']}, other {tok['non_ascii']['identical']}/"
         f"{tok['non_ascii']['texts']}.", "",
         "Same requests, two clocks: guidellm's (client side) and the gateway ledger's (server "
-        "side, matched by completion id). TTFT in ms; ITL in ms, mean over requests; output "
+        "side, matched by completion id). TTFT in ms, p50 and p99 over the requests (linear "
+        "interpolation); ITL in ms, mean over requests; output "
         "tokens/s: guidellm's mean over its run, the ledger's over the span from the first "
         "arrival to the last completion.", "",
         "| profile | source | TTFT p50 | TTFT p99 | ITL mean | output tokens | output tok/s |",
@@ -266,6 +272,12 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "Request by request, guidellm's TTFT minus the ledger's (ms; p50, p99): "
               + ", ".join(f"{r['profile']} {r['figures']['ttft_gap_ms']['p50']}, "
                           f"{r['figures']['ttft_gap_ms']['p99']}" for r in report["runs"])
+              + ". guidellm's own summary, TTFT p50 and p99 (ms): "
+              + ", ".join(f"{r['profile']} {r['figures']['guidellm_summary']['ttft_ms']['p50']}, "
+                          f"{r['figures']['guidellm_summary']['ttft_ms']['p99']}"
+                          for r in report["runs"])
+              + " (its percentiles take the nearest rank; the table interpolates between "
+              "ranks for both sources, as results/engine.md does)"
               + "; requests matched in the ledger: "
               + ", ".join(f"{r['profile']} {r['figures']['requests']['matched_in_ledger']}/"
                           f"{r['figures']['requests']['guidellm']['total']}"
