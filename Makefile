@@ -12,7 +12,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AV
 	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-audit bench-tracing bench-gateway clean
+.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-audit bench-tracing bench-gateway bench-guidellm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -102,6 +102,25 @@ $(PORTKEY_DIR)/.installed: benchmarks/gateway/portkey-package.json
 # Gateway overhead vs LiteLLM and Portkey: ~50 min; QUICK=1: under 5 min, to *-quick.* files.
 bench-gateway: $(VENV)/.installed-bench $(LITELLM_VENV)/.installed $(PORTKEY_DIR)/.installed
 	$(BIN)/python benchmarks/bench_gateway.py $(if $(QUICK),--quick)
+
+# guidellm (an external load client) against the gateway, ~5 min. Its own venv; a Hugging Face
+# tokenizer directory built once from the shipped GGUF (no hub), checked against llama.cpp's.
+GUIDELLM_VENV := benchmarks/.venvs/guidellm
+TOKENIZER_DIR := benchmarks/.tokenizer/gemma-3-270m
+
+$(GUIDELLM_VENV)/.installed:
+	$(PYTHON) -m venv $(GUIDELLM_VENV)
+	$(GUIDELLM_VENV)/bin/pip install --quiet 'guidellm==0.8.1' 'gguf==0.19.0'
+	touch $@
+
+$(TOKENIZER_DIR)/.built: benchmarks/gguf_tokenizer.py $(GUIDELLM_VENV)/.installed $(VENV)/.installed
+	$(GUIDELLM_VENV)/bin/python benchmarks/gguf_tokenizer.py build "$$($(BIN)/python -c \
+		'from inferplane.engines.model_files import resolve_model as r; print(r("builtin:gemma-3-270m"))')" \
+		$(TOKENIZER_DIR)
+	touch $@
+
+bench-guidellm: $(VENV)/.installed-bench $(TOKENIZER_DIR)/.built
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_guidellm.py --tokenizer-dir $(TOKENIZER_DIR)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
