@@ -126,3 +126,37 @@ def test_logprobs_on_a_model_served_by_anthropic_is_a_400_naming_the_field(
         assert error["param"] == "logprobs" and error["code"] == "unsupported_parameter"
         assert error["type"] == "invalid_request_error"
         assert gw.ledger_row(refused.value.response.headers["x-request-id"])["status"] == 400
+
+
+def test_anthropic_vendor_fields_reach_anthropic_and_are_refused_elsewhere(
+        tmp_path: Path) -> None:
+    """An Anthropic client's ``top_k``, ``thinking`` and ``service_tier`` go to an Anthropic
+    upstream as sent; for a model served by an OpenAI-compatible server they are a 400 in
+    Anthropic's error format naming the field, not silently dropped. Their no-op values pass."""
+    import anthropic
+
+    from tests.upstream.process import UpstreamProcess
+
+    with UpstreamProcess("ant", api_key="sk-ant-fields") as up:
+        config = ledger_yaml(tmp_path) + (
+            "models: [{name: claude}, {name: chat}]\ndeployments:\n"
+            f"  - {{name: c, model: claude, provider: anthropic, base_url: '{up.url}', "
+            "api_key: 'env:UPSTREAM_KEY', upstream_model: claude-haiku-4-5}\n"
+            f"  - {{name: o, model: chat, provider: openai, base_url: '{up.url}/v1', "
+            "api_key: 'env:UPSTREAM_KEY', upstream_model: echo-1}\n")
+        with running_gateway(tmp_path, config, env={"UPSTREAM_KEY": "sk-ant-fields"}) as gw:
+            ant = anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0)
+            msgs: list[anthropic.types.MessageParam] = [{"role": "user", "content": "hi"}]
+            ant.messages.create(model="claude", max_tokens=8, messages=msgs,
+                                service_tier="standard_only", extra_body={"top_k": 40})
+            sent = up.requests()[-1]["body"]
+            assert sent["top_k"] == 40 and sent["service_tier"] == "standard_only"
+            with pytest.raises(anthropic.BadRequestError) as refused:
+                ant.messages.create(model="chat", max_tokens=8, messages=msgs,
+                                    extra_body={"top_k": 40})
+            body = refused.value.body
+            assert isinstance(body, dict) and body["type"] == "error"
+            assert "top_k" in body["error"]["message"]
+            ok = ant.messages.create(model="chat", max_tokens=8, messages=msgs,
+                                     service_tier="auto", thinking={"type": "disabled"})
+            assert ok.content and "top_k" not in up.requests()[-1]["body"]

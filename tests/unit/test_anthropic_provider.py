@@ -331,3 +331,16 @@ def test_unknown_events_give_nothing() -> None:
     reader = EventReader("claude")
     assert reader.feed("ping", b'{"type": "ping"}') == []
     assert reader.feed("future_event", b'{"type": "future_event"}') == []
+
+
+def test_vendor_fields_are_honoured_only_in_the_upstreams_own_protocol() -> None:
+    from inferplane.providers.openai_compat import OpenAICompatProvider
+
+    ant = AnthropicProvider(DeploymentConfig(name="a", model="m", provider="anthropic"))
+    oai = OpenAICompatProvider(DeploymentConfig(name="o", model="m", provider="openai",
+                                                base_url="http://127.0.0.1:9/v1"))
+    fields = frozenset({"top_k"})
+    assert ant.serves("chat.completions", fields, "anthropic")
+    assert not ant.serves("chat.completions", fields, "openai")
+    assert oai.serves("chat.completions", fields, "openai")
+    assert not oai.serves("chat.completions", fields, "anthropic")

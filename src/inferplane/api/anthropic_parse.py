@@ -11,7 +11,10 @@ the message and in ``param``. Choices this translation makes:
   message has no error flag and every upstream understands the text;
 - ``thinking`` and ``redacted_thinking`` blocks in assistant turns are dropped (they belong to
   extended thinking, which this gateway does not forward);
-- ``top_k``, ``thinking``, ``service_tier`` and ``cache_control`` are accepted and ignored.
+- ``top_k``, ``thinking`` (unless disabled) and ``service_tier`` (unless ``auto``) are Anthropic
+  vendor fields with no canonical equivalent: they go to Anthropic upstreams as sent, and the
+  router refuses them elsewhere with a 400 naming the field (docs/api.md);
+- ``cache_control`` marks on blocks are accepted and not forwarded.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ _TOOL_CHOICE: dict[str, ToolChoice] = {
 }
 _BLOCKS_BY_ROLE = {"user": ("text", "tool_result"), "assistant": ("text", "tool_use")}
 _DROPPED = frozenset({"thinking", "redacted_thinking"})
+# Anthropic's own fields with no canonical equivalent, and the value of each that asks nothing
+_EXTENSIONS: dict[str, Any] = {"top_k": None, "thinking": {"type": "disabled"},
+                               "service_tier": "auto"}
 
 
 def parse(body: dict[str, Any], request_id: str, created: int) -> GenerationRequest:
@@ -49,13 +55,26 @@ def parse(body: dict[str, Any], request_id: str, created: int) -> GenerationRequ
         raise _invalid("model", "a non-empty model name is required")
     tools = _tools(body.get("tools"))
     choice, parallel = _tool_choice(body.get("tool_choice"), tools)
+    params = _sampling(body)  # checks top_k before it is taken as an extension
+    extensions = _extensions(body)
     return GenerationRequest(
-        id=request_id, endpoint="chat.completions", model=model, params=_sampling(body),
+        id=request_id, endpoint="chat.completions", model=model, params=params,
         messages=_system(body.get("system")) + _messages(body.get("messages")),
         stream=_optional(body, "stream", bool) or False, include_usage=True, created=created,
         tools=tools, tool_choice=choice, parallel_tool_calls=parallel, user=_user(body),
-        wire="anthropic",
+        wire="anthropic", extensions=extensions,
+        extensions_wire="anthropic" if extensions else None,
     )
+
+
+def _extensions(body: dict[str, Any]) -> dict[str, Any]:
+    """The Anthropic fields the request sets to something that asks for it (checked first).
+
+    >>> _extensions({"top_k": 5, "thinking": {"type": "disabled"}, "service_tier": "auto"})
+    {'top_k': 5}
+    """
+    return {name: body[name] for name, nothing in _EXTENSIONS.items()
+            if body.get(name) is not None and body[name] != nothing}
 
 
 def _sampling(body: dict[str, Any]) -> SamplingParams:
@@ -66,7 +85,7 @@ def _sampling(body: dict[str, Any]) -> SamplingParams:
         raise _invalid("max_tokens", f"must be at least 1, got {max_tokens}")
     temperature = _in_range(body, "temperature", 0.0, 1.0)
     top_p = _in_range(body, "top_p", 0.0, 1.0)
-    top_k = _optional(body, "top_k", int)  # checked, then ignored: no canonical equivalent
+    top_k = _optional(body, "top_k", int)  # checked; an extension (``_extensions``)
     if top_k is not None and top_k < 0:
         raise _invalid("top_k", f"must be at least 0, got {top_k}")
     return SamplingParams(

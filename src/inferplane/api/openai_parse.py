@@ -53,12 +53,14 @@ def parse(endpoint: Endpoint, body: dict[str, Any], request_id: str, created: in
     else:
         fields["prompt"] = _prompt(body)
     user = body.get("user")
+    params, logprobs = _sampling(endpoint, body), _logprobs(endpoint, body)
+    vendor = extensions(endpoint, body)  # checked in this order: the same error comes first
     return GenerationRequest(
-        id=request_id, endpoint=endpoint, model=model, params=_sampling(endpoint, body),
+        id=request_id, endpoint=endpoint, model=model, params=params,
         stream=stream, include_usage=include_usage, created=created,
         user=user if isinstance(user, str) else None, wire="openai",
-        logprobs=_logprobs(endpoint, body), continuous_usage=continuous_usage,
-        extensions=extensions(endpoint, body), **fields,
+        logprobs=logprobs, continuous_usage=continuous_usage,
+        extensions=vendor, extensions_wire="openai" if vendor else None, **fields,
     )
 
 

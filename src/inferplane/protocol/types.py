@@ -98,6 +98,7 @@ class GenerationRequest:
     logprobs: int | None = None  # each token's log probability and this many alternatives
     continuous_usage: bool = False  # the usage so far on every stream chunk
     extensions: Mapping[str, Any] = field(default_factory=dict)  # vendor fields, as sent
+    extensions_wire: Wire | None = None  # the client protocol they are written in
 
     def needs(self) -> frozenset[str]:
         """The optional features the request asks for, by the field that asks (``tools``,

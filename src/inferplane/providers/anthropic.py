@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -39,6 +39,7 @@ from inferplane.protocol.types import (
     ToolChoice,
     Usage,
     UsageSink,
+    Wire,
 )
 from inferplane.providers.base import register
 from inferplane.providers.hosted import HostedProvider
@@ -74,6 +75,7 @@ _TOOL_ID = re.compile(r"[^a-zA-Z0-9_-]")
 class AnthropicProvider(HostedProvider):
     name = "anthropic"
     endpoints = frozenset({"chat.completions"})
+    extensions: ClassVar[Wire | None] = "anthropic"  # top_k, thinking, service_tier as sent
     default_base_url = "https://api.anthropic.com"
 
     def auth_headers(self, key: str) -> dict[str, str]:
@@ -126,7 +128,8 @@ def request_body(request: GenerationRequest, model: str) -> dict[str, Any]:
     """The canonical chat request as a Messages API body."""
     p = request.params
     system, turns = messages(request.messages)
-    body: dict[str, Any] = {
+    body: dict[str, Any] = {  # an Anthropic client's own fields first: the gateway's win
+        **request.extensions,
         "model": model, "max_tokens": p.max_tokens or DEFAULT_MAX_TOKENS, "messages": turns,
     }
     if system:

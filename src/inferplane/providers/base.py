@@ -21,6 +21,7 @@ from inferplane.protocol.types import (
     GenerationRequest,
     StreamEvent,
     UsageSink,
+    Wire,
 )
 
 if TYPE_CHECKING:
@@ -34,10 +35,11 @@ class Provider(ABC):
     # What it can serve: the router leaves a deployment out for requests it cannot serve.
     endpoints: ClassVar[frozenset[Endpoint]] = frozenset({"chat.completions", "completions"})
     tools: ClassVar[bool] = True
-    # The optional features it honours beside tools (``protocol.types.FEATURES``), and whether
-    # it takes vendor extension fields (any other request field) through to its upstream.
+    # The optional features it honours beside tools (``protocol.types.FEATURES``), and the
+    # client protocol whose vendor extension fields (any other request field) it takes through
+    # to its upstream: its own upstream's protocol, or None.
     features: ClassVar[frozenset[str]] = frozenset()
-    extensions: ClassVar[bool] = False
+    extensions: ClassVar[Wire | None] = None
 
     def __init__(self, deployment: DeploymentConfig) -> None:
         self.deployment = deployment
@@ -57,15 +59,19 @@ class Provider(ABC):
         raise InvalidRequest(f"deployment {self.deployment.name!r} does not serve embeddings",
                              param="model")
 
-    def serves(self, endpoint: Endpoint, needs: frozenset[str] = frozenset()) -> bool:
+    def serves(self, endpoint: Endpoint, needs: frozenset[str] = frozenset(),
+               wire: Wire | None = None) -> bool:
         """Whether it serves ``endpoint`` with every feature of ``needs`` (what
-        ``GenerationRequest.needs`` lists)."""
-        return endpoint in self.endpoints and all(map(self.honours, needs))
+        ``GenerationRequest.needs`` lists; vendor extensions written in the ``wire``
+        protocol)."""
+        return endpoint in self.endpoints and all(self.honours(n, wire) for n in needs)
 
-    def honours(self, need: str) -> bool:
+    def honours(self, need: str, wire: Wire | None = None) -> bool:
         if need == "tools":
             return self.tools
-        return need in self.features if need in FEATURES else self.extensions
+        if need in FEATURES:
+            return need in self.features
+        return self.extensions is not None and self.extensions == wire
 
     async def start(self) -> None:  # noqa: B027  (an optional hook)
         """Acquire what the adapter needs (processes, connection pools)."""

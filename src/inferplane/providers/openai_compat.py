@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -32,6 +32,7 @@ from inferplane.protocol.types import (
     ToolCallDelta,
     Usage,
     UsageSink,
+    Wire,
 )
 from inferplane.providers.base import register
 from inferplane.providers.hosted import HostedProvider
@@ -62,7 +63,7 @@ class OpenAICompatProvider(HostedProvider):
     # Passed on for the server to honour or refuse (OpenAI itself has no ignore_eos and no
     # continuous usage: it answers 400, which reaches the client as the server worded it).
     features = frozenset({"logprobs", "ignore_eos", CONTINUOUS_USAGE})
-    extensions = True
+    extensions: ClassVar[Wire | None] = "openai"
     default_base_url = "https://api.openai.com/v1"
 
     def auth_headers(self, key: str) -> dict[str, str]:

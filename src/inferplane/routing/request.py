@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from inferplane.errors import InvalidRequest
 from inferplane.metering.tokens import estimate_tokens
-from inferplane.protocol.types import EmbeddingRequest, Endpoint, GenerationRequest
+from inferplane.protocol.types import EmbeddingRequest, Endpoint, GenerationRequest, Wire
 from inferplane.routing.policy import PREFIX_CHARS, prefix_key
 
 RESIDENCY_HEADER = "x-inferplane-residency"
@@ -27,6 +27,7 @@ class RouteRequest:
     model: str
     endpoint: Endpoint
     needs: frozenset[str] = frozenset()  # optional features (GenerationRequest.needs)
+    extensions_wire: Wire | None = None  # the protocol its vendor extensions are written in
     prompt_tokens: int = 0
     output_tokens: int = DEFAULT_OUTPUT_TOKENS
     prefix_key: int | None = None
@@ -86,6 +87,7 @@ def route_request(req: GenerationRequest, limits: ClientLimits, sticky_key: str 
     texts = [req.prompt] if req.prompt is not None else [m.content for m in req.messages]
     return RouteRequest(
         model=req.model, endpoint=req.endpoint, needs=req.needs(),
+        extensions_wire=req.extensions_wire if req.extensions else None,
         prompt_tokens=_estimate(texts),
         output_tokens=req.params.max_tokens or DEFAULT_OUTPUT_TOKENS,
         prefix_key=prefix_key(leading(texts, PREFIX_CHARS)),

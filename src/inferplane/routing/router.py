@@ -184,7 +184,8 @@ class Router:
 
     def _servable(self, request: RouteRequest, alias: str) -> dict[str, Target]:
         return {t.deployment.name: t for t in self._targets[alias]
-                if t.provider.serves(request.endpoint, request.needs) and t.provider.ready}
+                if t.provider.serves(request.endpoint, request.needs, request.extensions_wire)
+                and t.provider.ready}
 
     def _canary_note(self, model: str, share: bool) -> tuple[dict[str, Any], str]:
         """What the record says of ``model``'s canary, and why a request outside its share
@@ -231,7 +232,8 @@ class Router:
                  rejected: list[Rejection]) -> Exception:
         if not rejected:
             providers = [t.provider for t in self._targets[model.name]]
-            if not any(p.serves(request.endpoint, request.needs) for p in providers):
+            if not any(p.serves(request.endpoint, request.needs, request.extensions_wire)
+                       for p in providers):
                 return unserved(request, providers)
             return ServiceUnavailable(
                 f"No deployment of '{request.model}' is ready (starting or restarting); "
@@ -292,7 +294,7 @@ def unserved(request: RouteRequest, providers: list[Provider]) -> InvalidRequest
         return InvalidRequest(f"No deployment of '{request.model}' supports {request.endpoint}.",
                               param="model")
     for need in sorted(request.needs):
-        if not any(p.honours(need) for p in endpoint):
+        if not any(p.honours(need, request.extensions_wire) for p in endpoint):
             what = "tool calls" if need == "tools" else f"the field '{need}'"
             return InvalidRequest(
                 f"No deployment of '{request.model}' supports {what}: remove it, or ask for a "

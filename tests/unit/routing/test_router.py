@@ -20,10 +20,11 @@ class StandIn:
 
     ready = True
 
-    def serves(self, endpoint: str, needs: frozenset[str] = frozenset()) -> bool:
-        return endpoint == "chat.completions" and all(map(self.honours, needs))
+    def serves(self, endpoint: str, needs: frozenset[str] = frozenset(),
+               wire: str | None = None) -> bool:
+        return endpoint == "chat.completions" and all(self.honours(n, wire) for n in needs)
 
-    def honours(self, need: str) -> bool:
+    def honours(self, need: str, wire: str | None = None) -> bool:
         return need == "tools"  # a deployment that honours tools and nothing more
 
 
