@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from inferplane.ledger.stats import percentile
+
 
 @dataclass(frozen=True, slots=True)
 class Slo:
@@ -25,14 +27,6 @@ class Slo:
     @property
     def error_rate(self) -> float:
         return self.server_errors / self.requests if self.requests else 0.0
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The nearest-rank ``q`` percentile of ``values`` (sorted); None when empty."""
-    if not values:
-        return None
-    rank = max(1, -(-len(values) * q // 100))
-    return values[int(rank) - 1]
 
 
 def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Slo]:

@@ -11,10 +11,10 @@ incumbent must still roll back).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+
+from inferplane.ledger.stats import percentile
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,12 @@ class WindowStats:
         return self.cost_usd / self.tokens * 1e6 if self.tokens else None
 
     def ttft_p95(self) -> float | None:
-        return percentile(self.ttft_ms, 0.95)
+        """The nearest-rank p95 of the window's TTFTs (``ledger.stats.percentile``).
+
+        >>> WindowStats(5, ttft_ms=[5.0, 1.0, 3.0, 2.0, 4.0]).ttft_p95(), WindowStats().ttft_p95()
+        (5.0, None)
+        """
+        return percentile(sorted(self.ttft_ms), 95)
 
 
 class Outcome(Enum):
@@ -62,18 +67,6 @@ class Verdict:
 
     def text(self) -> str:
         return "; ".join(self.reasons) if self.reasons else self.outcome.value
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The nearest-rank percentile.
-
-    >>> percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.95), percentile([], 0.5)
-    (5.0, None)
-    """
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def judge(candidate: WindowStats, incumbent: WindowStats, config: GateConfig) -> Verdict:
