@@ -50,6 +50,7 @@ from inferplane.config.loader import (
 )
 from inferplane.config.models import (
     CacheConfig as CacheConfig,
+    SemanticCacheConfig as SemanticCacheConfig,
     ModelConfig as ModelConfig,
     RetryConfig as RetryConfig,
     RoutingConfig as RoutingConfig,

@@ -41,11 +41,27 @@ class RoutingConfig(Section):
     max_request_usd: float | None = Field(None, gt=0)  # refuse deployments expected to cost more
 
 
+class SemanticCacheConfig(Section):
+    """Paraphrases answered from the cache (docs/cache.md#the-semantic-cache): the nearest kept
+    question of the same scope, when the threshold learned for it says the answer is right with
+    the probability ``max_false_hit_rate`` asks for."""
+
+    enabled: bool = False
+    max_false_hit_rate: float = Field(0.02, gt=0, lt=1)  # wrong answers per lookup, at most
+    embeddings: str | None = None  # an embeddings model of this gateway; none: the shipped one
+    compare: Literal["exact", "embedding"] = "embedding"  # how a verified answer is judged
+    answer_similarity: float = Field(0.9, gt=0, le=1)  # compare: embedding, same answer from
+    min_similarity: float = Field(0.5, ge=-1, lt=1)  # a nearer neighbour is not even considered
+    verify_rate: float = Field(0.02, ge=0, le=1)  # would-be hits also sent upstream, at least
+    max_question_chars: int = Field(4000, ge=1)  # a longer last user turn is not embedded
+
+
 class CacheConfig(Section):
     """The model's response cache (docs/cache.md): answers kept per tenant, model, the
     deployments that would serve it and the whole request, replayed to identical requests."""
 
     exact: bool = True  # identical requests are answered from the cache
+    semantic: SemanticCacheConfig = Field(default_factory=SemanticCacheConfig)
     ttl_s: float = Field(3600.0, gt=0, le=365 * 86400)  # an entry is served this long
     max_entries: int = Field(10_000, ge=1)  # per model (memory: per process; redis: shared)
     max_bytes: int = Field(64 * 1024 * 1024, ge=1024)  # memory backend: all entries together
