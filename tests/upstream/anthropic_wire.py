@@ -260,7 +260,7 @@ def stream(call: MessagesCall, reply: Reply, settings: Settings) -> Stream:
 def messages(req: Request, settings: Settings) -> Output:
     """``POST /v1/messages``."""
     call = parse(req.body, settings)
-    reply = answer(call.prompt, settings.name)
+    reply = answer(call.prompt, settings.name, settings.reply)
     return (stream if call.stream else response)(call, reply, settings)
 
 

@@ -75,13 +75,16 @@ def count_words(texts: Iterable[str]) -> int:
     return sum(len(t.split()) for t in texts)
 
 
-def answer(prompt: Prompt, name: str) -> Reply:
-    """The reply to ``prompt`` from the model called ``name``."""
+def answer(prompt: Prompt, name: str, reply: str | None = None) -> Reply:
+    """The reply to ``prompt`` from the model called ``name`` (``reply``: the text of every
+    text reply instead of the echo)."""
     if prompt.tool is not None and prompt.tool_result is None:
         args = orjson.dumps({"echo": " ".join(prompt.last_user.split())}).decode()
         return Reply((), "tool", prompt.prompt_tokens, max(1, len(args.split())),
                      tool_call=ToolCall(prompt.tool, args))
-    if prompt.tool_result is not None:
+    if reply is not None:
+        text = reply
+    elif prompt.tool_result is not None:
         text = f"[{name}] tool result: {prompt.tool_result}"
     else:
         text = f"[{name}] echo: {prompt.last_user}"

@@ -300,7 +300,7 @@ def chat_stream(call: ChatCall, reply: Reply, settings: Settings) -> Stream:
 
 def chat(call: ChatCall, settings: Settings) -> Output:
     """The reply to ``call``, whole or streamed as it asks."""
-    reply = answer(call.prompt, settings.name)
+    reply = answer(call.prompt, settings.name, settings.reply)
     return (chat_stream if call.stream else chat_response)(call, reply, settings)
 
 

@@ -10,7 +10,7 @@ import orjson
 
 #: Settings the control API may change while the server runs.
 MUTABLE = frozenset({"think_ms", "token_delay_ms", "cached_tokens", "reasoning_tokens",
-                     "models", "log_requests", "omit_usage"})
+                     "models", "log_requests", "omit_usage", "reply"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,7 @@ class Settings:
     ``think_ms`` is the time to first token, ``token_delay_ms`` the time per further token;
     ``cached_tokens`` and ``reasoning_tokens`` are reported in the usage fields each protocol has.
     ``omit_usage`` leaves OpenAI chat usage out (as some OpenAI-compatible servers do).
+    ``reply``, when set, is every text reply instead of the echo (one answer to every question).
     """
 
     name: str = "upstream"
@@ -33,6 +34,7 @@ class Settings:
     embedding_dim: int = 1536
     log_requests: bool = True
     omit_usage: bool = False
+    reply: str | None = None
 
     @property
     def listed_models(self) -> tuple[str, ...]:

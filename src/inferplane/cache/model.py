@@ -1,10 +1,11 @@
 """One model's cache as the gateway holds it: its settings, what serves the model now (part of
-every key), its store."""
+every key), its store, and its semantic cache where it has one."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from inferplane.cache.semantic import SemanticCache
 from inferplane.cache.store import CacheStore
 from inferplane.config import CacheConfig
 
@@ -19,3 +20,4 @@ class ModelCache:
     serving: str
     store: CacheStore
     paused: bool = False  # a canary runs: requests bypass the cache
+    semantic: SemanticCache | None = None  # paraphrases too, where the model enables it

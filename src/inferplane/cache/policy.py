@@ -22,14 +22,16 @@ from typing import Final, Literal
 from inferplane.config import CacheConfig
 from inferplane.protocol.types import SamplingParams
 
-Outcome = Literal["hit-exact", "miss", "bypass"]
+Outcome = Literal["hit-exact", "hit-semantic", "miss", "bypass"]
 HIT: Final = "hit-exact"  # answered from the cache
+SEMANTIC_HIT: Final = "hit-semantic"  # answered from the cache, for a paraphrase
 MISS: Final = "miss"  # looked up, not found: served upstream
 BYPASS: Final = "bypass"  # the cache was not read (not cacheable, or the client said so)
-OUTCOMES: tuple[Outcome, ...] = (HIT, MISS, BYPASS)
+OUTCOMES: tuple[Outcome, ...] = (HIT, SEMANTIC_HIT, MISS, BYPASS)
 
 HEADER = "x-inferplane-cache"  # the response's outcome; on a request, "force" opts in
 FORCE = "force"
+VERIFY = "verify"  # a would-be semantic hit goes upstream, and the two answers are compared
 STORABLE_FINISH = frozenset({"stop", "length"})
 
 
@@ -40,6 +42,7 @@ class Directives:
     no_cache: bool = False  # do not answer from the cache (it may still keep the answer)
     no_store: bool = False  # leave the cache alone
     force: bool = False  # cache this request even though it is not deterministic
+    verify: bool = False  # semantic cache: check the kept answer against the upstream's
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +58,17 @@ def directives(headers: Mapping[str, str]) -> Directives:
     """The cache directives in ``headers`` (names lower-case, as HTTP servers give them).
 
     >>> directives({"cache-control": "No-Cache, max-age=0"})
-    Directives(no_cache=True, no_store=False, force=False)
+    Directives(no_cache=True, no_store=False, force=False, verify=False)
     >>> directives({"cache-control": "no-store", "x-inferplane-cache": " Force"})
-    Directives(no_cache=False, no_store=True, force=True)
+    Directives(no_cache=False, no_store=True, force=True, verify=False)
+    >>> directives({"x-inferplane-cache": "verify, force"})
+    Directives(no_cache=False, no_store=False, force=True, verify=True)
     """
     control = headers.get("cache-control") or ""
     tokens = {part.split("=", 1)[0].strip().lower() for part in control.split(",")}
-    force = (headers.get(HEADER) or "").strip().lower() == FORCE
-    return Directives("no-cache" in tokens, "no-store" in tokens, force)
+    asked = {part.strip().lower() for part in (headers.get(HEADER) or "").split(",")}
+    return Directives("no-cache" in tokens, "no-store" in tokens, FORCE in asked,
+                      VERIFY in asked)
 
 
 def deterministic(params: SamplingParams) -> bool:
@@ -78,7 +84,7 @@ def deterministic(params: SamplingParams) -> bool:
 
 def decide(settings: CacheConfig, params: SamplingParams, asked: Directives) -> Decision:
     """Whether a request of a model with ``settings`` reads the cache and may write to it."""
-    if not settings.exact or asked.no_store:
+    if not (settings.exact or settings.semantic.enabled) or asked.no_store:
         return NEITHER
     if settings.deterministic_only and not asked.force and not deterministic(params):
         return NEITHER

@@ -45,9 +45,10 @@ def question(scope: Scope, req: GenerationRequest, max_chars: int) -> Question |
     ...     msgs = tuple(Message(r, c) for r, c in turns)
     ...     return GenerationRequest(id="r", endpoint="chat.completions", model="m",
     ...                              params=SamplingParams(temperature=0.0), messages=msgs)
-    >>> a = question(s, ask(("user", "hi"), ("assistant", "hello"), ("user", "capital of France?")), 99)
-    >>> b = question(s, ask(("user", "hi"), ("assistant", "hello"), ("user", "France's capital?")), 99)
-    >>> c = question(s, ask(("user", "hey"), ("assistant", "hello"), ("user", "capital of France?")), 99)
+    >>> hi = ("assistant", "hello")
+    >>> a = question(s, ask(("user", "hi"), hi, ("user", "capital of France?")), 99)
+    >>> b = question(s, ask(("user", "hi"), hi, ("user", "France's capital?")), 99)
+    >>> c = question(s, ask(("user", "hey"), hi, ("user", "capital of France?")), 99)
     >>> a.text, a.scope == b.scope, a.scope == c.scope
     ('capital of France?', True, False)
     >>> question(s, ask(("user", "hi"), ("assistant", "hello")), 99) is None

@@ -18,10 +18,14 @@ from inferplane.cache.key import EntryKey, Scope, entry_key, serving_of
 from inferplane.cache.memory import MemoryStore
 from inferplane.cache.model import ModelCache
 from inferplane.cache.policy import NEITHER, decide, directives
+from inferplane.cache.question import question
 from inferplane.cache.redis_store import RedisStore
+from inferplane.cache.semantic import Probe, SemanticCache
+from inferplane.cache.semantic_redis import RedisSemanticStore
+from inferplane.cache.semantic_store import MemorySemanticStore, SemanticStore
 from inferplane.cache.store import CacheStore
 from inferplane.cache.turn import CacheTurn
-from inferplane.config import Config
+from inferplane.config import CacheConfig, Config
 from inferplane.errors import NotFound
 from inferplane.protocol.types import GenerationRequest
 
@@ -59,7 +63,8 @@ class ResponseCache:
             store: CacheStore = (
                 RedisStore(redis, m.name, s.ttl_s, s.max_entries) if redis is not None
                 and s.backend == "redis" else MemoryStore(s.ttl_s, s.max_entries, s.max_bytes))
-            model = ModelCache(m.name, s, serving_of(config, m.name), store)
+            model = ModelCache(m.name, s, serving_of(config, m.name), store,
+                               semantic=_semantic(m.name, s, redis))
             by_name.update(dict.fromkeys([m.name, *m.aliases], model))
         return cls(by_name, redis, config)
 
@@ -85,10 +90,14 @@ class ResponseCache:
         model = self._by_name.get(req.model)
         if model is None:
             return None
-        decision = NEITHER if model.paused else decide(model.settings, req.params,
-                                                       directives(headers))
-        key = entry_key(Scope(tenant, model.name, req.model, model.serving), req)
-        return CacheTurn(self, model, key, decision)
+        asked = directives(headers)
+        decision = NEITHER if model.paused else decide(model.settings, req.params, asked)
+        scope = Scope(tenant, model.name, req.model, model.serving)
+        key = entry_key(scope, req)
+        if model.semantic is None or not decision.read:
+            return CacheTurn(self, model, key, decision)
+        asks = question(scope, req, model.settings.semantic.max_question_chars)
+        return CacheTurn(self, model, key, decision, asks, tenant, asked.verify)
 
     async def get(self, model: ModelCache, key: EntryKey) -> Entry | None:
         """The entry kept under ``key``, or None (a failing store is a miss)."""
@@ -105,6 +114,14 @@ class ResponseCache:
         if len(data) > model.settings.max_entry_bytes:
             return
         task = asyncio.create_task(self._put(model, key, data))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def learn_later(self, model: ModelCache, probe: Probe, entry: Entry) -> None:
+        """Verify and keep a semantic lookup's upstream answer, off the request's path."""
+        if model.semantic is None or len(encode(entry)) > model.settings.max_entry_bytes:
+            return
+        task = asyncio.create_task(model.semantic.learn(probe, entry))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -138,20 +155,50 @@ class ResponseCache:
         for m in self._selected(model):
             held = await m.store.stats(tenant)
             s = m.settings
-            out.append({"model": m.name, "backend": s.backend, "tenant": tenant,
-                        "entries": held.entries, "bytes": held.bytes, "ttl_s": s.ttl_s,
-                        "max_entries": s.max_entries,
-                        "max_bytes": s.max_bytes if s.backend == "memory" else None})
+            row: dict[str, Any] = {
+                "model": m.name, "backend": s.backend, "tenant": tenant,
+                "entries": held.entries, "bytes": held.bytes, "ttl_s": s.ttl_s,
+                "max_entries": s.max_entries,
+                "max_bytes": s.max_bytes if s.backend == "memory" else None}
+            if m.semantic is not None:
+                semantic = await m.semantic.store.stats(tenant)
+                row["semantic"] = {"entries": semantic.entries, "bytes": semantic.bytes,
+                                   "max_false_hit_rate": s.semantic.max_false_hit_rate}
+            out.append(row)
         return out
 
     async def purge(self, model: str | None = None, tenant: str | None = None) -> int:
         """Drop the entries of ``model`` (or every cached model) of ``tenant`` (or all)."""
-        return sum([await m.store.purge(tenant) for m in self._selected(model)])
+        purged = 0
+        for m in self._selected(model):
+            purged += await m.store.purge(tenant)
+            if m.semantic is not None:
+                purged += await m.semantic.store.purge(tenant)
+        return purged
 
     async def close(self) -> None:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         for m in self.models:
             await m.store.close()
+            if m.semantic is not None:
+                await m.semantic.store.close()
         if self._redis is not None:
             await self._redis.aclose()
+
+
+def _semantic(model: str, settings: CacheConfig, redis: aioredis.Redis | None
+              ) -> SemanticCache | None:
+    """The model's semantic cache, where it enables one: the shipped encoder (loaded once per
+    process), and a store like the exact cache's backend."""
+    if not settings.semantic.enabled:
+        return None
+    from inferplane.embedding import shipped_encoder  # loaded only where a model needs it
+
+    encoder = shipped_encoder()
+    store: SemanticStore = (
+        RedisSemanticStore(redis, model, encoder.dimensions, settings.ttl_s,
+                           settings.max_entries)
+        if redis is not None and settings.backend == "redis"
+        else MemorySemanticStore(encoder.dimensions, settings.ttl_s, settings.max_entries))
+    return SemanticCache(settings.semantic, store, encoder)

@@ -1,5 +1,7 @@
-"""One request's dealings with its model's cache: the lookup before routing, the recording of
-the answer on its way to the client, and the store once the request ended well."""
+"""One request's dealings with its model's cache: the lookup before routing (exact, then by
+meaning where the model has a semantic cache), the recording of the answer on its way to the
+client, and the store once the request ended well (and, for a semantic lookup that went
+upstream, the verification of the kept answer against the new one)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from typing import Protocol
 from inferplane.cache.entry import Entry, Saved
 from inferplane.cache.key import EntryKey
 from inferplane.cache.model import ModelCache
-from inferplane.cache.policy import BYPASS, HIT, MISS, Decision, Outcome, storable
+from inferplane.cache.policy import BYPASS, HIT, MISS, SEMANTIC_HIT, Decision, Outcome, storable
+from inferplane.cache.question import Question
 from inferplane.cache.recorder import Recorder
+from inferplane.cache.semantic import Probe
 from inferplane.ledger.record import UsageRecord
 from inferplane.protocol.types import GenerationRequest, StreamEvent
 
@@ -21,25 +25,45 @@ class Keeper(Protocol):
 
     async def get(self, model: ModelCache, key: EntryKey) -> Entry | None: ...
     def put_later(self, model: ModelCache, key: EntryKey, entry: Entry) -> None: ...
+    def learn_later(self, model: ModelCache, probe: Probe, entry: Entry) -> None: ...
 
 
 class CacheTurn:
     def __init__(self, cache: Keeper, model: ModelCache, key: EntryKey,
-                 decision: Decision) -> None:
+                 decision: Decision, question: Question | None = None,
+                 tenant: str | None = None, verify: bool = False) -> None:
+        """``question``: what the semantic cache matches (None: no semantic lookup);
+        ``verify``: a would-be semantic hit goes upstream and is checked."""
         self.cache = cache
         self.model = model
         self.key = key
         self.decision = decision
+        self.question = question
+        self.tenant = tenant
+        self.verify = verify
         self.outcome: Outcome = BYPASS
+        self.probe: Probe | None = None
         self._recorder: Recorder | None = None
 
     async def lookup(self) -> Entry | None:
-        """The kept answer, when the request may read one and there is one."""
+        """The kept answer, when the request may read one and there is one: an identical
+        request's, else (semantic cache) a paraphrase's that the learned threshold lets answer."""
         if not self.decision.read:
             return None
-        entry = await self.cache.get(self.model, self.key)
-        self.outcome = MISS if entry is None else HIT
-        return entry
+        self.outcome = MISS
+        if self.model.settings.exact:
+            entry = await self.cache.get(self.model, self.key)
+            if entry is not None:
+                self.outcome = HIT
+                return entry
+        semantic = self.model.semantic
+        if semantic is None or self.question is None:
+            return None
+        self.probe = await semantic.lookup(self.question, self.tenant, self.verify)
+        if self.probe is None or self.probe.hit is None:
+            return None
+        self.outcome = SEMANTIC_HIT
+        return self.probe.hit
 
     def upstream(self, req: GenerationRequest) -> GenerationRequest:
         """``req`` as sent upstream: when its answer may be kept, translated rather than relayed
@@ -58,13 +82,16 @@ class CacheTurn:
     def store(self, record: UsageRecord) -> None:
         """The request ended with ``record``: keep its answer if it may be kept."""
         recorder, self._recorder = self._recorder, None
-        if recorder is None or self.outcome == HIT:
+        if recorder is None or self.outcome in (HIT, SEMANTIC_HIT):
             return
         finished = recorder.finished
         if finished is None or not storable(record.status, finished.finish_reason,
                                             recorder.opaque):
             return
         saved = Saved(record.cost_usd, record.energy_j, record.co2_g)
-        self.cache.put_later(self.model, self.key, Entry(
-            self.key.digest, recorder.text, finished.finish_reason, finished.usage, saved,
-            record.ts, finished.stop_sequence, record.deployment))
+        entry = Entry(self.key.digest, recorder.text, finished.finish_reason, finished.usage,
+                      saved, record.ts, finished.stop_sequence, record.deployment)
+        if self.model.settings.exact:
+            self.cache.put_later(self.model, self.key, entry)
+        if self.probe is not None:
+            self.cache.learn_later(self.model, self.probe, entry)

@@ -50,10 +50,10 @@ from inferplane.config.loader import (
 )
 from inferplane.config.models import (
     CacheConfig as CacheConfig,
-    SemanticCacheConfig as SemanticCacheConfig,
     ModelConfig as ModelConfig,
     RetryConfig as RetryConfig,
     RoutingConfig as RoutingConfig,
+    SemanticCacheConfig as SemanticCacheConfig,
     SloConfig as SloConfig,
 )
 from inferplane.config.observe import ObserveConfig as ObserveConfig

@@ -167,7 +167,8 @@ class Tally:
     energy_tokens: int = 0
     co2_tokens: int = 0
     water_tokens: int = 0
-    cache_hits: int = 0  # requests answered by the response cache
+    cache_hits: int = 0  # requests answered by the response cache (exact or semantic)
+    cache_semantic_hits: int = 0  # of which, answered for a paraphrase
     cache_misses: int = 0  # looked up there, served upstream
     cache_bypass: int = 0  # of a cached model, not looked up
     cache_saved_usd: float = 0.0  # what the hits' answers first cost
@@ -205,8 +206,9 @@ class Tally:
             self._add_cache(v.cache, v.saved)
 
     def _add_cache(self, outcome: str, saved: tuple[float, float, float]) -> None:
-        if outcome == "hit-exact":
+        if outcome in ("hit-exact", "hit-semantic"):
             self.cache_hits += 1
+            self.cache_semantic_hits += outcome == "hit-semantic"
             self.cache_saved_usd += saved[0]
             self.cache_saved_energy_j += saved[1]
             self.cache_saved_co2_g += saved[2]
@@ -254,6 +256,7 @@ class Tally:
             "energy_j_by_method": dict(self.energy_j_by_method),
             "energy_unknown_requests": self.energy_unknown_requests,
             "cache_hits": self.cache_hits,
+            "cache_semantic_hits": self.cache_semantic_hits,
             "cache_misses": self.cache_misses,
             "cache_bypass": self.cache_bypass,
             "cache_hit_rate": self.cache_hit_rate,

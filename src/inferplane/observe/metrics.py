@@ -56,7 +56,8 @@ class Metrics:
                                 "(ok, error, error_after_start).", ("deployment", "outcome"),
                                 registry=r)
         self.cache = Counter("inferplane_cache_requests", "Requests of models with a response "
-                             "cache, by outcome (hit-exact, miss, bypass).", ("model", "outcome"),
+                             "cache, by outcome (hit-exact, hit-semantic, miss, bypass).",
+                             ("model", "outcome"),
                              registry=r)
         self.cache_saved = Counter("inferplane_cache_saved_usd", "What the answers served from "
                                    "the response cache first cost, in US dollars.", ("model",),

@@ -1,0 +1,114 @@
+"""One model's semantic cache: the I/O around the learned threshold (``threshold.py``).
+
+A lookup embeds the request's question (``question.py``) off the event loop, finds the nearest
+kept question of its scope, and lets :func:`threshold.decide` serve the kept answer or
+*explore*. An explored request goes upstream like a miss; once its answer came back whole, the
+answer is compared with the kept one (``answer_check.py``) in the background and the result
+becomes an observation of the kept question (and of the model's pool). A kept answer found
+wrong keeps the new question as an entry of its own; a question with no neighbour is kept too.
+A failing shared store is a miss, never an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from redis.exceptions import RedisError
+
+from inferplane.cache.answer_check import COMPARERS
+from inferplane.cache.entry import Entry, decode, encode
+from inferplane.cache.question import Question
+from inferplane.cache.semantic_store import Neighbour, SemanticStore
+from inferplane.cache.threshold import decide
+from inferplane.cache.vector_index import Vector
+from inferplane.config import SemanticCacheConfig
+
+if TYPE_CHECKING:
+    from inferplane.embedding import TextEncoder
+
+log = logging.getLogger("inferplane.cache")
+DIGEST = "semantic"  # the digest every semantic entry carries (its scope is its partition)
+WARN_EVERY_S = 60.0
+
+
+@dataclass(slots=True)
+class Probe:
+    """One request's semantic lookup: its question and vector, the nearest kept question (if
+    any), and the kept answer when it is served."""
+
+    question: Question
+    tenant: str | None
+    vector: Vector
+    neighbour: Neighbour | None = None
+    hit: Entry | None = None
+
+
+class SemanticCache:
+    def __init__(self, settings: SemanticCacheConfig, store: SemanticStore,
+                 encoder: TextEncoder, draw: Callable[[], float] = random.random) -> None:
+        self.settings = settings
+        self.store = store
+        self.encoder = encoder
+        self.draw = draw
+        self._warned = 0.0
+
+    async def embed(self, texts: list[str]) -> np.ndarray:
+        return await asyncio.to_thread(self.encoder.encode, texts)
+
+    async def lookup(self, question: Question, tenant: str | None, verify: bool = False
+                     ) -> Probe | None:
+        """The probe of ``question``: with ``hit`` set when the kept answer is served. None
+        when the store failed (a miss that keeps nothing). ``verify``: explore whatever the
+        threshold says (the client asked for it)."""
+        vector = (await self.embed([question.text]))[0]
+        probe = Probe(question, tenant, vector)
+        try:
+            neighbour = await self.store.nearest(question.scope, vector)
+        except (RedisError, OSError) as exc:
+            self._warn("lookup", exc)
+            return None
+        if neighbour is None or neighbour.similarity < self.settings.min_similarity:
+            return probe
+        entry = decode(neighbour.data, DIGEST)
+        if entry is None:
+            return probe
+        probe.neighbour = neighbour
+        s = self.settings
+        if not verify and decide(neighbour.similarity, neighbour.own, neighbour.pool,
+                                 s.max_false_hit_rate, s.verify_rate, self.draw()) == "hit":
+            probe.hit = entry
+        return probe
+
+    async def learn(self, probe: Probe, entry: Entry) -> None:
+        """``probe`` went upstream and got ``entry``: judge the kept answer against it, and
+        keep the question unless the kept answer was right."""
+        try:
+            right = False
+            if probe.neighbour is not None:
+                kept = decode(probe.neighbour.data, DIGEST)
+                compare = COMPARERS[self.settings.compare]
+                right = kept is not None and await asyncio.to_thread(
+                    compare, kept.text, entry.text, self.encoder,
+                    self.settings.answer_similarity)
+                await self.store.observe(probe.neighbour.key, probe.neighbour.similarity, right)
+            if not right:
+                await self.store.add(probe.question.scope, probe.tenant, probe.vector,
+                                     encode(Entry(DIGEST, entry.text, entry.finish_reason,
+                                                  entry.usage, entry.saved, entry.created,
+                                                  entry.stop_sequence, entry.deployment)))
+        except (RedisError, OSError) as exc:
+            self._warn("store", exc)
+
+    def _warn(self, what: str, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned >= WARN_EVERY_S:
+            self._warned = now
+            log.warning("semantic cache %s failed (served as a miss): %s: %s", what,
+                        type(exc).__name__, exc)
