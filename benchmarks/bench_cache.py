@@ -13,8 +13,11 @@ path in turn so that all see the same machine; medians are over every request.
   streamed hit's time to first byte;
 - overhead: the upstream answers at once, so the gateway's own time shows: without a cache, a
   miss (memory, Redis), a hit;
-- in process: the cache's work on a request (key, decision, lookup), without HTTP.
+- in process: the cache's work on a request (key, decision, lookup), without HTTP;
+- semantic quality (``semantic_quality.py``): the semantic cache's learned threshold against
+  fixed thresholds on labelled paraphrase pairs, tuning and held-out halves apart.
 
+``--semantic-only`` reruns the last part alone and keeps the other results of cache.json.
 Writes cache.json and cache.md.
 """
 
@@ -40,6 +43,7 @@ from tests.integration.gateway_proc import ledger_yaml, running_gateway
 from tests.services import running_redis
 from tests.upstream.process import UpstreamProcess
 
+import semantic_quality
 from common import machine_info
 from inferplane.cache.entry import Entry, Saved, encode
 from inferplane.cache.service import ResponseCache
@@ -180,7 +184,7 @@ def measure(rounds: int) -> dict[str, Any]:
 def markdown(data: dict[str, Any]) -> str:
     m, r = data["machine"], data["results"]
     lines = [
-        "# Exact response cache", "",
+        "# Response cache", "",
         f"{m['date']}; {m['cpu_model']}, {m['cpu_cores']} cores; Python {m['python']}. One "
         "gateway process, sequential requests on one keep-alive connection, non-streamed unless "
         f"said, one request of each path in turn. Redis on loopback.", "",
@@ -212,6 +216,8 @@ def markdown(data: dict[str, Any]) -> str:
         f"{r['in_process']['key_and_hit_us']:.1f} µs on a hit (entry decoded).",
         "",
     ]
+    if "semantic_quality" in data:
+        lines += semantic_quality.markdown(data["semantic_quality"])
     return "\n".join(lines)
 
 
@@ -219,8 +225,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--semantic-only", action="store_true")
     args = parser.parse_args()
-    data = {"machine": machine_info(), "rounds": args.rounds, "results": measure(args.rounds)}
+    if args.semantic_only:
+        data = orjson.loads((args.out / "cache.json").read_bytes())
+    else:
+        data = {"machine": machine_info(), "rounds": args.rounds,
+                "results": measure(args.rounds)}
+    data["semantic_quality"] = {"machine": machine_info(), **semantic_quality.measure()}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "cache.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     (args.out / "cache.md").write_text(markdown(data))
