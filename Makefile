@@ -12,7 +12,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AV
 	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-audit bench-tracing bench-gateway bench-guidellm clean
+.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-gateway bench-guidellm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,10 @@ bench-admission: $(VENV)/.installed-dev $(VENV)/.installed-services
 
 bench-cache: $(VENV)/.installed-dev $(VENV)/.installed-services
 	$(BIN)/python benchmarks/bench_cache.py
+
+# The semantic cache's index candidates at 10k, 100k and 1M vectors (~30 min on 2 cores).
+bench-vector-index: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/bench_vector_index.py
 
 # The audit log: append cost, proofs at 1M entries (~10 min; starts its own PostgreSQL).
 bench-audit: $(VENV)/.installed-dev $(VENV)/.installed-services

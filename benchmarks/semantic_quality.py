@@ -168,9 +168,11 @@ def measure() -> dict[str, Any]:
         rows.append({"half": half, "policy": f"fixed {GPTCACHE_T} (GPTCache default)",
                      "delta": None, **mean_rates(gs, vectors, fixed(GPTCACHE_T), False)})
         for delta in DELTAS:
-            tuned = next((t for t in grid if tuning_curve[t]["wrong_per_question"] <= delta),
-                         grid[-1])
-            rows.append({"half": half, "policy": f"fixed {tuned} (tuned on the tuning half)",
+            within = [t for t in grid if tuning_curve[t]["wrong_per_question"] <= delta]
+            tuned = within[0] if within else grid[-1]
+            how = ("tuned on the tuning half" if within else
+                   "the highest tried: none kept the bound on the tuning half")
+            rows.append({"half": half, "policy": f"fixed {tuned} ({how})",
                          "delta": delta, **mean_rates(gs, vectors, fixed(tuned), False)})
             rows.append({"half": half, "policy": "learned (this cache)", "delta": delta,
                          **mean_rates(gs, vectors, learned(delta), True)})

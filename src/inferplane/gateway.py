@@ -59,7 +59,7 @@ class Gateway:
         intensity = intensity_source(config.accounting.intensity_source)
         self.router = Router(config, self.providers, meters=build_meters(config, intensity))
         self.metrics = Metrics(self.router.model_names(), self.providers, self.router.stats)
-        self.cache = ResponseCache.build(config)
+        self.cache = ResponseCache.build(config, self.providers)
         self.tracer = build_tracer(config.observe)  # None: tracing is off
         self._ledger: Ledger | None = None
         self._access: Access | None = None

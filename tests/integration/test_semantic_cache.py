@@ -110,8 +110,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             f"  - {{name: sem, {SEMANTIC}}}\n"
             f"  - {{name: learn, {SEMANTIC}}}\n"
             "  - {name: exact-only, cache: {ttl_s: 600}}\n"
+            "  - {name: by-deployment, cache: {exact: false, semantic: {enabled: true, "
+            "max_false_hit_rate: 0.5, verify_rate: 0, compare: exact, embeddings: vectors}}}\n"
+            "  - {name: vectors}\n"
             "deployments:\n" + deployment("sem-1", "sem", up) + deployment("learn-1", "learn", up)
-            + deployment("exact-1", "exact-only", up))
+            + deployment("exact-1", "exact-only", up)
+            + deployment("by-deployment-1", "by-deployment", up)
+            + deployment("vectors-1", "vectors", up))
         with running_gateway(root, config, env={"UPSTREAM_KEY": UPSTREAM_KEY}) as gateway:
             up.configure(reply=PARIS)
             s = Setup(gateway, up, make_keys(gateway))
@@ -224,6 +229,22 @@ def test_a_model_without_semantic_cache_does_no_semantic_work(setup: Setup) -> N
     by_model = {row["model"]: row for row in stats}
     assert "semantic" not in by_model["exact-only"]
     assert by_model["sem"]["semantic"]["entries"] >= 1
+
+
+def test_embeddings_from_a_model_the_configuration_names(setup: Setup) -> None:
+    """``embeddings: vectors``: the upstream's embeddings (one vector per distinct text, so only
+    the same question is near), and the exact cache off: the semantic cache alone answers."""
+    question = "Where is the Eiffel Tower?"
+    setup.up.clear_requests()
+    assert setup.chat(question, model="by-deployment").headers[CACHE] == "miss"
+    for _ in range(6):
+        assert setup.chat(question, model="by-deployment",
+                          headers=VERIFY).headers[CACHE] == "miss"
+    hit = setup.chat(question, model="by-deployment")
+    assert hit.headers[CACHE] == "hit-semantic" and text(hit) == PARIS
+    paths = [r.get("path") for r in setup.up.requests()]
+    assert paths.count("/v1/embeddings") >= 8 and paths.count("/v1/chat/completions") == 7
+    assert setup.chat("Where is the Louvre?", model="by-deployment").headers[CACHE] == "miss"
 
 
 # -- Redis: shared by several gateway processes ----------------------------------------------

@@ -4,28 +4,33 @@ a kept answer against the one the upstream gave (the registry :data:`COMPARERS`,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
-from inferplane.embedding import TextEncoder
+from inferplane.cache.embedder import Embedder
 
-Comparer = Callable[[str, str, TextEncoder, float], bool]
+Comparer = Callable[[str, str, Embedder, float], Awaitable[bool]]
 
 
-def _exact(kept: str, fresh: str, encoder: TextEncoder, threshold: float) -> bool:
-    """Equal once whitespace is normalised: for deterministic answers.
+def same_text(kept: str, fresh: str) -> bool:
+    """Equal once whitespace is normalised.
 
-    >>> _exact("Paris.\\n", " Paris.", None, 0.0), _exact("Paris.", "Lyon.", None, 0.0)
+    >>> same_text("Paris.\\n", " Paris."), same_text("Paris.", "Lyon.")
     (True, False)
     """
     return kept.split() == fresh.split()
 
 
-def _embedding(kept: str, fresh: str, encoder: TextEncoder, threshold: float) -> bool:
+async def _exact(kept: str, fresh: str, embedder: Embedder, threshold: float) -> bool:
+    """The same text: for deterministic answers."""
+    return same_text(kept, fresh)
+
+
+async def _embedding(kept: str, fresh: str, embedder: Embedder, threshold: float) -> bool:
     """Their embeddings' cosine similarity reaches ``threshold`` (equal texts always do)."""
-    if kept.split() == fresh.split():
+    if same_text(kept, fresh):
         return True
-    a, b = encoder.encode([kept, fresh])
+    a, b = await embedder.embed([kept, fresh])
     return float(a @ b) >= threshold
 
 

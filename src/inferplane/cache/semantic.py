@@ -11,27 +11,23 @@ A failing shared store is a miss, never an error.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-import numpy as np
 from redis.exceptions import RedisError
 
 from inferplane.cache.answer_check import COMPARERS
+from inferplane.cache.embedder import Embedder
 from inferplane.cache.entry import Entry, decode, encode
 from inferplane.cache.question import Question
 from inferplane.cache.semantic_store import Neighbour, SemanticStore
 from inferplane.cache.threshold import decide
 from inferplane.cache.vector_index import Vector
 from inferplane.config import SemanticCacheConfig
-
-if TYPE_CHECKING:
-    from inferplane.embedding import TextEncoder
+from inferplane.errors import InferplaneError
 
 log = logging.getLogger("inferplane.cache")
 DIGEST = "semantic"  # the digest every semantic entry carries (its scope is its partition)
@@ -52,26 +48,23 @@ class Probe:
 
 class SemanticCache:
     def __init__(self, settings: SemanticCacheConfig, store: SemanticStore,
-                 encoder: TextEncoder, draw: Callable[[], float] = random.random) -> None:
+                 embedder: Embedder, draw: Callable[[], float] = random.random) -> None:
         self.settings = settings
         self.store = store
-        self.encoder = encoder
+        self.embedder = embedder
         self.draw = draw
         self._warned = 0.0
-
-    async def embed(self, texts: list[str]) -> np.ndarray:
-        return await asyncio.to_thread(self.encoder.encode, texts)
 
     async def lookup(self, question: Question, tenant: str | None, verify: bool = False
                      ) -> Probe | None:
         """The probe of ``question``: with ``hit`` set when the kept answer is served. None
-        when the store failed (a miss that keeps nothing). ``verify``: explore whatever the
-        threshold says (the client asked for it)."""
-        vector = (await self.embed([question.text]))[0]
-        probe = Probe(question, tenant, vector)
+        when the embeddings or the store failed (a miss that keeps nothing). ``verify``:
+        explore whatever the threshold says (the client asked for it)."""
         try:
+            vector = (await self.embedder.embed([question.text]))[0]
+            probe = Probe(question, tenant, vector)
             neighbour = await self.store.nearest(question.scope, vector)
-        except (RedisError, OSError) as exc:
+        except (InferplaneError, RedisError, OSError) as exc:
             self._warn("lookup", exc)
             return None
         if neighbour is None or neighbour.similarity < self.settings.min_similarity:
@@ -94,16 +87,15 @@ class SemanticCache:
             if probe.neighbour is not None:
                 kept = decode(probe.neighbour.data, DIGEST)
                 compare = COMPARERS[self.settings.compare]
-                right = kept is not None and await asyncio.to_thread(
-                    compare, kept.text, entry.text, self.encoder,
-                    self.settings.answer_similarity)
+                right = kept is not None and await compare(
+                    kept.text, entry.text, self.embedder, self.settings.answer_similarity)
                 await self.store.observe(probe.neighbour.key, probe.neighbour.similarity, right)
             if not right:
                 await self.store.add(probe.question.scope, probe.tenant, probe.vector,
                                      encode(Entry(DIGEST, entry.text, entry.finish_reason,
                                                   entry.usage, entry.saved, entry.created,
                                                   entry.stop_sequence, entry.deployment)))
-        except (RedisError, OSError) as exc:
+        except (InferplaneError, RedisError, OSError) as exc:
             self._warn("store", exc)
 
     def _warn(self, what: str, exc: Exception) -> None:

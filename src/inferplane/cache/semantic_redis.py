@@ -42,13 +42,12 @@ def _observations(raw: list[Any]) -> list[Observation]:
 
 
 class RedisSemanticStore:
-    def __init__(self, client: aioredis.Redis, model: str, dim: int, ttl_s: float,
-                 max_entries: int, prefix: str = PREFIX) -> None:
+    def __init__(self, client: aioredis.Redis, model: str, ttl_s: float, max_entries: int,
+                 prefix: str = PREFIX) -> None:
         self._redis = client
         self._base = f"{prefix}:{quote(model, safe='')}:"
         self._ttl_ms = max(1, round(ttl_s * 1000))
-        self.dim = dim
-        self.catalog = Catalog(dim, max_entries)
+        self.catalog = Catalog(max_entries)
         self._last = "0-0"  # the stream position this process has applied
         self._follower: asyncio.Task[None] | None = None
         self._loaded: asyncio.Future[None] | None = None

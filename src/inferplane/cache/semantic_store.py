@@ -51,9 +51,8 @@ class Catalog:
     """This process's index of a model's kept questions: vectors by scope, each with its tenant
     and expiry, oldest first out beyond ``max_entries``."""
 
-    def __init__(self, dim: int, max_entries: int,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.index = ScopedIndex(dim)
+    def __init__(self, max_entries: int, clock: Callable[[], float] = time.time) -> None:
+        self.index = ScopedIndex()
         self.max_entries = max_entries
         self.clock = clock
         self.meta: OrderedDict[int, _Meta] = OrderedDict()
@@ -107,10 +106,10 @@ class _Kept(NamedTuple):
 class MemorySemanticStore:
     """One model's semantic entries in this gateway process."""
 
-    def __init__(self, dim: int, ttl_s: float, max_entries: int,
+    def __init__(self, ttl_s: float, max_entries: int,
                  clock: Callable[[], float] = time.time) -> None:
         self.ttl_s = ttl_s
-        self.catalog = Catalog(dim, max_entries, clock)
+        self.catalog = Catalog(max_entries, clock)
         self._kept: dict[int, _Kept] = {}
         self._pool: deque[Observation] = deque(maxlen=POOL_MAX)
         self._keys = itertools.count(1)

@@ -13,8 +13,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from inferplane.cache.embedder import DeploymentEmbedder, Embedder, EmbedsText, LocalEmbedder
 from inferplane.cache.entry import Entry, decode, encode
-from inferplane.cache.key import EntryKey, Scope, entry_key, serving_of
+from inferplane.cache.key import EntryKey, Scope, entry_key, serving_deployments, serving_of
 from inferplane.cache.memory import MemoryStore
 from inferplane.cache.model import ModelCache
 from inferplane.cache.policy import NEITHER, decide, directives
@@ -48,7 +49,10 @@ class ResponseCache:
         self._warned = 0.0
 
     @classmethod
-    def build(cls, config: Config) -> ResponseCache:
+    def build(cls, config: Config, providers: Mapping[str, EmbedsText] | None = None
+              ) -> ResponseCache:
+        """The caches of ``config``'s models; ``providers`` (by deployment name): what a
+        semantic cache with ``embeddings: <model>`` embeds with."""
         redis = None
         if config.redis.url is not None and any(
                 m.cache is not None and m.cache.backend == "redis" for m in config.models):
@@ -64,7 +68,7 @@ class ResponseCache:
                 RedisStore(redis, m.name, s.ttl_s, s.max_entries) if redis is not None
                 and s.backend == "redis" else MemoryStore(s.ttl_s, s.max_entries, s.max_bytes))
             model = ModelCache(m.name, s, serving_of(config, m.name), store,
-                               semantic=_semantic(m.name, s, redis))
+                               semantic=_semantic(config, m.name, s, redis, providers or {}))
             by_name.update(dict.fromkeys([m.name, *m.aliases], model))
         return cls(by_name, redis, config)
 
@@ -187,18 +191,26 @@ class ResponseCache:
             await self._redis.aclose()
 
 
-def _semantic(model: str, settings: CacheConfig, redis: aioredis.Redis | None
+def _semantic(config: Config, model: str, settings: CacheConfig,
+              redis: aioredis.Redis | None, providers: Mapping[str, EmbedsText]
               ) -> SemanticCache | None:
-    """The model's semantic cache, where it enables one: the shipped encoder (loaded once per
-    process), and a store like the exact cache's backend."""
+    """The model's semantic cache, where it enables one: its embeddings (a model of the
+    gateway's, or the shipped encoder, loaded once per process), and a store like the exact
+    cache's backend."""
     if not settings.semantic.enabled:
         return None
-    from inferplane.embedding import shipped_encoder  # loaded only where a model needs it
+    embedder: Embedder
+    if settings.semantic.embeddings is not None:
+        name = settings.semantic.embeddings
+        embedder = DeploymentEmbedder(name, lambda: [
+            providers[d.name] for group in serving_deployments(config, name)[:1]
+            for d in group if d.name in providers])
+    else:
+        from inferplane.embedding import shipped_encoder  # loaded only where a model needs it
 
-    encoder = shipped_encoder()
+        embedder = LocalEmbedder(shipped_encoder())
     store: SemanticStore = (
-        RedisSemanticStore(redis, model, encoder.dimensions, settings.ttl_s,
-                           settings.max_entries)
+        RedisSemanticStore(redis, model, settings.ttl_s, settings.max_entries)
         if redis is not None and settings.backend == "redis"
-        else MemorySemanticStore(encoder.dimensions, settings.ttl_s, settings.max_entries))
-    return SemanticCache(settings.semantic, store, encoder)
+        else MemorySemanticStore(settings.ttl_s, settings.max_entries))
+    return SemanticCache(settings.semantic, store, embedder)

@@ -40,6 +40,7 @@ Verdict = Literal["hit", "explore"]
 MIN_OWN: Final = 6  # observations of its own before a kept question is fitted alone
 MIN_POOL: Final = 6  # observations in the pool before it is fitted at all
 RIDGE: Final = 1e-3  # the penalty on both coefficients: a fit exists under perfect separation
+MIN_SLOPE: Final = 1e-3
 _GRID: Final = np.linspace(1e-6, 1 - 1e-6, 50)  # the confidence levels e
 _Z: Final = np.array([NormalDist().inv_cdf(1 - e) for e in _GRID])
 
@@ -55,7 +56,9 @@ class Fit:
 
 
 def fit(observations: Sequence[Observation], iterations: int = 50) -> Fit | None:
-    """The logistic fit of ``observations`` by Newton's method; None for none.
+    """The logistic fit of ``observations`` by Newton's method; None for none, or when the
+    answer is not found more often right at higher similarity (a slope of
+    :data:`MIN_SLOPE` or less: nothing to set a threshold by).
 
     >>> f = fit([(0.6, False), (0.7, False), (0.8, True), (0.9, True)] * 5)
     >>> 0.7 < f.threshold < 0.8 and f.steepness > 10
@@ -77,7 +80,9 @@ def fit(observations: Sequence[Observation], iterations: int = 50) -> Fit | None
         beta = beta + step
         if float(np.abs(step).max()) < 1e-8:
             break
-    intercept, slope = float(beta[0]), max(float(beta[1]), 1e-6)
+    intercept, slope = float(beta[0]), float(beta[1])
+    if slope <= MIN_SLOPE:
+        return None
     threshold = -intercept / slope
     grad = np.array([-1.0 / slope, intercept / slope**2])
     variance = max(0.0, float(grad @ np.linalg.solve(hessian, grad)))

@@ -111,8 +111,7 @@ class _Graph:
 class ScopedIndex:
     """An in-process :class:`VectorIndex`: one partition per scope, exact while small."""
 
-    def __init__(self, dim: int, flat_max: int = FLAT_MAX) -> None:
-        self.dim = dim
+    def __init__(self, flat_max: int = FLAT_MAX) -> None:
         self.flat_max = flat_max
         self._parts: dict[str, _Flat | _Graph] = {}
         self._scope_of: dict[int, str] = {}
@@ -129,11 +128,11 @@ class ScopedIndex:
             self.remove_now(key)
         part = self._parts.get(scope)
         if part is None:
-            part = self._parts[scope] = _Flat(self.dim)
+            part = self._parts[scope] = _Flat(len(vector))
         part.add(key, vector)
         self._scope_of[key] = scope
         if isinstance(part, _Flat) and len(part) > self.flat_max:
-            graph = _Graph(self.dim)
+            graph = _Graph(len(vector))
             graph.add_many(part.keys, part.rows[:len(part)])
             self._parts[scope] = graph
 

@@ -48,6 +48,7 @@ class SemanticCacheConfig(Section):
 
     enabled: bool = False
     max_false_hit_rate: float = Field(0.02, gt=0, lt=1)  # wrong answers per lookup, at most
+    embeddings: str | None = None  # a model of this gateway serving embeddings; none: shipped
     compare: Literal["exact", "embedding"] = "embedding"  # how a verified answer is judged
     answer_similarity: float = Field(0.9, gt=0, le=1)  # compare: embedding, same answer from
     min_similarity: float = Field(0.5, ge=-1, lt=1)  # a nearer neighbour is not even considered

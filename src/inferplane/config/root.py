@@ -128,6 +128,12 @@ def cross_issues(
                     loc = ("models", i, "routing", "fallbacks", j)
                     fix = one_of(fallback, owner)
                     issues.append(Issue(loc, f"unknown model '{fallback}'", fix))
+            cache = m.cache if m is not None else None
+            embeddings = None if cache is None else cache.semantic.embeddings
+            if embeddings is not None and embeddings not in owner:
+                loc = ("models", i, "cache", "semantic", "embeddings")
+                issues.append(Issue(loc, f"unknown model '{embeddings}'",
+                                    one_of(embeddings, owner)))
     seen: dict[str, int] = {}
     for i, d in enumerate(deployments):
         if d is None:
