@@ -3,7 +3,8 @@
 
     python benchmarks/bench_vector_index.py [--sizes 10000,100000,1000000] [--budget-s 420]
 
-Candidates that install here as packages: exact search in numpy (the baseline), usearch (HNSW,
+Candidates that install here as packages: exact search in numpy (the baseline; one BLAS thread,
+as in the gateway: ``cache/embedder.py``), usearch (HNSW,
 float32 and int8), hnswlib (HNSW), faiss (HNSW, and IVF with 1024 lists). Each candidate and
 size runs in its own process, so its memory is the resident-set growth of that process alone.
 
@@ -50,6 +51,8 @@ class Flat:
     removes = True
 
     def build(self, x: Vectors) -> None:
+        from threadpoolctl import ThreadpoolController
+        ThreadpoolController().limit(limits=1, user_api="blas")  # as the gateway runs it
         self.x = x
 
     def search(self, q: Vectors) -> int:
@@ -180,9 +183,9 @@ def run_one(name: str, size: int, timeout_s: float) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def measure(sizes: list[int], budget_s: float) -> list[dict[str, Any]]:
+def measure(names: list[str], sizes: list[int], budget_s: float) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for name in CANDIDATES:
+    for name in names:
         previous: dict[str, Any] | None = None
         for size in sizes:
             if previous is not None and "build_s" in previous:
@@ -224,12 +227,25 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--budget-s", type=float, default=420.0)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--candidates", help="comma-separated; default: all")
+    parser.add_argument("--merge", action="store_true",
+                        help="replace these rows in the existing results, keep the others")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one(args.one[0], int(args.one[1]))))
         return
     sizes = [int(s) for s in args.sizes.split(",")]
-    result = {"machine": machine_info(), "rows": measure(sizes, args.budget_s)}
+    names = args.candidates.split(",") if args.candidates else list(CANDIDATES)
+    rows = measure(names, sizes, args.budget_s)
+    result = {"machine": machine_info(), "rows": rows}
+    if args.merge:
+        result = json.loads((args.out / "vector-index.json").read_text())
+        fresh = {(r["candidate"], r["size"]) for r in rows}
+        kept = [r for r in result["rows"] if (r["candidate"], r["size"]) not in fresh]
+        order = list(CANDIDATES)
+        result["rows"] = sorted(kept + rows, key=lambda r: (order.index(r["candidate"]),
+                                                           r["size"]))
+        result["merged"] = {"machine": machine_info(), "rows": sorted(fresh)}
     write_results(args.out, "vector-index", result, markdown(result))
 
 

@@ -23,7 +23,10 @@ answers per question (what delta bounds), and the hits' precision.
 
 from __future__ import annotations
 
+import asyncio
 import random
+import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from inferplane.cache.embedder import LocalEmbedder
+from inferplane.cache.semantic_store import MemorySemanticStore
 from inferplane.cache.threshold import Observation, decide
 from inferplane.embedding import shipped_encoder
 
@@ -150,7 +155,41 @@ def mean_rates(groups: list[list[Question]], vectors: dict[str, Vectors], policy
     return {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
 
 
+def lookup_cost(groups: list[list[Question]], rounds: int = 200) -> dict[str, float]:
+    """Microseconds of a semantic lookup's parts in process (p50): embedding the question, the
+    nearest kept question among this data's (one scope), and the decision (a pool of 512)."""
+    encoder = shipped_encoder()
+    texts = [q.text for g in groups for q in g]
+    store = MemorySemanticStore(ttl_s=3600, max_entries=100_000)
+    vectors = encoder.encode(texts)
+    pool: list[Observation] = [(0.5 + (i % 50) / 100, i % 50 > 35) for i in range(512)]
+
+    async def fill() -> None:
+        for v in vectors:
+            await store.add("scope", "acme", v, b"answer")
+
+    asyncio.run(fill())
+    embed, search, decision = [], [], []
+    for i in range(rounds):
+        text = texts[i % len(texts)]
+        start = time.perf_counter()
+        v = encoder.encode([text])[0]
+        embed.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        found = asyncio.run(store.nearest("scope", v))
+        search.append(time.perf_counter() - start)
+        assert found is not None
+        start = time.perf_counter()
+        decide(found.similarity, found.own, pool, 0.02, 0.02, 0.5)
+        decision.append(time.perf_counter() - start)
+    return {"kept_questions": len(texts),
+            "embed_us_p50": statistics.median(embed) * 1e6,
+            "nearest_us_p50": statistics.median(search) * 1e6,
+            "decide_us_p50": statistics.median(decision) * 1e6}
+
+
 def measure() -> dict[str, Any]:
+    LocalEmbedder(shipped_encoder())  # as in the gateway: one BLAS thread
     groups = parse()
     texts = [q.text for g in groups for q in g]
     encoded = shipped_encoder().encode(texts)
@@ -177,7 +216,8 @@ def measure() -> dict[str, Any]:
             rows.append({"half": half, "policy": "learned (this cache)", "delta": delta,
                          **mean_rates(gs, vectors, learned(delta), True)})
     return {"data": str(DATA.relative_to(DATA.parents[2])), "seeds": SEEDS,
-            "min_similarity": MIN_SIMILARITY, "halves": counts, "rows": rows}
+            "min_similarity": MIN_SIMILARITY, "halves": counts, "rows": rows,
+            "lookup_cost": lookup_cost(groups)}
 
 
 def markdown(result: dict[str, Any]) -> list[str]:
@@ -202,4 +242,10 @@ def markdown(result: dict[str, Any]) -> list[str]:
         lines.append(f"| {r['half']} | {r['policy']} | {delta} | "
                      f"{r['paraphrase_hit_rate']:.1%} | {r['near_miss_wrong_hit_rate']:.1%} | "
                      f"{r['wrong_per_question']:.1%} | {r['precision']:.1%} |")
+    c = result["lookup_cost"]
+    lines += ["", f"A semantic lookup in process (p50, {c['kept_questions']} kept questions in "
+              f"one scope; includes asyncio.run's own cost for the search): embedding the "
+              f"question {c['embed_us_p50'] / 1000:.1f} ms, nearest kept question "
+              f"{c['nearest_us_p50']:.0f} µs, decision (a pool of 512 observations) "
+              f"{c['decide_us_p50']:.0f} µs."]
     return [*lines, ""]
