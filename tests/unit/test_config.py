@@ -384,6 +384,19 @@ def test_fallbacks_must_name_declared_models_other_than_itself() -> None:
     ]
 
 
+def test_a_semantic_cache_embeds_with_a_declared_model() -> None:
+    models = ("- name: a\n  cache: {semantic: {enabled: true, embeddings: vecs}}\n"
+              "- name: vectors\n")
+    deployments = ("- {name: d1, model: a, provider: openai}\n"
+                   "- {name: d2, model: vectors, provider: openai}\n")
+    problems = problems_of(minimal(models, deployments))
+    assert [(p.location, p.message) for p in problems] == [
+        ("models[0].cache.semantic.embeddings", "unknown model 'vecs'")]
+    config, found = parse_config(minimal(models.replace("vecs", "vectors"), deployments),
+                                 known_providers=KNOWN)
+    assert found == [] and config is not None
+
+
 def test_model_without_deployment() -> None:
     models = "- name: a\n- name: lonely\n"
     problem = only(minimal(models, "- {name: d, model: a, provider: openai}\n"))

@@ -27,7 +27,12 @@ import yaml
 from pydantic import ValidationError
 
 from inferplane.config.deployments import DeploymentConfig
-from inferplane.config.models import ModelConfig, RoutingConfig
+from inferplane.config.models import (
+    CacheConfig,
+    ModelConfig,
+    RoutingConfig,
+    SemanticCacheConfig,
+)
 from inferplane.config.problems import (
     Issue,
     Problem,
@@ -115,8 +120,20 @@ def _model_skeletons(raw: Any) -> tuple[list[ModelConfig | None], bool]:
         aliases_known &= _names(aliases)
         skeleton = RoutingConfig.model_construct(fallbacks=_readable(fallbacks))
         out.append(ModelConfig.model_construct(name=name, aliases=_readable(aliases),
-                                               routing=skeleton))
+                                               routing=skeleton, cache=_cache_skeleton(entry)))
     return out, aliases_known
+
+
+def _cache_skeleton(entry: dict[str, Any]) -> CacheConfig | None:
+    """The model names a ``models`` entry's cache refers to (its semantic cache's embeddings
+    model), where they can be read."""
+    cache = entry.get("cache")
+    semantic = cache.get("semantic") if isinstance(cache, dict) else None
+    embeddings = semantic.get("embeddings") if isinstance(semantic, dict) else None
+    if not (isinstance(embeddings, str) and embeddings):
+        return None
+    return CacheConfig.model_construct(
+        semantic=SemanticCacheConfig.model_construct(embeddings=embeddings))
 
 
 def _deployment_skeletons(raw: Any) -> list[DeploymentConfig | None]:
