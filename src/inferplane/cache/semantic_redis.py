@@ -53,8 +53,9 @@ class RedisSemanticStore:
         self._loaded: asyncio.Future[None] | None = None
 
     async def _ready(self) -> None:
-        """Follow the stream from this process's first use on; wait until caught up."""
-        if self._follower is None:
+        """Follow the stream from this process's first use on (again after a failed start);
+        wait until caught up."""
+        if self._follower is None or self._follower.done():
             self._loaded = asyncio.get_running_loop().create_future()
             self._follower = asyncio.create_task(self._follow())
         assert self._loaded is not None
