@@ -125,6 +125,7 @@ class Gateway:
         self._governance = LiveRegistry(self.config, Registry(make_engine(self.config.store.url)),
                                         self.router, self.cache.follow)
         await self._governance.start()  # before any provider: nothing serves unchecked
+        self.cache.start()  # shared semantic caches start following their index
         for provider in self.providers.values():
             await provider.start()
 

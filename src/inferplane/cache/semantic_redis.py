@@ -5,9 +5,11 @@ Redis holds the truth: each answer under ``…:e:<key>`` and its observations un
 out keys, and a stream (``…:log``) of every vector added and every purge. Each process keeps
 its own in-process index (:class:`semantic_store.Catalog`), loaded from the stream when it
 starts and following it after: a question kept by one process is found by the others as soon
-as they read the stream (a blocking read, so within milliseconds). A lookup searches the
-local index, then reads the neighbour's answer and observations in one round trip; an answer
-gone from Redis (expired, purged) drops its vector locally.
+as they read the stream (a blocking read, so within milliseconds). A process loads the stream
+in the background from its start on; until it has, its lookups see fewer kept questions (a
+miss, never an error). A lookup searches the local index, then reads the neighbour's answer
+and observations in one round trip; an answer gone from Redis (expired, purged) drops its
+vector locally.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from inferplane.cache.vector_index import Vector
 
 PREFIX: Final = "inferplane:semantic"
 BLOCK_MS: Final = 500  # under the client's 1 s socket timeout
+BATCH: Final = 200  # stream entries applied at a time
 log = logging.getLogger("inferplane.cache")
 
 
@@ -50,38 +53,26 @@ class RedisSemanticStore:
         self.catalog = Catalog(max_entries)
         self._last = "0-0"  # the stream position this process has applied
         self._follower: asyncio.Task[None] | None = None
-        self._loaded: asyncio.Future[None] | None = None
 
-    async def _ready(self) -> None:
-        """Follow the stream from this process's first use on (again after a failed start);
-        wait until caught up."""
+    def start(self) -> None:
+        """Follow the stream in the background (again after a failure): the index loads from
+        it, and lookups meanwhile search what has loaded so far."""
         if self._follower is None or self._follower.done():
-            self._loaded = asyncio.get_running_loop().create_future()
             self._follower = asyncio.create_task(self._follow())
-        assert self._loaded is not None
-        await asyncio.shield(self._loaded)
 
     async def _follow(self) -> None:
-        assert self._loaded is not None
         while True:
             try:
-                block = BLOCK_MS if self._loaded.done() else None
                 got: Any = await self._redis.xread({self._base + "log": self._last},
-                                                   count=1000, block=block)
-                if not got and not self._loaded.done():
-                    self._loaded.set_result(None)
+                                                   count=BATCH, block=BLOCK_MS)
                 for _, events in got or []:
                     for event_id, fields in events:
                         self._apply(fields)
                         self._last = event_id.decode()
-                    if len(events) < 1000 and not self._loaded.done():
-                        self._loaded.set_result(None)
+                await asyncio.sleep(0)  # a long log loads in batches, between requests
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                if not self._loaded.done():
-                    self._loaded.set_exception(exc)
-                    return
                 log.warning("semantic cache: reading the shared index failed: %s", exc)
                 await asyncio.sleep(1.0)
 
@@ -99,7 +90,7 @@ class RedisSemanticStore:
         self.catalog.put(int(fields[b"k"]), fields[b"s"].decode(), tenant, vector, expires)
 
     async def nearest(self, scope: str, vector: Vector) -> Neighbour | None:
-        await self._ready()
+        self.start()
         self.catalog.sweep()
         while (found := self.catalog.nearest(scope, vector)) is not None:
             key, similarity = found
@@ -115,7 +106,7 @@ class RedisSemanticStore:
         return None
 
     async def add(self, scope: str, tenant: str | None, vector: Vector, data: bytes) -> int:
-        await self._ready()
+        self.start()
         key = int(await self._redis.incr(self._base + "next"))
         expires_ms = int(time.time() * 1000) + self._ttl_ms
         vec = np.asarray(vector, dtype=np.float32).tobytes()
@@ -141,7 +132,7 @@ class RedisSemanticStore:
             await pipe.execute()
 
     async def stats(self, tenant: str | None = None) -> Stats:
-        await self._ready()
+        self.start()
         keys = self.catalog.keys(tenant)
         if not keys:
             return Stats(0, 0)
@@ -153,7 +144,7 @@ class RedisSemanticStore:
         return Stats(len(live), sum(live))
 
     async def purge(self, tenant: str | None = None) -> int:
-        await self._ready()
+        self.start()
         keys = self.catalog.keys(tenant)
         removed = 0
         if keys:

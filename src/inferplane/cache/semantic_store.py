@@ -34,6 +34,7 @@ class Neighbour:
 
 
 class SemanticStore(Protocol):
+    def start(self) -> None: ...  # begin following shared state, where there is any
     async def nearest(self, scope: str, vector: Vector) -> Neighbour | None: ...
     async def add(self, scope: str, tenant: str | None, vector: Vector, data: bytes) -> int: ...
     async def observe(self, key: int, similarity: float, right: bool) -> None: ...
@@ -113,6 +114,9 @@ class MemorySemanticStore:
         self._kept: dict[int, _Kept] = {}
         self._pool: deque[Observation] = deque(maxlen=POOL_MAX)
         self._keys = itertools.count(1)
+
+    def start(self) -> None:
+        return None  # nothing shared to follow
 
     async def nearest(self, scope: str, vector: Vector) -> Neighbour | None:
         for key in self.catalog.sweep():

@@ -84,6 +84,13 @@ class ResponseCache:
             model.serving = serving_of(self._config, model.name, held_back)
             model.paused = model.name in canaries
 
+    def start(self) -> None:
+        """Start what follows shared state in the background (a Redis semantic cache's
+        index); nothing waits for it."""
+        for m in self.models:
+            if m.semantic is not None:
+                m.semantic.store.start()
+
     @property
     def models(self) -> list[ModelCache]:
         return list({id(m): m for m in self._by_name.values()}.values())
