@@ -62,12 +62,14 @@ class Flat:
 class Usearch:
     removes = True
 
-    def __init__(self, dtype: str) -> None:
+    def __init__(self, dtype: str, expansion_search: int = 64) -> None:
         self.dtype = dtype
+        self.expansion_search = expansion_search  # usearch's default: 64
 
     def build(self, x: Vectors) -> None:
         from usearch.index import Index
-        self.index = Index(ndim=DIM, metric="ip", dtype=self.dtype, connectivity=16)
+        self.index = Index(ndim=DIM, metric="ip", dtype=self.dtype, connectivity=16,
+                           expansion_search=self.expansion_search)
         self.index.add(np.arange(len(x), dtype=np.uint64), x, threads=2)
 
     def search(self, q: Vectors) -> int:
@@ -126,6 +128,7 @@ CANDIDATES: dict[str, Callable[[], Candidate]] = {
     "numpy exact": Flat,
     "usearch HNSW f32": lambda: Usearch("f32"),
     "usearch HNSW i8": lambda: Usearch("i8"),
+    "usearch HNSW i8, search 256": lambda: Usearch("i8", 256),
     "hnswlib HNSW": Hnswlib,
     "faiss HNSW": FaissHnsw,
     "faiss IVF1024": FaissIvf,
