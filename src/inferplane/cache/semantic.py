@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from redis.exceptions import RedisError
 
@@ -92,9 +92,7 @@ class SemanticCache:
                 await self.store.observe(probe.neighbour.key, probe.neighbour.similarity, right)
             if not right:
                 await self.store.add(probe.question.scope, probe.tenant, probe.vector,
-                                     encode(Entry(DIGEST, entry.text, entry.finish_reason,
-                                                  entry.usage, entry.saved, entry.created,
-                                                  entry.stop_sequence, entry.deployment)))
+                                     encode(replace(entry, digest=DIGEST)))
         except (InferplaneError, RedisError, OSError) as exc:
             self._warn("store", exc)
 
