@@ -207,8 +207,10 @@ def measure(names: list[str], sizes: list[int], budget_s: float) -> list[dict[st
 
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
+    load = ", ".join(f"{x:.1f}" for x in m.get("load_average_at_start", []))
     lines = ["# Vector indexes for the semantic cache", "",
-             f"{m['date']}; {m['cpu_model']}, {m['cpu_cores']} cores; Python {m['python']}. "
+             f"{m['date']}; {m['cpu_model']}, {m['cpu_cores']} cores; Python {m['python']}; "
+             f"load average at the start {load}. "
              f"{DIM}-d clustered synthetic vectors; single-query lookups (top 1); memory is the "
              "process's resident-set growth while building (for numpy, the array itself).", "",
              "| candidate | entries | build s | memory MB | lookup p50 µs | p99 µs | recall@1 "
@@ -221,6 +223,10 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {r['candidate']} | {r['size']:,} | {r['build_s']:.1f} | "
                      f"{r['memory_mb']:.0f} | {r['p50_us']:.0f} | {r['p99_us']:.0f} | "
                      f"{r['recall_at_1']:.3f} | {'yes' if r['removes'] else 'no'} |")
+    if "merged" in result:
+        again = result["merged"]
+        lines += ["", f"Rerun on {again['machine']['date']} and merged: "
+                  + "; ".join(f"{name} at {size:,}" for name, size in again["rows"]) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -248,7 +254,8 @@ def main() -> None:
         order = list(CANDIDATES)
         result["rows"] = sorted(kept + rows, key=lambda r: (order.index(r["candidate"]),
                                                            r["size"]))
-        result["merged"] = {"machine": machine_info(), "rows": sorted(fresh)}
+        before = {tuple(r) for r in result.get("merged", {}).get("rows", [])}
+        result["merged"] = {"machine": machine_info(), "rows": sorted(before | fresh)}
     write_results(args.out, "vector-index", result, markdown(result))
 
 
