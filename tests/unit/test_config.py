@@ -30,6 +30,7 @@ from inferplane.config import (
     RedisConfig,
     RetryConfig,
     RoutingConfig,
+    SemanticCacheConfig,
     ServerConfig,
     SloConfig,
     StoreConfig,
@@ -568,7 +569,7 @@ def test_every_key_is_documented() -> None:
     sections += [ModelConfig, RoutingConfig, DeploymentConfig, EngineConfig, HardwareConfig]
     sections += [PriceConfig, SloConfig, RetryConfig, TimeoutsConfig, EnergyConfig, BreakerConfig]
     sections += [PriceTierConfig, AccountingConfig, TenancyConfig, RedisConfig, CacheConfig,
-                 AuditConfig, SystemConfig]
+                 SemanticCacheConfig, AuditConfig, SystemConfig]
     undocumented = [
         f"{cls.__name__}.{name}"
         for cls in sections
