@@ -225,7 +225,8 @@ def markdown(result: dict[str, Any]) -> str:
                      f"{r['recall_at_1']:.3f} | {'yes' if r['removes'] else 'no'} |")
     if "merged" in result:
         again = result["merged"]
-        lines += ["", f"Rerun on {again['machine']['date']} and merged: "
+        lines += ["", f"Rerun after the first run (the last rerun started "
+                  f"{again['machine']['date']}) and merged: "
                   + "; ".join(f"{name} at {size:,}" for name, size in again["rows"]) + "."]
     return "\n".join(lines) + "\n"
 
