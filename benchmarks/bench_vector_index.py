@@ -4,9 +4,10 @@
     python benchmarks/bench_vector_index.py [--sizes 10000,100000,1000000] [--budget-s 420]
 
 Candidates that install here as packages: exact search in numpy (the baseline; one BLAS thread,
-as in the gateway: ``cache/embedder.py``), usearch (HNSW,
-float32 and int8), hnswlib (HNSW), faiss (HNSW, and IVF with 1024 lists). Each candidate and
-size runs in its own process, so its memory is the resident-set growth of that process alone.
+as in the gateway: ``cache/embedder.py``), usearch (HNSW, float32 and int8, and int8 searching
+256 wide as the gateway does), hnswlib (HNSW), faiss (HNSW, and IVF with 1024 lists). Each
+candidate and size runs in its own process, so its memory is the resident-set growth of that
+process alone.
 
 Vectors are synthetic but clustered like embeddings of many phrasings of fewer questions:
 ``size / 20`` random centres, each vector a centre plus Gaussian noise, normalised. Queries are
