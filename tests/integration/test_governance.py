@@ -216,8 +216,8 @@ def test_history_answers_which_version_served_at_each_moment(world: World) -> No
         marks[step] = time.time()
         time.sleep(0.3)
     expected = {"v1": "hist-v1", "v2": "hist-v2", "back": "hist-v1"}
-    moved = re.search(re.escape(rollbacks) + r" (\S+)", world.metrics())
-    assert moved is not None and float(moved.group(1)) >= 1  # hist-v2 down, hist-v1 back
+    count = re.search(re.escape(rollbacks) + r" (\S+)", world.metrics())
+    assert count is not None and float(count.group(1)) >= 1  # hist-v2 down, hist-v1 back
     assert answer.headers["x-inferplane-version"] == "hist-v1"
     time.sleep(0.5)  # the ledger's group commit
     for step, version in expected.items():
