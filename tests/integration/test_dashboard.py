@@ -410,3 +410,69 @@ def test_the_page_refuses_a_key_without_a_reading_scope(live: Site,
         assert all("403" in e["message"] for e in console_errors(driver))
     finally:
         driver.quit()
+
+
+DRIFT = {"generated_at": "2026-01-01T00:00:00Z", "reports": [
+    {"model": "chat", "tenant": None, "feature": "prompt_tokens", "test": "ks",
+     "statistic": 0.41, "p_value": 0.0002, "threshold": 0.2, "drifted": True,
+     "reference_n": 5000, "current_n": 800},
+    {"model": "chat", "tenant": "acme", "feature": "latency_ms", "test": "psi",
+     "statistic": 0.05, "p_value": None, "threshold": 0.25, "drifted": False,
+     "reference_n": 5000, "current_n": 300}]}
+
+
+def with_drift_endpoint(driver: Any, status: int) -> None:
+    """Make the page see a gateway with drift detection (``GET /admin/v1/drift``, built
+    elsewhere) answering ``status`` with the agreed document: the admin API's own document
+    gains the path and the endpoint's answer comes from here, everything else from the
+    gateway."""
+    import json
+
+    script = """
+      const drift = DRIFT, status = STATUS, realFetch = window.fetch.bind(window);
+      window.fetch = async (url, init) => {
+        if (String(url).startsWith("/admin/v1/drift")) {
+          const body = status === 200 ? drift : {error: {message: "Not Found"}};
+          return new Response(JSON.stringify(body), {status,
+            headers: {"content-type": "application/json"}});
+        }
+        const response = await realFetch(url, init);
+        if (String(url) !== "/admin/openapi.json") return response;
+        const doc = await response.json();
+        doc.paths["/v1/drift"] = {get: {}};
+        return new Response(JSON.stringify(doc), {status: 200,
+          headers: {"content-type": "application/json"}});
+      };""".replace("DRIFT", json.dumps(DRIFT)).replace("STATUS", str(status))
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": script})
+
+
+def test_the_drift_panel_reads_the_drift_endpoint(live: Site, browser_paths: tuple[str, str],
+                                                  tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = open_browser(browser_paths)
+    try:
+        with_drift_endpoint(driver, 200)
+        sign_in(driver, live, live.keys["viewer"])
+        rows = driver.find_elements(By.CSS_SELECTOR, "#drift tbody tr")
+        assert [r.text.split()[0] for r in rows] == ["chat", "chat"]
+        assert "drifted" in rows[0].text.lower() and "prompt_tokens" in rows[0].text
+        assert "acme" in rows[1].text and rows[1].text.lower().endswith("ok")
+        assert "drift chat prompt_tokens: ks 0.41 over 0.2" in text_of(driver, "alerts")
+        screenshot(driver, tmp_path / "dashboard-drift.png")
+        assert console_errors(driver) == []
+    finally:
+        driver.quit()
+
+
+def test_a_drift_endpoint_answering_404_reads_as_not_configured(
+        live: Site, browser_paths: tuple[str, str]) -> None:
+    driver = open_browser(browser_paths)
+    try:
+        with_drift_endpoint(driver, 404)
+        sign_in(driver, live, live.keys["viewer"])
+        assert text_of(driver, "drift") == "Drift detection not configured."
+        assert marks(driver, "cost") > 0
+        assert console_errors(driver) == []
+    finally:
+        driver.quit()

@@ -105,6 +105,19 @@ class Figures:
         if itl is not None:
             self.itl.append(itl)
 
+    def merge(self, other: Figures) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.cost_usd += other.cost_usd
+        self.energy_j += other.energy_j
+        self.co2_g += other.co2_g
+        self.water_l += other.water_l
+        self.ttft += other.ttft
+        self.itl += other.itl
+        self.latency += other.latency
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests, "errors": self.errors,
@@ -134,23 +147,31 @@ def aggregate(rows: Iterable[Row], since: float, until: float,
     step = width or bucket_width(until - since)
     first = math.floor(since / step) * step
     count = max(1, math.ceil((until - first) / step))
-    buckets = [Figures() for _ in range(count)]
-    totals = Figures()
+    # One pass adds each record to its group (bucket and every dimension's value); the groups,
+    # far fewer than the records, are then merged into buckets, totals and breakdowns.
+    groups: dict[tuple[Any, ...], Figures] = {}
     errors: dict[str, int] = {}
-    groups: dict[str, dict[str | None, Figures]] = {d: {} for d in BREAKDOWNS}
     for row in rows:
         ts = row["ts"]
         if not since <= ts < until:
             continue
-        itl = itl_ms(row)
-        buckets[min(count - 1, int((ts - first) // step))].add(row, itl)
-        totals.add(row, itl)
+        key = (min(count - 1, int((ts - first) // step)), row["model"], row["deployment"],
+               row["version"], row["tenant"])  # BREAKDOWNS' order
+        figures = groups.get(key)
+        if figures is None:
+            figures = groups[key] = Figures()
+        figures.add(row, itl_ms(row))
         kind = error_kind(row["status"], row["error_type"])
         if kind is not None:
             errors[kind] = errors.get(kind, 0) + 1
-        for dimension, found in groups.items():
-            key = row[dimension]
-            (found.get(key) or found.setdefault(key, Figures())).add(row, itl)
+    buckets = [Figures() for _ in range(count)]
+    totals = Figures()
+    found: dict[str, dict[Any, Figures]] = {d: {} for d in BREAKDOWNS}
+    for (index, *names), figures in groups.items():
+        buckets[index].merge(figures)
+        totals.merge(figures)
+        for dimension, name in zip(BREAKDOWNS, names, strict=True):
+            found[dimension].setdefault(name, Figures()).merge(figures)
     return {
         "since": since, "until": until, "bucket_s": step,
         "buckets": [{"start": first + i * step, **b.to_dict()} for i, b in enumerate(buckets)],
@@ -159,8 +180,8 @@ def aggregate(rows: Iterable[Row], since: float, until: float,
                    for k, n in sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))],
         "breakdowns": {
             dimension: [{"name": key, **f.to_dict()} for key, f in sorted(
-                found.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].requests,
+                groups_of.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].requests,
                                                str(kv[0])))]
-            for dimension, found in groups.items()
+            for dimension, groups_of in found.items()
         },
     }
