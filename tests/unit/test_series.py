@@ -1,10 +1,9 @@
-"""The dashboard's figures over time (ledger/series.py), on hand-made rows and on a real
-SQLite store filtered by tenant and model."""
+"""The dashboard's figures over time (ledger/series.py), on hand-made rows and on real SQLite
+and PostgreSQL stores filtered by tenant and model."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,8 +107,8 @@ def test_bucket_widths(span: float, width: int) -> None:
     assert span / width <= series.MAX_BUCKETS
 
 
-def test_the_store_filters_by_tenant_and_model(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path}/ledger.db")
+def test_the_store_filters_by_tenant_and_model(store_url: str) -> None:
+    store = Store.open(store_url)
     try:
         made = [record(0), record(1, tenant="beta"), record(2, model="embed"),
                 record(3, tenant="beta", model="embed")]

@@ -108,8 +108,9 @@ function empty(box, text) {
 }
 
 // A time chart: series = [{name, color, values: [number|null per bucket], kind: "line"|"bar"}].
-// Bars of several series stack. format(v) labels the y axis and the tooltips.
-function timeChart(name, buckets, series, format) {
+// Bars of several series stack. format(v) labels the y axis and the tooltips; counts are
+// whole numbers, so their axis goes to at least 4.
+function timeChart(name, buckets, series, format, counts) {
   const box = chartBox(name);
   const hasData = series.some((s) => s.values.some((v) => v !== null && v > 0));
   if (!hasData) {
@@ -128,7 +129,8 @@ function timeChart(name, buckets, series, format) {
   const stacked = buckets.map((_, i) => bars.reduce((sum, s) => sum + (s.values[i] || 0), 0));
   const lineMax = Math.max(0, ...series.filter((s) => s.kind !== "bar")
     .flatMap((s) => s.values.filter((v) => v !== null)));
-  const top = niceMax(Math.max(lineMax, ...stacked));
+  const nice = niceMax(Math.max(lineMax, ...stacked));
+  const top = counts ? Math.max(4, Math.ceil(nice / 4) * 4) : nice;  // whole-number ticks
   const x = (i) => m.left + (i / n) * w;
   const y = (v) => m.top + h - (v / top) * h;
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
@@ -273,7 +275,7 @@ function drawUsage(usage) {
   timeChart("requests", b, [
     { name: "ok", color: COLORS[1], kind: "bar", values: b.map((x) => x.requests - x.errors) },
     { name: "errors", color: COLORS[4], kind: "bar", values: pick("errors") },
-  ], compact);
+  ], compact, true);
   timeChart("energy", b, [{ name: "energy", color: COLORS[2], kind: "bar",
     values: b.map((x) => x.energy_j / 3600) }], (v) => num(v));
   timeChart("carbon", b, [{ name: "CO₂e", color: COLORS[6], kind: "bar",
