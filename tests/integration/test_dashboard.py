@@ -1,6 +1,7 @@
 """The dashboard in real headless Chromium, against a real gateway whose ledger holds a day of
-seeded history plus a few real requests: every chart draws data, the console stays clean, a
-tenant's key sees only its tenant, a key without a reading scope is refused. Screenshots are
+seeded history plus a few real requests, with a real Prometheus firing an alert: every chart
+draws data, the console stays clean, a tenant's key sees only its tenant, a key without a
+reading scope is refused. Screenshots are
 kept in the test's temporary directory (and written to docs/images/ with
 INFERPLANE_UPDATE_SCREENSHOTS=1)."""
 
@@ -26,6 +27,7 @@ from inferplane.ledger.service import Ledger
 from tests.upstream.process import UpstreamProcess
 
 from .gateway_proc import BIN, GatewayProc, ledger_yaml, running_gateway
+from .prometheus_proc import running_prometheus
 
 UPSTREAM_KEY = "sk-upstream-dashboard-5150"
 DOCS_IMAGE = Path(__file__).resolve().parents[2] / "docs" / "images" / "dashboard.png"
@@ -33,6 +35,16 @@ TIME_CHARTS = ("cost", "tokens", "requests", "energy", "carbon", "water", "laten
 BAR_CHARTS = ("errors", "by-model", "by-deployment", "by-version", "by-tenant")
 TENANTS = ("acme", "beta", "globex")
 ERRORS = {3: (429, "rate_limit_error"), 5: (502, "upstream_error"), 7: (504, "timeout")}
+RULES = """groups:
+  - name: dashboard-test
+    rules:
+      - alert: ChatBudgetBurn
+        expr: vector(1)
+        labels: {severity: page, model: chat}
+        annotations: {summary: chat burns its error budget}
+      - alert: NeverFires
+        expr: vector(1) == 2
+"""
 
 
 def chromium_paths() -> tuple[str, str] | None:
@@ -83,7 +95,7 @@ class Site:
                              headers={"authorization": f"Bearer {key}"}, **kwargs)
 
 
-def config_text(root: Path, upstream: UpstreamProcess) -> str:
+def config_text(root: Path, upstream: UpstreamProcess, alerts_url: str) -> str:
     def dep(name: str, model: str, version: str) -> str:
         return (f"  - {{name: {name}, model: {model}, provider: openai, "
                 f"base_url: '{upstream.url}/v1', api_key: 'env:UPSTREAM_KEY', "
@@ -92,6 +104,7 @@ def config_text(root: Path, upstream: UpstreamProcess) -> str:
 
     return (ledger_yaml(root) + "tenancy: {poll_interval_ms: 200}\n"
             "governance: {poll_interval_ms: 200}\n"
+            f"observe: {{alerts_url: '{alerts_url}'}}\n"
             "models:\n  - name: chat\n  - name: embed\n"
             "deployments:\n" + dep("chat-a", "chat", "chat-v1") + dep("chat-b", "chat", "chat-v2")
             + dep("embed-a", "embed", "embed-v1")
@@ -110,8 +123,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with ExitStack() as stack:
         upstream = stack.enter_context(UpstreamProcess("dashboard", api_key=UPSTREAM_KEY,
                                                        args=["--no-log"]))
+        (root / "rules.yml").write_text(RULES)
+        prometheus = stack.enter_context(running_prometheus(root / "prometheus",
+                                                            rules=root / "rules.yml"))
         gateway = stack.enter_context(running_gateway(
-            root, config_text(root, upstream), env={"UPSTREAM_KEY": UPSTREAM_KEY}))
+            root, config_text(root, upstream, prometheus.url + "/api/v1/alerts"),
+            env={"UPSTREAM_KEY": UPSTREAM_KEY}))
         made = Site(gateway, gateway.config, {}, records)
         for name, tenant, scopes in (("admin", "ops", "admin"), ("viewer", "ops", "viewer"),
                                      ("acme", "acme", "read:ledger"),
@@ -216,6 +233,9 @@ def test_operations_list_what_fires_and_what_changed(live: Site) -> None:
     assert ("kill", "warning", "deployment embed-a") in kinds
     assert ("incident_deadline", "warning", "system triage") in kinds
     assert ("rollback", "info", "version chat-v2") in kinds
+    assert ("prometheus", "critical", "ChatBudgetBurn (chat)") in kinds
+    assert not any("NeverFires" in a["subject"] for a in body["alerts"])
+    assert body["alerts"][0]["severity"] == "critical"  # the most severe first
     assert [k["name"] for k in body["kills"]] == ["embed-a"]
     actions = [c["action"] for c in body["changes"]]
     assert actions[:4] == ["rollback", "rollout", "rollout", "kill"]  # newest first
@@ -329,7 +349,7 @@ def test_every_chart_draws_the_seeded_ledger(live: Site, browser_paths: tuple[st
         assert "operator view" in text_of(driver, "who")
         alerts = text_of(driver, "alerts")
         assert "deployment embed-a" in alerts and "system triage" in alerts
-        assert "version chat-v2" in alerts
+        assert "version chat-v2" in alerts and "chat burns its error budget" in alerts
         assert "Drift detection not configured." in text_of(driver, "drift")
         changes = text_of(driver, "changes")
         assert "leaking logs" in changes and "p95 regressed" in changes

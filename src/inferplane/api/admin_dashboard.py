@@ -14,13 +14,15 @@ import asyncio
 import time
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Query, Request
 
 from inferplane.api.admin_deps import LedgerReader, Viewer, gateway_of
 from inferplane.compliance.incidents import Incidents
 from inferplane.errors import InvalidRequest
 from inferplane.ledger import series
-from inferplane.observe import conditions
+from inferplane.observe import conditions, external_alerts
+from inferplane.observe.conditions import Condition
 
 router = APIRouter(prefix="/v1/dashboard", tags=["dashboard"])
 
@@ -31,6 +33,7 @@ DEFAULT_SPAN_S = 86_400.0
 # The registry events the operations panel lists: changes of what serves.
 CHANGES = ("rollout", "rollback", "retire", "kill", "unkill")
 MAX_CHANGES = 200
+ALERTS_TIMEOUT_S = 3.0  # the longest the operations panel waits for observe.alerts_url
 
 Time = Annotated[float | None, Query(ge=0, le=1e11, description="Unix seconds.")]
 
@@ -89,7 +92,8 @@ async def usage(
 @router.get("/operations")
 async def operations(request: Request, _p: Viewer, since: Time = None) -> dict[str, Any]:
     """The conditions firing now (open or half-open circuit breakers, kills in force,
-    incident reports due within 24 h or overdue, rollbacks in the last 24 h), the kills in
+    incident reports due within 24 h or overdue, rollbacks in the last 24 h, and the firing
+    alerts of ``observe.alerts_url`` where it is set), the kills in
     force, and the rollouts, rollbacks, retirements and kills since ``since`` (default: the
     last day), newest first."""
     gateway = gateway_of(request)
@@ -103,10 +107,12 @@ async def operations(request: Request, _p: Viewer, since: Time = None) -> dict[s
         events = registry.events(actions=CHANGES, limit=MAX_CHANGES)
         return registry.kills(), events, Incidents(registry.engine).pending()
 
-    kills, events, pending = await asyncio.to_thread(read)
+    (kills, events, pending), external = await asyncio.gather(
+        asyncio.to_thread(read), _external(gateway.config.observe.alerts_url))
     firing = conditions.firing([
         *conditions.breaker_conditions(breakers), *conditions.kill_conditions(kills),
         *conditions.deadline_conditions(pending, now), *conditions.rollback_conditions(events, now),
+        *external,
     ])
     return {
         "generated_at": now,
@@ -117,3 +123,17 @@ async def operations(request: Request, _p: Viewer, since: Time = None) -> dict[s
                                              "from_stage", "to_stage", "reason")}
                     for e in reversed(events) if e["ts"] >= start],
     }
+
+
+async def _external(url: str | None) -> list[Condition]:
+    """The firing alerts of the Prometheus or Alertmanager at ``url``; one condition saying
+    why when they cannot be read."""
+    if url is None:
+        return []
+    try:
+        async with httpx.AsyncClient(timeout=ALERTS_TIMEOUT_S) as client:
+            response = await client.get(url, headers={"accept": "application/json"})
+        response.raise_for_status()
+        return external_alerts.firing_alerts(response.json())
+    except (httpx.HTTPError, ValueError) as exc:
+        return [external_alerts.unreachable(url, str(exc) or type(exc).__name__)]
