@@ -252,6 +252,8 @@ def test_bad_windows_are_refused_in_the_openai_error_format(live: Site) -> None:
     assert reversed_window.status_code == 400
     assert reversed_window.json()["error"]["param"] == "since"
     assert usage(live, live.keys["viewer"], bucket_s=5).status_code == 400
+    too_fine = usage(live, live.keys["viewer"], since=0, until=300 * 86_400, bucket_s=60)
+    assert too_fine.status_code == 400 and too_fine.json()["error"]["param"] == "bucket_s"
 
 
 def test_the_page_and_its_files_come_from_the_gateway(live: Site) -> None:

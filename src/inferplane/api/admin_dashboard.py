@@ -29,6 +29,7 @@ router = APIRouter(prefix="/v1/dashboard", tags=["dashboard"])
 _NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 _MODEL = r"^[^\x00-\x1f]{1,256}$"
 MAX_SPAN_S = 366 * 86_400.0
+MAX_BUCKETS = 1_000  # a window cut finer than this is refused (its answer would be huge)
 DEFAULT_SPAN_S = 86_400.0
 # The registry events the operations panel lists: changes of what serves.
 CHANGES = ("rollout", "rollback", "retire", "kill", "unkill")
@@ -38,11 +39,15 @@ ALERTS_TIMEOUT_S = 3.0  # the longest the operations panel waits for observe.ale
 Time = Annotated[float | None, Query(ge=0, le=1e11, description="Unix seconds.")]
 
 
-def window(since: float | None, until: float | None, now: float) -> tuple[float, float]:
-    """The window asked for (default: the last day), checked.
+def window(since: float | None, until: float | None, now: float,
+           bucket_s: int | None = None) -> tuple[float, float]:
+    """The window asked for (default: the last day), checked, with its bucket width.
 
     >>> window(None, None, now=100_000.0)
     (13600.0, 100000.0)
+    >>> window(0, 86_400 * 30, now=0, bucket_s=60)
+    Traceback (most recent call last):
+    inferplane.errors.InvalidRequest: Buckets of 60 s cut the window into more than 1000.
     """
     end = now if until is None else until
     start = end - DEFAULT_SPAN_S if since is None else since
@@ -50,6 +55,9 @@ def window(since: float | None, until: float | None, now: float) -> tuple[float,
         raise InvalidRequest("'since' must be before 'until'.", param="since")
     if end - start > MAX_SPAN_S:
         raise InvalidRequest("The window is longer than 366 days.", param="since")
+    if bucket_s is not None and (end - start) / bucket_s > MAX_BUCKETS:
+        raise InvalidRequest(f"Buckets of {bucket_s} s cut the window into more than "
+                             f"{MAX_BUCKETS}.", param="bucket_s")
     return start, end
 
 
@@ -68,7 +76,7 @@ async def usage(
     ``tenant`` is that one, whatever was asked)."""
     if not principal.operator:
         tenant = principal.tenant_name
-    start, end = window(since, until, time.time())
+    start, end = window(since, until, time.time(), bucket_s)
     gateway = gateway_of(request)
     store = gateway.ledger.store
 
