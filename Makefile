@@ -44,6 +44,8 @@ $(VENV)/.installed-services: | $(BIN)/python
 	command -v redis-server >/dev/null 2>&1 || packages="$$packages redis-server"; \
 	[ -x $(PG_BIN)/postgres ] || packages="$$packages postgresql-15"; \
 	command -v promtool >/dev/null 2>&1 || packages="$$packages prometheus"; \
+	command -v chromium >/dev/null 2>&1 || packages="$$packages chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || packages="$$packages chromium-driver"; \
 	if [ -n "$$packages" ]; then \
 		echo "apt-get install$$packages"; \
 		$(SUDO) apt-get update -qq && \
