@@ -33,13 +33,14 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
-# PostgreSQL 15, Redis and Prometheus (prometheus and promtool: the alerting rules' tests and a
-# real scraper), which the tests start on loopback themselves: apt-get installs what is missing
-# (apt-get update only then), as root (CI) or through sudo.
+# PostgreSQL 15, Redis, Prometheus (prometheus and promtool: the alerting rules' tests and a
+# real scraper) and Chromium with its driver (the dashboard's browser test), which the tests
+# start on loopback themselves: apt-get installs what is missing (apt-get update only then), as
+# root (CI) or through sudo. Checked again whenever this file changes.
 PG_BIN := /usr/lib/postgresql/15/bin
 SUDO   := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))
 
-$(VENV)/.installed-services: | $(BIN)/python
+$(VENV)/.installed-services: Makefile | $(BIN)/python
 	@packages=""; \
 	command -v redis-server >/dev/null 2>&1 || packages="$$packages redis-server"; \
 	[ -x $(PG_BIN)/postgres ] || packages="$$packages postgresql-15"; \
