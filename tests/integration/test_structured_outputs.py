@@ -1,8 +1,9 @@
 """Structured outputs on the embedded engine: a JSON schema (or plain JSON) the answer must
 fit, enforced by a grammar while sampling, so even a 270M-parameter model answers with JSON
 that parses and validates; driven with the openai SDK's ``parse`` helper and a Pydantic
-model. A schema that is not one is a 400 naming it; a model whose deployments cannot enforce
-a format refuses it by name."""
+model. Anthropic deployments answer through a tool the model is made to call. A schema that is
+not one is a 400 naming it; a model whose deployments cannot enforce a format refuses it by
+name."""
 
 from __future__ import annotations
 
@@ -82,15 +83,50 @@ def test_a_format_that_is_not_one_is_a_400_naming_it(
     assert isinstance(error, dict) and error["param"] == param, error
 
 
+class Echo(BaseModel):
+    echo: str
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_anthropic_deployment_answers_through_its_answer_tool(tmp_path: Path,
+                                                                 stream: bool) -> None:
+    """The schema becomes a tool the model must call (the fake upstream fills it with what
+    the user said); the SDK gets its input as the message, parsed."""
+    from tests.upstream.process import UpstreamProcess
+
+    with UpstreamProcess("claude", api_key="k") as up:
+        config = ledger_yaml(tmp_path) + (
+            "models: [{name: claude}]\ndeployments:\n"
+            f"  - {{name: c, model: claude, provider: anthropic, base_url: '{up.url}',\n"
+            "     api_key: 'env:INFERPLANE_TEST_ANTHROPIC_KEY', upstream_model: claude-x}\n")
+        with running_gateway(tmp_path, config,
+                             env={"INFERPLANE_TEST_ANTHROPIC_KEY": "k"}) as gw:
+            said = "Tell me about the sea"
+            if stream:
+                with client(gw).chat.completions.stream(
+                        model="claude", max_tokens=50, response_format=Echo,
+                        messages=[{"role": "user", "content": said}]) as events:
+                    final = events.get_final_completion()
+            else:
+                final = client(gw).chat.completions.parse(
+                    model="claude", max_tokens=50, response_format=Echo,
+                    messages=[{"role": "user", "content": said}])
+            choice = final.choices[0]
+            assert choice.message.parsed == Echo(echo=said)
+            assert choice.finish_reason == "stop" and not choice.message.tool_calls
+            [logged] = up.requests()
+            assert logged["body"]["tool_choice"] == {"type": "tool", "name": "Echo"}
+
+
 def test_a_model_that_cannot_enforce_a_format_refuses_it_by_name(tmp_path: Path) -> None:
     config = ledger_yaml(tmp_path) + (
-        "models: [{name: claude}]\ndeployments:\n"
-        "  - {name: claude-eu, model: claude, provider: anthropic, base_url: 'http://127.0.0.1:9',"
-        "\n     api_key: 'env:INFERPLANE_TEST_ANTHROPIC_KEY', upstream_model: claude-haiku-4-5}\n")
+        "models: [{name: gem}]\ndeployments:\n"
+        "  - {name: gem-eu, model: gem, provider: gemini, base_url: 'http://127.0.0.1:9',"
+        "\n     api_key: 'env:INFERPLANE_TEST_GEMINI_KEY', upstream_model: gemini-x}\n")
     with running_gateway(tmp_path, config,
-                         env={"INFERPLANE_TEST_ANTHROPIC_KEY": "unused"}) as gw:
+                         env={"INFERPLANE_TEST_GEMINI_KEY": "unused"}) as gw:
         with pytest.raises(openai.BadRequestError) as refused:
-            client(gw).chat.completions.parse(model="claude", messages=ASK, max_tokens=4,
+            client(gw).chat.completions.parse(model="gem", messages=ASK, max_tokens=4,
                                               response_format=City)
         error = refused.value.body
         assert isinstance(error, dict)
