@@ -3,7 +3,7 @@ its prompt's script (or ``code``), whether its answer is a refusal, its outcome 
 
 >>> script_of("How do I reset my password?"), script_of("Как сбросить пароль?")
 ('latin', 'cyrillic')
->>> script_of("如何重置密码？"), script_of("def f(x):\\n    return x + 1")
+>>> script_of("如何重置密码"), script_of("def f(x):\\n    return x + 1")
 ('han', 'code')
 >>> script_of("1234 !!"), refused("I'm sorry, but I can't help with that.", "stop")
 ('none', True)
@@ -35,7 +35,7 @@ _CODE_LINE = re.compile(
     r"^\s*(def |class |import |from \S+ import|return\b|#include|function\b|const |let |var |"
     r"public |private |fn |func |package |SELECT |if \(|for \(|while \(|}|\{|@\w+)",
     re.MULTILINE)
-_CODE_MARKS = re.compile(r"[{}();=<>\[\]]|::|->|=>|\+\+|==|!=")
+_CODE_MARKS = re.compile(r"[{};=<>\[\]]|\w\(|::|->|=>|\+\+|==|!=")
 _REFUSAL = re.compile(
     r"^\W*(i'?m sorry|i am sorry|sorry,? (but )?i|i can(no|')t (help|assist|comply|provide|do)"
     r"|i cannot (help|assist|comply|provide|do)|i (won'?t|will not|am unable to|'m unable to)"

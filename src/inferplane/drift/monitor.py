@@ -11,6 +11,7 @@ each worker judges its own share of the traffic.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
@@ -92,10 +93,8 @@ class DriftMonitor:
     def stop(self, timeout: float = 10.0) -> None:
         if self._thread is None:
             return
-        try:
+        with contextlib.suppress(queue.Full):  # the worker is stuck: it is a daemon thread
             self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            pass
         self._thread.join(timeout)
         self._thread = None
 
