@@ -91,7 +91,7 @@ def send(gateway: GatewayProc, key: str, prompts: list[str], model: str = "chat"
         answer = client.chat.completions.create(
             model=model, messages=[{"role": "user", "content": prompt}], **kw)
         if kw:
-            for _ in answer:  # type: ignore[attr-defined]
+            for _ in answer:
                 pass
 
 

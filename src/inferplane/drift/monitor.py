@@ -1,6 +1,7 @@
 """The drift monitor: the request path hands each finished request to a bounded queue (dropped,
-and counted, when full); a worker thread embeds the prompts in batches, keeps each model's (and
-busy tenant's) windows, and re-tests a window every ``evaluate_every`` new samples. Texts live
+and counted, when full: a deque append, no lock, no wake-up; the idle worker looks again every
+:data:`POLL_S`); a worker thread embeds the prompts in batches, keeps each model's (and busy
+tenant's) windows, and re-tests a window every ``evaluate_every`` new samples. Texts live
 only in the queue and the batch being embedded: never stored, logged or exported.
 
 The windows live in this process's memory, read through the admin API (``GET /admin/v1/drift``)
@@ -11,12 +12,11 @@ each worker judges its own share of the traffic.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,8 @@ log = logging.getLogger("inferplane.drift")
 EMBED_CHARS = 1000
 #: Finished requests embedded together.
 BATCH = 32
+#: How long the idle worker sleeps before looking at the queue again (seconds).
+POLL_S = 0.02
 Key = tuple[str, str | None]  # (model, tenant); None: every tenant of the model
 
 
@@ -56,7 +58,11 @@ class DriftMonitor:
         self.config = config
         self._canonical = canonical
         self._make_encoder = encoder if config.embeddings else None
-        self._queue: queue.Queue[Finished | None] = queue.Queue(config.queue_size)
+        self._queue: deque[Finished] = deque()
+        self._capacity = config.queue_size
+        self._stopping = threading.Event()
+        self._taken = 0  # requests the worker took off the queue
+        self._judged = 0  # of those, the ones it is done with
         self._random = random.Random(seed)
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()  # the windows, against a reset from the admin API
@@ -76,13 +82,12 @@ class DriftMonitor:
         rate = self.config.sample_rate
         if rate < 1.0 and self._random.random() >= rate:
             return
-        done = Finished(record.model, record.tenant, record.prompt_tokens,
-                        record.completion_tokens, record.finish_reason, record.status,
-                        prompt, completion)
-        try:
-            self._queue.put_nowait(done)
-        except queue.Full:
+        if len(self._queue) >= self._capacity:
             self.dropped += 1
+            return
+        self._queue.append(Finished(record.model, record.tenant, record.prompt_tokens,
+                                    record.completion_tokens, record.finish_reason,
+                                    record.status, prompt, completion))
 
     # -- the worker ---------------------------------------------------------------------------
 
@@ -91,10 +96,11 @@ class DriftMonitor:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the worker after its batch (what is still queued is dropped: the process is
+        stopping); a worker stuck longer than ``timeout`` is left, a daemon thread."""
         if self._thread is None:
             return
-        with contextlib.suppress(queue.Full):  # the worker is stuck: it is a daemon thread
-            self._queue.put(None, timeout=timeout)
+        self._stopping.set()
         self._thread.join(timeout)
         self._thread = None
 
@@ -109,8 +115,7 @@ class DriftMonitor:
             except Exception:
                 log.exception("drift: a batch of %d requests could not be judged", len(batch))
             finally:
-                for _ in batch:
-                    self._queue.task_done()
+                self._judged += len(batch)
 
     def _load_encoder(self) -> TextEncoder | None:
         if self._make_encoder is None:
@@ -122,20 +127,17 @@ class DriftMonitor:
             return None
 
     def _next_batch(self) -> list[Finished] | None:
-        first = self._queue.get()
-        if first is None:
+        """Up to :data:`BATCH` queued requests, once there is one; None: stop."""
+        pending = self._queue
+        while not pending:
+            if self._stopping.wait(POLL_S):
+                return None
+        if self._stopping.is_set():
             return None
-        batch = [first]
-        while len(batch) < BATCH:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                self._queue.task_done()
-                self._queue.put(None)  # stop after this batch
-                break
-            batch.append(item)
+        batch: list[Finished] = []
+        while pending and len(batch) < BATCH:
+            batch.append(pending.popleft())
+        self._taken += len(batch)
         return batch
 
     def take(self, batch: Iterable[Finished], encoder: TextEncoder | None) -> None:
@@ -213,7 +215,7 @@ class DriftMonitor:
         """Whether the queue emptied within ``timeout`` seconds (tests, benchmarks)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._queue.unfinished_tasks == 0:
+            if not self._queue and self._judged == self._taken:
                 return True
             time.sleep(0.01)
         return False
