@@ -5,10 +5,10 @@ alarm, and what it costs.
 
 Synthetic traffic (``drift_workloads.py``) goes through the drift monitor's own step
 (``DriftMonitor.take``: features, the shipped all-MiniLM-L6-v2 embeddings, windows and tests,
-as the worker thread runs them), in batches of ``evaluate_every`` so each batch ends with one
-evaluation. A prompt's embedding is computed once and remembered (the pools repeat prompts:
-each seed set draws its own pools, 500 distinct prompts of each kind at most); the encoder's
-own speed is measured apart.
+as the worker thread runs them, on one BLAS thread), in batches of ``evaluate_every`` so each
+batch ends with one evaluation. A prompt's embedding is computed once and remembered (the
+pools repeat prompts: each seed set draws its own pools, 500 distinct prompts of each kind at
+most); the encoder's own speed is measured apart.
 
 - False alarms: after the reference window, 100 windows' worth of baseline traffic (100 x
   window_size requests); a window counts as a false alarm when any evaluation in it declared
@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common, drift_workloads
 import drift_workloads as wl
@@ -310,6 +311,7 @@ def main() -> None:
     global TUNING_SEEDS, HELD_OUT_SEEDS
     if args.quick:
         TUNING_SEEDS, HELD_OUT_SEEDS = TUNING_SEEDS[:1], HELD_OUT_SEEDS[:1]
+    limits = threadpool_limits(limits=1, user_api="blas")  # as the gateway's worker runs
     encoder = shipped_encoder()
     remembered = Remembered(encoder)
     cost = {"offer_us": offer_cost(), "throughput": throughput(encoder)}
@@ -323,6 +325,7 @@ def main() -> None:
             "summary": {"tuning": {k: summary(v) for k, v in tuning.items()},
                         "held_out": {k: summary(v) for k, v in held_out.items()}}}
     write_results(args.out, "drift-quick" if args.quick else "drift", data, markdown(data))
+    limits.restore_original_limits()
 
 
 if __name__ == "__main__":
