@@ -40,6 +40,9 @@ EMBED_CHARS = 1000
 BATCH = 32
 #: How long the idle worker sleeps before looking at the queue again (seconds).
 POLL_S = 0.02
+#: Once the queue has been empty this long, windows with samples not yet tested are tested
+#: (so a pause in traffic does not leave the last few out of the verdict; seconds).
+CATCH_UP_S = 1.0
 Key = tuple[str, str | None]  # (model, tenant); None: every tenant of the model
 
 
@@ -134,18 +137,27 @@ class DriftMonitor:
             return None
 
     def _next_batch(self) -> list[Finished] | None:
-        """Up to :data:`BATCH` queued requests, once there is one; None: stop."""
+        """Up to :data:`BATCH` queued requests, once there is one; None: stop. Waiting, it
+        catches up once the queue has been empty for :data:`CATCH_UP_S`."""
         pending = self._queue
+        idle_since: float | None = time.monotonic()
         while not pending:
             if self._stopping.wait(POLL_S):
                 return None
+            if idle_since is not None and time.monotonic() - idle_since >= CATCH_UP_S:
+                self.catch_up()
+                idle_since = None
         if self._stopping.is_set():
             return None
-        batch: list[Finished] = []
-        while pending and len(batch) < BATCH:
-            batch.append(pending.popleft())
-        self._taken += len(batch)
-        return batch
+        size = min(len(pending), BATCH)
+        self._taken += size  # before the queue looks empty: wait_idle reads both
+        return [pending.popleft() for _ in range(size)]
+
+    def catch_up(self) -> None:
+        """Test every window that took samples since its last test."""
+        with self._lock:
+            for key in [k for k, w in self._windows.items() if w.since_evaluated]:
+                self._evaluate(key)
 
     def take(self, batch: Iterable[Finished], encoder: TextEncoder | None) -> None:
         """Turn finished requests into samples, add them to their windows, and re-test the
@@ -219,10 +231,13 @@ class DriftMonitor:
         return len(keys)
 
     def wait_idle(self, timeout: float) -> bool:
-        """Whether the queue emptied within ``timeout`` seconds (tests, benchmarks)."""
+        """Whether, within ``timeout`` seconds, the queue emptied and every window's latest
+        samples were tested (tests)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self._queue and self._judged == self._taken:
-                return True
+                with self._lock:
+                    if not any(w.since_evaluated for w in self._windows.values()):
+                        return True
             time.sleep(0.01)
         return False

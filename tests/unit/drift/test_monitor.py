@@ -161,3 +161,15 @@ def test_a_failing_encoder_turns_the_topic_test_off() -> None:
         assert all(r.feature != "topic" for r in monitor.reports())
     finally:
         monitor.stop()
+
+
+def test_a_pause_in_traffic_tests_the_last_samples_too() -> None:
+    monitor = DriftMonitor(config(evaluate_every=20), canonical, encoder=None, seed=5)
+    monitor.start()
+    try:
+        feed(monitor, ENGLISH, 60 + 47)  # 47: not a multiple of evaluate_every
+        run(monitor)  # the catch-up after a second without traffic
+        rows = monitor.reports("chat")
+        assert rows and all(r.current_n == 47 for r in rows), rows
+    finally:
+        monitor.stop()
