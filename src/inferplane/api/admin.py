@@ -330,8 +330,8 @@ def build_admin(gateway: Gateway, extra: Sequence[APIRouter] = ()) -> ASGIApp:
     modules of their own (``admin_cache``); the model registry's routes are ``admin_models``."""
     api = FastAPI(
         title="Inferplane admin API", version="1",
-        description="Tenants, API keys, deployments, model versions and kills, the usage ledger "
-                    "and the tamper-evident audit log. Authenticate with "
+        description="Tenants, API keys, deployments, model versions and kills, the usage ledger, "
+                    "the dashboard's figures and the tamper-evident audit log. Authenticate with "
                     "'Authorization: Bearer <key>'.",
         docs_url=None, redoc_url=None, openapi_url="/openapi.json",
         exception_handlers={InferplaneError: _inferplane_error,

@@ -10,21 +10,24 @@ read when scraped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from inferplane.ledger.record import UsageRecord
 from inferplane.observe.breakers import BreakerGauges
+from inferplane.observe.budgets import BudgetGauges
 from inferplane.observe.drift import DriftGauges
 from inferplane.observe.engines import EngineGauges, Reporting
+from inferplane.observe.governance import GovernanceGauges, GovernanceView
 from inferplane.observe.incidents import IncidentGauges
 from inferplane.observe.labels import Bounds
 from inferplane.observe.latency import LatencyHistograms, LatencySeries
 from inferplane.observe.usage import LABELS, Key, UsageCounters, UsageSeries
 from inferplane.request_accounting import Timings
 from inferplane.routing.health import DeploymentStats
+from inferplane.tenancy.budget import BudgetStanding
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -70,6 +73,10 @@ class Metrics:
         r.register(IncidentGauges(lambda: self.incidents))
         self.drift = DriftGauges()  # its source set by the gateway where drift is on
         r.register(self.drift)
+        self.governance: Callable[[], GovernanceView] = GovernanceView  # set by the gateway
+        r.register(GovernanceGauges(lambda: self.governance()))
+        self.budgets: list[BudgetStanding] = []  # set by the gateway
+        r.register(BudgetGauges(lambda: self.budgets))
         self._series: dict[Key, _Series] = {}
         self._answered: dict[tuple[Key, int], Counter] = {}
         self._attempted: dict[tuple[str, str], Counter] = {}
