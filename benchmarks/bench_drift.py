@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # common, drift_worklo
 import drift_workloads as wl
 from common import machine_info, write_results
 from inferplane.config import DriftConfig
-from inferplane.drift.features import Finished
+from inferplane.drift.features import EndedRequest
 from inferplane.drift.monitor import DriftMonitor
 from inferplane.embedding import TextEncoder, shipped_encoder
 from inferplane.generation import last_user_text
@@ -88,7 +88,7 @@ def feed(mon: DriftMonitor, encoder: Remembered, traffic: wl.Traffic, pool: list
     smallest p-value times the features tested, and its feature (None: insufficient data)."""
     scores: list[tuple[float, str] | None] = []
     for _ in range(n // EVERY):
-        batch: list[Finished] = [wl.request(traffic, pool, rng) for _ in range(EVERY)]
+        batch: list[EndedRequest] = [wl.request(traffic, pool, rng) for _ in range(EVERY)]
         mon.take(batch, encoder)
         rows = [r for r in mon.reports() if r.p_value is not None]
         if not rows:

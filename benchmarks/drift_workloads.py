@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from inferplane.drift.features import Finished
+from inferplane.drift.features import EndedRequest
 
 POOL = 500  # distinct prompts per kind
 MAX_TOKENS = 512
@@ -128,17 +128,17 @@ def pools(seed: int) -> dict[Callable[[random.Random], str], list[str]]:
     return out
 
 
-def request(traffic: Traffic, pool: list[str], rng: random.Random) -> Finished:
+def request(traffic: Traffic, pool: list[str], rng: random.Random) -> EndedRequest:
     """One finished request of ``traffic``."""
     prompt = rng.choice(pool)
     prompt_tokens = int(len(prompt.split()) * 1.3) + 24 + rng.randint(0, 6)  # + system prompt
     roll = rng.random()
     if roll < traffic.errors:
         status = 429 if roll < traffic.errors / 2 else 500
-        return Finished("chat", None, prompt_tokens, 0, None, status, prompt, "")
+        return EndedRequest("chat", None, prompt_tokens, 0, None, status, prompt, "")
     if rng.random() < traffic.refusals:
-        return Finished("chat", None, prompt_tokens, 12, "stop", 200, prompt, REFUSAL)
+        return EndedRequest("chat", None, prompt_tokens, 12, "stop", 200, prompt, REFUSAL)
     if rng.random() < traffic.length:
-        return Finished("chat", None, prompt_tokens, MAX_TOKENS, "length", 200, prompt, ANSWER)
+        return EndedRequest("chat", None, prompt_tokens, MAX_TOKENS, "length", 200, prompt, ANSWER)
     tokens = min(MAX_TOKENS - 1, int(rng.lognormvariate(traffic.answer_log_mean, 0.6)) + 1)
-    return Finished("chat", None, prompt_tokens, tokens, "stop", 200, prompt, ANSWER)
+    return EndedRequest("chat", None, prompt_tokens, tokens, "stop", 200, prompt, ANSWER)

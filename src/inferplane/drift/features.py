@@ -89,7 +89,7 @@ def outcome(status: int) -> str:
     return _OUTCOMES.get(status // 100, "server_error")
 
 
-class Finished(NamedTuple):
+class EndedRequest(NamedTuple):
     """What the request path hands over at the end of a request: counts and labels, and the
     two texts, which live only until the worker has read them (never stored or exported).
     A tuple: the cheapest thing to make on the request path."""
@@ -117,7 +117,7 @@ class Sample:
     embedding: npt.NDArray[np.float32] | None  # the prompt's, where embeddings are on
 
 
-def sample(done: Finished, embedding: npt.NDArray[np.float32] | None) -> Sample:
+def sample(done: EndedRequest, embedding: npt.NDArray[np.float32] | None) -> Sample:
     return Sample(done.prompt_tokens, done.completion_tokens, done.finish_reason or "none",
                   outcome(done.status), refused(done.completion, done.finish_reason),
                   script_of(done.prompt), embedding)

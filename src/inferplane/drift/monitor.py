@@ -25,7 +25,7 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from inferplane.config.drift import DriftConfig
-from inferplane.drift.features import Finished, sample
+from inferplane.drift.features import EndedRequest, sample
 from inferplane.drift.windows import Report, Windows
 from inferplane.ledger.record import UsageRecord
 
@@ -36,7 +36,7 @@ log = logging.getLogger("inferplane.drift")
 
 #: The most prompt characters embedded (MiniLM reads 256 tokens at most anyway).
 EMBED_CHARS = 1000
-#: Finished requests embedded together.
+#: Ended requests embedded together.
 BATCH = 32
 #: How long the idle worker sleeps before looking at the queue again (seconds).
 POLL_S = 0.02
@@ -62,7 +62,7 @@ class DriftMonitor:
         self.config = config
         self._canonical = canonical
         self._make_encoder = encoder if config.embeddings else None
-        self._queue: deque[Finished] = deque()
+        self._queue: deque[EndedRequest] = deque()
         self._capacity = config.queue_size
         self._stopping = threading.Event()
         self._taken = 0  # requests the worker took off the queue
@@ -89,7 +89,7 @@ class DriftMonitor:
         if len(self._queue) >= self._capacity:
             self.dropped += 1
             return
-        self._queue.append(Finished(record.model, record.tenant, record.prompt_tokens,
+        self._queue.append(EndedRequest(record.model, record.tenant, record.prompt_tokens,
                                     record.completion_tokens, record.finish_reason,
                                     record.status, prompt, completion))
 
@@ -136,7 +136,7 @@ class DriftMonitor:
             log.warning("drift: no text encoder (%s); the topic test is off", exc)
             return None
 
-    def _next_batch(self) -> list[Finished] | None:
+    def _next_batch(self) -> list[EndedRequest] | None:
         """Up to :data:`BATCH` queued requests, once there is one; None: stop. Waiting, it
         catches up once the queue has been empty for :data:`CATCH_UP_S`."""
         pending = self._queue
@@ -159,7 +159,7 @@ class DriftMonitor:
             for key in [k for k, w in self._windows.items() if w.since_evaluated]:
                 self._evaluate(key)
 
-    def take(self, batch: Iterable[Finished], encoder: TextEncoder | None) -> None:
+    def take(self, batch: Iterable[EndedRequest], encoder: TextEncoder | None) -> None:
         """Turn finished requests into samples, add them to their windows, and re-test the
         windows that have seen ``evaluate_every`` new samples (the worker's step; public for
         the benchmark and tests, which drive it without the thread)."""
