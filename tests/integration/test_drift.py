@@ -173,6 +173,9 @@ def test_stable_then_shifted_traffic(gateway: GatewayProc, keys: dict[str, str])
     assert 'inferplane_drift_detected{feature="script",model="chat",tenant=""} 1.0' in metrics
     assert 'inferplane_drift_detected{feature="script",model="chat",tenant="acme"} 1.0' in metrics
     assert "inferplane_drift_samples_dropped_total 0.0" in metrics
+    # the dashboard finds the endpoint in the admin API's document (and draws the rows)
+    document = httpx.get(f"{gateway.url}/admin/openapi.json", timeout=30).json()
+    assert "/v1/drift" in document["paths"]
     report = cli(gateway, "report", "--model", "chat", "--key", viewer)
     assert "DRIFT" in report and "inferplane drift reset" in report
 
@@ -196,3 +199,17 @@ def test_refusals_and_errors_of_the_api(gateway: GatewayProc, keys: dict[str, st
     assert reset.status_code == 403
     anonymous = httpx.get(f"{gateway.url}/admin/v1/drift", timeout=30)
     assert anonymous.status_code == 401
+
+
+def test_a_gateway_without_drift_says_so(tmp_path: Path, upstream: UpstreamProcess) -> None:
+    text = (ledger_yaml(tmp_path) + "models:\n  - name: chat\ndeployments:\n"
+            f"  - {{name: up, model: chat, provider: openai, base_url: '{upstream.url}/v1', "
+            "api_key: 'env:UPSTREAM_KEY', upstream_model: echo-1}\n")
+    with running_gateway(tmp_path, text, env={"UPSTREAM_KEY": KEY}) as gateway:
+        document = httpx.get(f"{gateway.url}/admin/openapi.json", timeout=30).json()
+        assert "/v1/drift" not in document["paths"]  # the dashboard shows no drift panel
+        done = subprocess.run([str(BIN / "inferplane"), "drift", "report", "--url", gateway.url,
+                               "--config", str(gateway.config)], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 1
+        assert "Drift detection is off" in done.stderr and "drift: {enabled: true}" in done.stderr

@@ -2,7 +2,9 @@
 sees every tenant, a tenant's ``read:ledger`` key only its tenant's own rows) and
 ``POST /admin/v1/drift/reset`` (``admin``: the current window becomes the reference).
 
-The windows live in the gateway process that took the requests (``drift/monitor.py``)."""
+The windows live in the gateway process that took the requests (``drift/monitor.py``). The
+routes exist only where ``drift.enabled``: the dashboard shows its drift panel where the admin
+API's OpenAPI document lists them."""
 
 from __future__ import annotations
 
@@ -17,14 +19,15 @@ from inferplane.drift.monitor import DriftMonitor
 from inferplane.errors import NotFound
 
 router = APIRouter(prefix="/v1")
+OFF = ("Drift detection is off: set `drift: {enabled: true}` in the configuration and restart "
+       "the gateway.")
 ModelFilter = Annotated[str | None, Query(max_length=256, pattern=r"^[^\x00-\x1f]+$")]
 
 
 def _monitor(request: Request) -> DriftMonitor:
     monitor = gateway_of(request).drift
-    if monitor is None:
-        raise NotFound("Drift detection is off: set `drift: {enabled: true}` in the "
-                       "configuration and restart the gateway.")
+    if monitor is None:  # not mounted then; kept for a router mounted by hand
+        raise NotFound(OFF)
     return monitor
 
 

@@ -51,8 +51,11 @@ def build_app(config: Config, on_start: Hook | None = None, on_stop: Hook | None
     app = Starlette(
         routes=[*openai_routes.routes, *anthropic_routes.routes, *probes.routes,
                 *dashboard_page.routes,
-                Mount("/admin", app=build_admin(
-                    gateway, [admin_cache.router, admin_dashboard.router, admin_drift.router]))],
+                Mount("/admin", app=build_admin(gateway, [
+                    admin_cache.router, admin_dashboard.router,
+                    # only where drift is on: the dashboard reads the admin API's document
+                    # to know whether to ask
+                    *([admin_drift.router] if gateway.drift is not None else [])]))],
         exception_handlers={HTTPException: http_exception, Exception: unhandled_exception},
     )
     app.state.gateway = gateway

@@ -28,9 +28,10 @@ def gateway_url(config: Config, url: str | None) -> str:
 
 
 def ask(method: str, base: str, path: str, key: str | None,
-        params: dict[str, str] | None = None) -> Any:
+        params: dict[str, str] | None = None, absent: str | None = None) -> Any:
     """The admin API's JSON answer at ``base + /admin/v1 + path``; exits 1 with its error, or
-    with "no gateway answers" when nothing listens."""
+    with "no gateway answers" when nothing listens, or with ``absent`` when the gateway has no
+    such route (a 404 without the API's error document)."""
     key = key or os.environ.get(KEY_ENV)
     headers = {"authorization": f"Bearer {key}"} if key else {}
     try:
@@ -44,7 +45,8 @@ def ask(method: str, base: str, path: str, key: str | None,
         try:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
-            message = response.text[:500]
+            message = (absent if absent is not None and response.status_code == 404
+                       else response.text[:500])
         err.print(f"[bold red]error:[/] {escape(str(message))}", soft_wrap=True)
         raise typer.Exit(1)
     return response.json()

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from inferplane.api.admin_drift import OFF
 from inferplane.cli.admin_http import KEY_ENV, ask, gateway_url
 from inferplane.cli.config_cmd import ConfigOption, load_or_exit
 from inferplane.cli.tables import show
@@ -62,7 +63,7 @@ def report(model: ModelOption = None,
     """Each feature's latest verdict, per model and per tenant with traffic enough."""
     cfg = load_or_exit(config)
     answer = ask("GET", gateway_url(cfg, url), "/drift", key,
-                 {} if model is None else {"model": model})
+                 {} if model is None else {"model": model}, absent=OFF)
     if as_json:
         typer.echo(orjson.dumps(answer, option=orjson.OPT_INDENT_2).decode())
         return
@@ -87,5 +88,5 @@ def reset(model: ModelOption = None, url: UrlOption = None, key: KeyOption = Non
     """Make the current window the reference: the traffic now is the new normal."""
     cfg = load_or_exit(config)
     answer = ask("POST", gateway_url(cfg, url), "/drift/reset", key,
-                 {} if model is None else {"model": model})
+                 {} if model is None else {"model": model}, absent=OFF)
     typer.echo(f"reset {answer['reset']} drift windows")
