@@ -90,8 +90,8 @@ class DriftMonitor:
             self.dropped += 1
             return
         self._queue.append(EndedRequest(record.model, record.tenant, record.prompt_tokens,
-                                    record.completion_tokens, record.finish_reason,
-                                    record.status, prompt, completion))
+                                        record.completion_tokens, record.finish_reason,
+                                        record.status, prompt, completion))
 
     # -- the worker ---------------------------------------------------------------------------
 
