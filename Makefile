@@ -12,7 +12,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AV
 	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-audit bench-tracing bench-gateway bench-guidellm clean
+.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-audit bench-tracing bench-drift bench-gateway bench-guidellm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,10 @@ bench-audit: $(VENV)/.installed-dev $(VENV)/.installed-services
 
 bench-tracing: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_tracing.py
+
+# Drift detection: delay to find real shifts, false alarms over 100 stable windows, cost (~15 min).
+bench-drift: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_drift.py $(if $(QUICK),--quick)
 
 # The gateways compared with Inferplane, each installed once beside the benchmark (not in .venv).
 LITELLM_VENV := benchmarks/.venvs/litellm

@@ -1,5 +1,6 @@
 """The gateway's long-lived parts, started and stopped together: ledger, tenancy, providers,
-router, the model registry's live snapshot with its rollout watcher, shadow traffic."""
+router, the model registry's live snapshot with its rollout watcher, shadow traffic, and the
+drift monitor where ``drift.enabled``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from inferplane.audit.entries import CONFIG_LOAD
@@ -17,6 +19,7 @@ from inferplane.cache.service import ResponseCache
 from inferplane.compliance.incidents import Incidents
 from inferplane.compliance.retention import retention_notice, retention_problem
 from inferplane.config import Config
+from inferplane.drift.monitor import DriftMonitor
 from inferplane.errors import ConfigError
 from inferplane.governance.canary import Split
 from inferplane.governance.live import LiveRegistry
@@ -63,6 +66,10 @@ class Gateway:
         self.metrics = Metrics(self.router.model_names(), self.providers, self.router.stats)
         self.cache = ResponseCache.build(config)
         self.tracer = build_tracer(config.observe)  # None: tracing is off
+        self.drift: DriftMonitor | None = None  # None: drift detection is off
+        if config.drift.enabled:
+            self.drift = DriftMonitor(config.drift, _canonical_model(config))
+            self.metrics.drift.source = self.drift
         self._ledger: Ledger | None = None
         self._access: Access | None = None
         self._governance: LiveRegistry | None = None
@@ -133,6 +140,8 @@ class Gateway:
                                         self.router, self.cache.follow)
         await self._governance.start()  # before any provider: nothing serves unchecked
         self.metrics.governance = self._governance.view
+        if self.drift is not None:
+            self.drift.start()
         for provider in self.providers.values():
             await provider.start()
 
@@ -198,6 +207,8 @@ class Gateway:
         if self._settling:
             await asyncio.gather(*self._settling, return_exceptions=True)
         await self.cache.close()
+        if self.drift is not None:
+            await asyncio.to_thread(self.drift.stop)
         if self.tracer is not None:
             await asyncio.to_thread(self.tracer.shutdown)  # what is left is exported
         if self._access is not None:
@@ -232,6 +243,12 @@ class Gateway:
             any(t.provider.ready for t in self.router.targets(name))
             for name in self.router.model_names()
         )
+
+
+def _canonical_model(config: Config) -> Callable[[str], str | None]:
+    """The model name a request's model or alias stands for (None: not one of ours)."""
+    names = {name: m.name for m in config.models for name in (m.name, *m.aliases)}
+    return names.get
 
 
 def audit_key_file(config: Config) -> Path:

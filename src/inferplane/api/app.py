@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from inferplane.api import (
     admin_cache,
     admin_dashboard,
+    admin_drift,
     anthropic_routes,
     dashboard_page,
     openai_routes,
@@ -50,8 +51,11 @@ def build_app(config: Config, on_start: Hook | None = None, on_stop: Hook | None
     app = Starlette(
         routes=[*openai_routes.routes, *anthropic_routes.routes, *probes.routes,
                 *dashboard_page.routes,
-                Mount("/admin", app=build_admin(
-                    gateway, [admin_cache.router, admin_dashboard.router]))],
+                Mount("/admin", app=build_admin(gateway, [
+                    admin_cache.router, admin_dashboard.router,
+                    # only where drift is on: the dashboard reads the admin API's document
+                    # to know whether to ask
+                    *([admin_drift.router] if gateway.drift is not None else [])]))],
         exception_handlers={HTTPException: http_exception, Exception: unhandled_exception},
     )
     app.state.gateway = gateway
