@@ -319,6 +319,11 @@ def test_admin_and_viewer_roles(cluster: Cluster) -> None:
         chat(cluster.gateways[1], secret, model="other")
     models = [m.id for m in client(cluster.gateways[1], secret).models.list()]
     assert models == ["chat-mini"]
+    # Scopes are given by name, as JSON has them.
+    reader = httpx.post(gw + "/keys", headers=as_admin,
+                        json={"tenant": "initech", "scopes": ["viewer", "read:ledger"]})
+    assert reader.status_code == 201, reader.text
+    assert sorted(reader.json()["scopes"]) == ["read:ledger", "viewer"]
     # The viewer reads everything and changes nothing.
     assert httpx.get(gw + "/tenants/initech", headers=as_viewer).json()["rpm"] == 50
     assert any(k["tenant"] == "initech" for k in
@@ -332,7 +337,7 @@ def test_admin_and_viewer_roles(cluster: Cluster) -> None:
     admin_id = admin.split("_")[1]
     mine = [e for e in events if e["actor"] == f"key:{admin_id}"]
     assert [e["action"] for e in reversed(mine)] == ["tenant.create", "key.create",
-                                                      "tenant.update"]
+                                                      "key.create", "tenant.update"]
     assert secret not in str(events)
     assert any(e["actor"].startswith("cli:") and e["action"] == "key.create" for e in events)
 

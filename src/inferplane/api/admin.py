@@ -83,8 +83,9 @@ class TenantIn(LimitsIn):
 class KeyIn(LimitsIn):
     tenant: str = Field(pattern=_NAME)
     name: str | None = Field(None, max_length=128, pattern=_TEXT)
-    scopes: list[KeyScope] = Field(default_factory=lambda: [KeyScope.INFERENCE], min_length=1,
-                                   max_length=len(KeyScope))
+    # JSON has no enums: a scope comes as its string (strict mode would refuse every one)
+    scopes: list[Annotated[KeyScope, Field(strict=False)]] = Field(
+        default_factory=lambda: [KeyScope.INFERENCE], min_length=1, max_length=len(KeyScope))
     models: list[Annotated[str, Field(min_length=1, max_length=128, pattern=_ITEM)]] = Field(
         default_factory=list, max_length=100)
     residency: list[Annotated[str, Field(min_length=1, max_length=64, pattern=_ITEM)]] | None = (
