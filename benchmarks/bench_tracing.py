@@ -11,7 +11,9 @@ exporting every span (the default sampler, ``parentbased_always_on``, and a clie
 this machine and shares its cores. The two gateways are measured in turn, round after round:
 
 - latency: sequential requests over one keep-alive connection, non-streamed and streamed;
-- throughput: ``--concurrency`` clients sending as fast as answers come, for ``--seconds``.
+- throughput: ``--concurrency`` clients sending as fast as answers come, for ``--seconds``,
+  with the gateway process's own CPU time per request (``/proc/PID/stat``): what tracing adds
+  to the gateway, whatever else shares the cores.
 
 Writes tracing.json and tracing.md.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -105,12 +108,20 @@ def receiver() -> Iterator[str]:
         proc.wait(10)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of the process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(args: argparse.Namespace, gateways: dict[str, GatewayProc], endpoint: str
             ) -> dict[str, Any]:
     urls = {mode: g.url + "/v1/chat/completions" for mode, g in gateways.items()}
     latency: dict[str, dict[str, list[float]]] = {m: {"chat": [], "stream": []} for m in MODES}
     rps: dict[str, list[float]] = {m: [] for m in MODES}
     loaded: dict[str, list[float]] = {m: [] for m in MODES}
+    cpu_ms: dict[str, list[float]] = {m: [] for m in MODES}
+    pids = {mode: g.proc.pid for mode, g in gateways.items() if g.proc is not None}
     with httpx.Client(timeout=30, headers={"traceparent": TRACEPARENT}) as client:
         for mode in MODES:  # warm-up
             sequential(client, urls[mode], 50, False)
@@ -121,8 +132,10 @@ def measure(args: argparse.Namespace, gateways: dict[str, GatewayProc], endpoint
                     latency[mode][kind] += sequential(client, urls[mode], args.requests,
                                                       kind == "stream")
             for mode in MODES:
+                before = cpu_seconds(pids[mode])
                 count, times = asyncio.run(throughput(urls[mode], args.concurrency,
                                                       args.seconds))
+                cpu_ms[mode].append((cpu_seconds(pids[mode]) - before) * 1000 / count)
                 rps[mode].append(count / args.seconds)
                 loaded[mode] += times
     time.sleep(1.0)  # the last batch exported
@@ -131,10 +144,14 @@ def measure(args: argparse.Namespace, gateways: dict[str, GatewayProc], endpoint
         out[mode] = {"sequential": {k: summary(v) for k, v in latency[mode].items()},
                      "rps_per_round": [round(r, 1) for r in rps[mode]],
                      "rps": round(statistics.median(rps[mode]), 1),
+                     "cpu_ms_per_request_per_round": [round(c, 3) for c in cpu_ms[mode]],
+                     "cpu_ms_per_request": round(statistics.median(cpu_ms[mode]), 3),
                      "under_load": summary(loaded[mode])}
     off, on = out["off"], out["on"]
     out["change_pct"] = {
         "rps": round((on["rps"] / off["rps"] - 1) * 100, 1),
+        "cpu_per_request": round((on["cpu_ms_per_request"] / off["cpu_ms_per_request"] - 1)
+                                 * 100, 1),
         "p50_under_load": round((on["under_load"]["p50_ms"] / off["under_load"]["p50_ms"] - 1)
                                 * 100, 1),
         **{f"p50_sequential_{k}": round((on["sequential"][k]["p50_ms"]
@@ -156,6 +173,9 @@ def markdown(data: dict[str, Any]) -> str:
                     f"{change[f'p50_sequential_{kind}']:+.1f}% |")
     rows.append(f"| {data['concurrency']} clients, requests/s (median of rounds) | "
                 f"{r['off']['rps']:.0f} | {r['on']['rps']:.0f} | {change['rps']:+.1f}% |")
+    rows.append(f"| {data['concurrency']} clients, gateway CPU per request (ms, median of "
+                f"rounds) | {r['off']['cpu_ms_per_request']:.3f} | "
+                f"{r['on']['cpu_ms_per_request']:.3f} | {change['cpu_per_request']:+.1f}% |")
     rows.append(f"| {data['concurrency']} clients, p50 latency (ms) | "
                 f"{r['off']['under_load']['p50_ms']:.2f} | {r['on']['under_load']['p50_ms']:.2f}"
                 f" | {change['p50_under_load']:+.1f}% |")
@@ -174,7 +194,11 @@ def markdown(data: dict[str, Any]) -> str:
         f"{data['concurrency']} concurrent clients per round.\n\n"
         + "\n".join(rows) + "\n\n"
         f"Spans the receiver decoded: {r['spans_exported']}. Requests per second per round: "
-        f"off {r['off']['rps_per_round']}, on {r['on']['rps_per_round']}.\n\n"
+        f"off {r['off']['rps_per_round']}, on {r['on']['rps_per_round']}. Gateway CPU ms "
+        f"per request per round: off {r['off']['cpu_ms_per_request_per_round']}, on "
+        f"{r['on']['cpu_ms_per_request_per_round']}.\n\n"
+        "Spans are Inferplane's own, encoded straight to OTLP protobuf in an export thread "
+        "(no OpenTelemetry SDK).\n\n"
         f"Machine: {m['cpu_model']}, {m['cpu_cores']} CPUs (load average at start "
         f"{m['load_average_at_start'][0]:.2f}), shared by the gateway, the "
         "fake upstream, the receiver and the load generator.\n")

@@ -87,7 +87,7 @@ def build(model: Path, out: Path) -> None:
     unk = tokens[v["unk"]] if v["unk"] is not None else None
     tok = Tokenizer(BPE(vocab=vocab, merges=merges(tokens, v["scores"], types), unk_token=unk,
                         byte_fallback=True, fuse_unk=True, ignore_merges=False))
-    steps = [normalizers.Replace(" ", SPACE)]
+    steps: list[normalizers.Normalizer] = [normalizers.Replace(" ", SPACE)]
     if v["add_space_prefix"]:
         steps.insert(0, normalizers.Prepend(SPACE))
     tok.normalizer = normalizers.Sequence(steps)

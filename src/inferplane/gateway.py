@@ -1,5 +1,6 @@
 """The gateway's long-lived parts, started and stopped together: ledger, tenancy, providers,
-router, the model registry's live snapshot with its rollout watcher, shadow traffic."""
+router, the model registry's live snapshot with its rollout watcher, shadow traffic, and the
+drift monitor where ``drift.enabled``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import hashlib
 import logging
 import os
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from inferplane.audit.entries import CONFIG_LOAD
@@ -16,6 +19,7 @@ from inferplane.cache.service import ResponseCache
 from inferplane.compliance.incidents import Incidents
 from inferplane.compliance.retention import retention_notice, retention_problem
 from inferplane.config import Config
+from inferplane.drift.monitor import DriftMonitor
 from inferplane.errors import ConfigError
 from inferplane.governance.canary import Split
 from inferplane.governance.live import LiveRegistry
@@ -29,6 +33,7 @@ from inferplane.metering.intensity import intensity_source
 from inferplane.metering.meter import build_meters
 from inferplane.observe.metrics import Metrics
 from inferplane.observe.tracing import build_tracer
+from inferplane.polling import poll_forever
 from inferplane.providers.base import Provider, create
 from inferplane.request_accounting import Timings
 from inferplane.routing.router import Router
@@ -61,11 +66,16 @@ class Gateway:
         self.metrics = Metrics(self.router.model_names(), self.providers, self.router.stats)
         self.cache = ResponseCache.build(config, self.providers)
         self.tracer = build_tracer(config.observe)  # None: tracing is off
+        self.drift: DriftMonitor | None = None  # None: drift detection is off
+        if config.drift.enabled:
+            self.drift = DriftMonitor(config.drift, _canonical_model(config))
+            self.metrics.drift.source = self.drift
         self._ledger: Ledger | None = None
         self._access: Access | None = None
         self._governance: LiveRegistry | None = None
         self._audit: AuditLog | None = None
         self._checkpoints: asyncio.Task[None] | None = None
+        self._budgets: asyncio.Task[None] | None = None
         self._settling: set[asyncio.Task[None]] = set()
         # a shadow copy's record goes to the ledger (its gates read it), not into the live
         # traffic's metrics
@@ -117,6 +127,10 @@ class Gateway:
         store = TenancyStore(make_engine(self.config.store.url))  # the ledger migrated it
         self._access = Access.build(self.config, store)
         await self._access.start()
+        await self._read_budgets()
+        self._budgets = asyncio.create_task(poll_forever(
+            self.config.tenancy.budget_metrics_interval_s, self._read_budgets,
+            "the budgets' standing", log), name="inferplane-budget-gauges")
         self._audit = await asyncio.to_thread(self._open_audit)
         self._checkpoints = asyncio.create_task(self._issue_checkpoints())
         notice = retention_notice(self.config)
@@ -126,6 +140,9 @@ class Gateway:
                                         self.router, self.cache.follow)
         await self._governance.start()  # before any provider: nothing serves unchecked
         self.cache.start()  # shared semantic caches start following their index
+        self.metrics.governance = self._governance.view
+        if self.drift is not None:
+            self.drift.start()
         for provider in self.providers.values():
             await provider.start()
 
@@ -158,6 +175,11 @@ class Gateway:
         }, actor=f"gateway:{socket.gethostname()}:{os.getpid()}")
         return audit
 
+    async def _read_budgets(self) -> None:
+        """The budget gauges' figures, from the shared store."""
+        self.metrics.budgets = await asyncio.to_thread(self.access.store.budget_standings,
+                                                       time.time())
+
     async def _issue_checkpoints(self) -> None:
         """A signed checkpoint every ``audit.checkpoint_interval_s`` when the tree grew."""
         incidents = Incidents(make_engine(self.config.store.url))
@@ -175,8 +197,9 @@ class Gateway:
 
     async def stop(self) -> None:
         await self.shadow.stop()
-        if self._checkpoints is not None:
-            self._checkpoints.cancel()
+        for task in (self._checkpoints, self._budgets):
+            if task is not None:
+                task.cancel()
         for provider in self.providers.values():
             try:
                 await provider.stop()
@@ -185,6 +208,8 @@ class Gateway:
         if self._settling:
             await asyncio.gather(*self._settling, return_exceptions=True)
         await self.cache.close()
+        if self.drift is not None:
+            await asyncio.to_thread(self.drift.stop)
         if self.tracer is not None:
             await asyncio.to_thread(self.tracer.shutdown)  # what is left is exported
         if self._access is not None:
@@ -219,6 +244,12 @@ class Gateway:
             any(t.provider.ready for t in self.router.targets(name))
             for name in self.router.model_names()
         )
+
+
+def _canonical_model(config: Config) -> Callable[[str], str | None]:
+    """The model name a request's model or alias stands for (None: not one of ours)."""
+    names = {name: m.name for m in config.models for name in (m.name, *m.aliases)}
+    return names.get
 
 
 def audit_key_file(config: Config) -> Path:

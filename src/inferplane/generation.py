@@ -64,6 +64,18 @@ if TYPE_CHECKING:
     from inferplane.observe.spans import RequestSpan
 
 NO_HEADERS: Mapping[str, str] = {}
+#: What drift detection reads of an answer: its opening (a refusal shows there).
+SAID_CHARS = 256
+SAID_PIECES = 64  # streamed deltas kept: a token or so each
+
+
+def last_user_text(req: GenerationRequest | None) -> str:
+    """The request's last user message (or plain prompt): what drift detection reads."""
+    if req is None:
+        return ""
+    if req.prompt is not None:
+        return req.prompt
+    return next((m.content for m in reversed(req.messages) if m.role == "user"), "")
 
 
 class StreamWriter(Protocol):
@@ -111,6 +123,8 @@ class Generation:
         self._ended = False
         self._cache: CacheTurn | None = None  # the model's response cache, where it has one
         self._route: RouteRequest | None = None  # a generation's, for its shadow
+        # where drift is on: the answer's opening pieces (a refusal shows there), else None
+        self._said: list[str] | None = None if gateway.drift is None else []
 
     async def start(self, req: GenerationRequest, headers: Mapping[str, str] = NO_HEADERS
                     ) -> None:
@@ -240,6 +254,8 @@ class Generation:
             else:
                 if self._span is not None:
                     self._span.output(result.text, result.finished.finish_reason)
+                if self._said is not None:
+                    self._said.append(result.text[:SAID_CHARS])
                 self.end(200)  # durable before the response leaves
                 return result
 
@@ -277,7 +293,7 @@ class Generation:
         """The client's stream. Its ledger record is written before the final frame; if the
         client leaves first, the upstream stream is closed at once and a 499 recorded."""
         assert self._events is not None
-        events, acct = self._events, self.acct
+        events, acct, said = self._events, self.acct, self._said
         relayed = self._relayed  # the upstream's own frames: its first and finish chunks too
         try:
             if not relayed:
@@ -288,6 +304,8 @@ class Generation:
                     yield event.data
                 elif isinstance(event, TextDelta):
                     acct.delta(len(event.text))
+                    if said is not None and len(said) < SAID_PIECES:
+                        said.append(event.text)
                     yield writer.text(event)
                 elif isinstance(event, ToolCallDelta):
                     acct.delta(len(event.arguments))
@@ -324,3 +342,6 @@ class Generation:
             self._cache.store(record)
         if status == 200 and self._route is not None and self._route.version is None:
             self.gateway.shadow.mirror(acct, self._route)  # a pinned request is not mirrored
+        drift = self.gateway.drift
+        if drift is not None and acct.saved is None and record.endpoint != "embeddings":
+            drift.offer(record, last_user_text(acct.request), "".join(self._said or ()))

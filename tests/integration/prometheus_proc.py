@@ -51,15 +51,18 @@ def binary() -> str:
 
 
 @contextmanager
-def running_prometheus(root: Path, *targets: str) -> Iterator[Prometheus]:
-    """Prometheus scraping ``targets`` (``host:port``) every second, its data in ``root``."""
+def running_prometheus(root: Path, *targets: str,
+                       rules: Path | None = None) -> Iterator[Prometheus]:
+    """Prometheus scraping ``targets`` (``host:port``) every second, evaluating the rule file
+    ``rules`` if given, its data in ``root``."""
     root.mkdir(parents=True, exist_ok=True)
     config = root / "prometheus.yml"
     listed = ", ".join(f"'{t}'" for t in targets)
     config.write_text(
         f"global: {{scrape_interval: {SCRAPE_INTERVAL_S}s, "
         f"evaluation_interval: {SCRAPE_INTERVAL_S}s}}\n"
-        "scrape_configs:\n  - job_name: inferplane\n"
+        + ("" if rules is None else f"rule_files: ['{rules}']\n")
+        + "scrape_configs:\n  - job_name: inferplane\n"
         f"    static_configs: [{{targets: [{listed}]}}]\n")
     port = free_port()
     log = (root / "prometheus.log").open("wb")

@@ -14,9 +14,11 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from inferplane.ledger.record import UsageRecord
+from inferplane.observe.governance import GovernanceView
 from inferplane.observe.metrics import Metrics
 from inferplane.request_accounting import Timings
 from inferplane.routing.health import DeploymentStats
+from inferplane.tenancy.budget import BudgetStanding
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 
@@ -50,6 +52,8 @@ def test_every_metric_the_rules_read_is_exported() -> None:
         provider="llamacpp", prompt_tokens=1, completion_tokens=2, ttft_ms=1.0, latency_ms=2.0,
         status=200, error_type=None, finish_reason="stop", stream=True, engine_seconds=0.0,
         cost_usd=0.0), Timings(0.0, 0.001, [{"deployment": "local", "outcome": "ok"}]))
+    metrics.governance = lambda: GovernanceView(("m",), (("model", "m"),), {"m": 2})
+    metrics.budgets = [BudgetStanding("tenant:t", 100.0, 12.5, 1.8e9)]
     asyncio.run(metrics.refresh())
     exposition = metrics.exposition().decode()
     exported = {name for family in text_string_to_metric_families(exposition)

@@ -200,3 +200,37 @@ async def test_closing_a_stream_early_releases_it(provider: AnthropicProvider,
     await stream.aclose()
     events = await collect(provider, chat(Message("user", "again"), stream=True))
     assert text_of(events) == "[claude] echo: again"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_response_format_is_answered_through_the_answer_tool(
+        provider: AnthropicProvider, upstream: UpstreamProcess, stream: bool) -> None:
+    """The schema goes as a tool the model must call; its input comes back as the text, and
+    no tool call shows."""
+    schema = {"type": "object", "properties": {"echo": {"type": "string"}},
+              "required": ["echo"]}
+    request = chat(Message("user", "Tell me about the sea"), stream=stream,
+                   response_format={"type": "json_schema",
+                                    "json_schema": {"name": "reply", "schema": schema}})
+    events = await collect(provider, request)
+    assert orjson.loads(text_of(events)) == {"echo": "Tell me about the sea"}
+    assert not any(isinstance(e, ToolCallDelta) for e in events)
+    assert isinstance(events[-1], Finished) and events[-1].finish_reason == "stop"
+    [logged] = upstream.requests()
+    assert logged["body"]["tools"] == [{"name": "reply", "input_schema": schema,
+                                        "description": "Give your answer: its input is the "
+                                                       "answer."}]
+    assert logged["body"]["tool_choice"] == {"type": "tool", "name": "reply"}
+
+
+async def test_with_client_tools_the_model_must_call_one_and_real_calls_show(
+        provider: AnthropicProvider, upstream: UpstreamProcess) -> None:
+    request = chat(Message("user", "Tell me about the sea"), tools=(ECHO,),
+                   response_format={"type": "json_object"})
+    events = await collect(provider, request)
+    [logged] = upstream.requests()
+    assert [t["name"] for t in logged["body"]["tools"]] == ["echo", "answer"]
+    assert logged["body"]["tool_choice"] == {"type": "any"}
+    calls = [e for e in events if isinstance(e, ToolCallDelta)]
+    assert calls and calls[0].index == 0 and calls[0].name == "echo"  # the fake calls the first
+    assert isinstance(events[-1], Finished) and events[-1].finish_reason == "tool_calls"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import time
 from collections import Counter
@@ -82,6 +83,10 @@ class World:
     def admin(self, method: str, path: str, who: str, **kw: Any) -> httpx.Response:
         return httpx.request(method, f"{self.gateway.url}/admin/v1{path}", timeout=30,
                              headers={"authorization": f"Bearer {self.keys[who]}"}, **kw)
+
+    def metrics(self) -> str:
+        return httpx.get(f"{self.gateway.url}/metrics", timeout=10,
+                         headers={"authorization": f"Bearer {self.keys['author']}"}).text
 
     def chat(self, model: str) -> httpx.Response:
         return httpx.post(f"{self.gateway.url}/v1/chat/completions", timeout=30,
@@ -198,6 +203,8 @@ def test_history_answers_which_version_served_at_each_moment(world: World) -> No
     world.approve("hist-v1")
     world.approve("hist-v2")
     marks: dict[str, float] = {}
+    rollbacks = 'inferplane_rollback_moves_total{model="hist"}'
+    assert f"{rollbacks} 0.0" in world.metrics()
     for step, call in (("v1", ("/models/hist-v1/rollout", {"stage": "production"})),
                        ("v2", ("/models/hist-v2/rollout", {"stage": "production"})),
                        ("back", ("/models/rollback", {"model": "hist", "reason": "slow"}))):
@@ -209,6 +216,8 @@ def test_history_answers_which_version_served_at_each_moment(world: World) -> No
         marks[step] = time.time()
         time.sleep(0.3)
     expected = {"v1": "hist-v1", "v2": "hist-v2", "back": "hist-v1"}
+    count = re.search(re.escape(rollbacks) + r" (\S+)", world.metrics())
+    assert count is not None and float(count.group(1)) >= 1  # hist-v2 down, hist-v1 back
     assert answer.headers["x-inferplane-version"] == "hist-v1"
     time.sleep(0.5)  # the ledger's group commit
     for step, version in expected.items():
@@ -267,6 +276,8 @@ def test_a_kill_reaches_another_process_within_a_second(tmp_path: Path,
         assert elapsed < 1.0
         error = answer.json()["error"]
         assert answer.status_code == 503 and error["code"] == "governance_blocked"
+        kill_sample = 'inferplane_kill_active{kind="deployment",name="solo-1"} 1.0'
+        assert kill_sample in httpx.get(f"{b.url}/metrics", timeout=10).text
         assert "killed (deployment solo-1: leaking prompts)" in error["message"]
         # a model kill: new requests fall back where a fallback exists
         assert httpx.post(f"{a.url}/admin/v1/kills", timeout=10, json={
@@ -282,6 +293,7 @@ def test_a_kill_reaches_another_process_within_a_second(tmp_path: Path,
         assert lifted.returncode == 0, lifted.stderr
         time.sleep(0.6)
         assert _post(a, "solo").status_code == 200 and _post(b, "solo").status_code == 200
+        assert kill_sample not in httpx.get(f"{b.url}/metrics", timeout=10).text
         events = httpx.get(f"{b.url}/admin/v1/models/history", timeout=10,
                            params={"model": "solo"}).json()
         assert events["kills"] == {}

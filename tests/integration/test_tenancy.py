@@ -77,7 +77,7 @@ def config_text(root: Path, db_url: str, redis_url: str, upstream: UpstreamProce
         f"store: {{url: '{db_url}'}}\n"
         f"ledger: {{dir: '{root}/wal-{name}', commit_interval_ms: 20}}\n"
         f"redis: {{url: '{redis_url}'}}\n"
-        "tenancy: {poll_interval_ms: 250}\n"
+        "tenancy: {poll_interval_ms: 250, budget_metrics_interval_s: 0.3}\n"
         "models:\n  - name: chat\n  - name: chat-mini\n  - name: other\n"
         "deployments:\n"
         + "".join(
@@ -187,6 +187,47 @@ def test_budget_holds_under_200_concurrent_requests(cluster: Cluster) -> None:
     assert budget - reservation - 1e-9 <= final <= budget + 1e-9
 
 
+def _gauge(text: str, name: str, scope: str) -> float | None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("scope") == scope:
+                return float(sample.value)
+    return None
+
+
+def test_every_process_reports_the_budget_as_the_ledger_stands(cluster: Cluster) -> None:
+    """The budget gauges (read by the alert forecasting exhaustion) of every process show the
+    ledger's spend against the budget and when its period ends."""
+    cluster.cli("tenants", "create", "gauged", "--budget", "5usd/day")
+    cluster.cli("tenants", "create", "gauged-total", "--budget", "1usd/total")
+    key = cluster.key("--tenant", "gauged")
+    viewer = cluster.key("--tenant", "gauged", "--scopes", "viewer")
+    for i in range(4):
+        chat(cluster.gateways[i % 2], key)
+    cluster.wait_records(4, "tenant", "gauged")
+    spent = cluster.spent("tenant", "gauged")
+    assert spent > 0
+    day_end = (time.time() // 86400 + 1) * 86400
+    for gateway in cluster.gateways:
+        deadline = time.monotonic() + 10
+        while True:
+            text = httpx.get(gateway.url + "/metrics", timeout=10,
+                             headers={"authorization": f"Bearer {viewer}"}).text
+            shown = _gauge(text, "inferplane_budget_spent_usd", "tenant:gauged")
+            if shown is not None and abs(shown - spent) < 1e-9:
+                break
+            assert time.monotonic() < deadline, (shown, spent)
+            time.sleep(0.2)
+        assert _gauge(text, "inferplane_budget_usd", "tenant:gauged") == 5.0
+        end = _gauge(text, "inferplane_budget_period_end_timestamp_seconds", "tenant:gauged")
+        assert end == day_end
+        assert _gauge(text, "inferplane_budget_usd", "tenant:gauged-total") == 1.0
+        assert _gauge(text, "inferplane_budget_period_end_timestamp_seconds",
+                      "tenant:gauged-total") is None  # a total budget never resets
+
+
 def test_rpm_limit_holds_across_processes(cluster: Cluster) -> None:
     """100 RPM across three processes: a burst of 300 admits 100 plus what refills during it
     (100/60 per second), not 100 per process."""
@@ -278,6 +319,11 @@ def test_admin_and_viewer_roles(cluster: Cluster) -> None:
         chat(cluster.gateways[1], secret, model="other")
     models = [m.id for m in client(cluster.gateways[1], secret).models.list()]
     assert models == ["chat-mini"]
+    # Scopes are given by name, as JSON has them.
+    reader = httpx.post(gw + "/keys", headers=as_admin,
+                        json={"tenant": "initech", "scopes": ["viewer", "read:ledger"]})
+    assert reader.status_code == 201, reader.text
+    assert sorted(reader.json()["scopes"]) == ["read:ledger", "viewer"]
     # The viewer reads everything and changes nothing.
     assert httpx.get(gw + "/tenants/initech", headers=as_viewer).json()["rpm"] == 50
     assert any(k["tenant"] == "initech" for k in
@@ -291,7 +337,7 @@ def test_admin_and_viewer_roles(cluster: Cluster) -> None:
     admin_id = admin.split("_")[1]
     mine = [e for e in events if e["actor"] == f"key:{admin_id}"]
     assert [e["action"] for e in reversed(mine)] == ["tenant.create", "key.create",
-                                                      "tenant.update"]
+                                                      "key.create", "tenant.update"]
     assert secret not in str(events)
     assert any(e["actor"].startswith("cli:") and e["action"] == "key.create" for e in events)
 

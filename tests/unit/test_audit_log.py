@@ -95,6 +95,37 @@ def test_changes_are_appended_once_in_order_and_every_proof_verifies(url: str,
         log.consistency(1, size + 1)
 
 
+def test_checkpoints_issued_at_once_for_one_size_are_kept_once(url: str, log: AuditLog,
+                                                                 tmp_path: Path) -> None:
+    """The periodic issuer and a client's request sign the same tree at the same moment (seen
+    as a 500 under load, when both inserted the checkpoint): both get it, it is kept once."""
+    import threading
+
+    log.append("tenant.create", {"name": "t"}, "cli:ana")
+    logs = [AuditLog.open(url, key_file=tmp_path / "keys" / "audit.key") for _ in range(4)]
+    start = threading.Barrier(len(logs))
+    notes: list[str] = []
+    errors: list[BaseException] = []
+
+    def issue(other: AuditLog) -> None:
+        start.wait()
+        try:
+            notes.extend(other.checkpoint().text for _ in range(5))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=issue, args=(other,)) for other in logs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for other in logs:
+        other.close()
+    assert errors == [] and len(set(notes)) == 1 and len(notes) == 20
+    with _engine(url).connect() as c:
+        assert store.read_checkpoints(c) == notes[:1]
+
+
 def test_a_failed_change_appends_nothing(url: str, log: AuditLog) -> None:
     tenancy = TenancyStore.open(url)
     tenancy.create_tenant(Tenant("acme"), "cli:ana")

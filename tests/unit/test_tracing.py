@@ -1,6 +1,7 @@
 """Traces: when tracing is on, the GenAI attribute mapping of a finished request, the request
 span as a child of the client's trace context, attempt spans, the trace context handed to
-upstream requests, and prompts kept out unless content capture is on."""
+upstream requests, sampling, prompts kept out unless content capture is on, and the OTLP
+encoding (decoded with opentelemetry-proto's own classes)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,16 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as semconv
-from opentelemetry.trace import SpanKind, StatusCode
 
 from inferplane.config import DeploymentConfig, ObserveConfig
 from inferplane.ledger.record import UsageRecord
 from inferplane.observe.genai import record_attributes, span_name
-from inferplane.observe.otel import Tracer
+from inferplane.observe.otel import Tracer, resource
+from inferplane.observe.otlp import CLIENT, SERVER, FinishedSpan, export_request
+from inferplane.observe.sampling import Sampler, sampler
+from inferplane.observe.span_export import BatchExporter
 from inferplane.observe.trace_context import UPSTREAM_TRACE, with_trace
 from inferplane.observe.tracing import build_tracer, enabled
 from inferplane.protocol.types import GenerationRequest, Message, SamplingParams
@@ -59,15 +60,26 @@ def target(name: str = "d1") -> Target:
     return cast(Target, SimpleNamespace(deployment=deployment))
 
 
+class Exporter:
+    """Keeps finished spans, as the OTLP exporter's queue would take them."""
+
+    def __init__(self) -> None:
+        self.spans: list[FinishedSpan] = []
+
+    def export(self, span: FinishedSpan) -> None:
+        self.spans.append(span)
+
+    def shutdown(self) -> None:
+        return None
+
+
 @pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
+def exporter() -> Exporter:
+    return Exporter()
 
 
-def tracer(exporter: InMemorySpanExporter, capture: bool = False) -> Tracer:
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return Tracer(provider, capture)
+def tracer(exporter: Exporter, capture: bool = False, ratio: float = 1.0) -> Tracer:
+    return Tracer(exporter, Sampler(ratio, parent_based=True), capture)
 
 
 @pytest.fixture(autouse=True)
@@ -77,9 +89,9 @@ def no_upstream_trace() -> Iterator[None]:
     UPSTREAM_TRACE.reset(token)
 
 
-def traced(exporter: InMemorySpanExporter, capture: bool = False, status: int = 200,
+def traced(exporter: Exporter, capture: bool = False, status: int = 200,
            error: str | None = None, headers: dict[str, str] | None = None
-           ) -> dict[str, ReadableSpan]:
+           ) -> dict[str, FinishedSpan]:
     """A request traced through two attempts (the first failing), by name."""
     tr = tracer(exporter, capture)
     acct = Accounting(id="chatcmpl-1", endpoint="chat.completions")
@@ -92,7 +104,7 @@ def traced(exporter: InMemorySpanExporter, capture: bool = False, status: int = 
     second.end({"deployment": "d1", "outcome": "ok"})
     span.output("the secret answer", "stop")
     span.end(record(status, error), acct)
-    return {s.name: s for s in exporter.get_finished_spans()}
+    return {s.name: s for s in exporter.spans}
 
 
 def test_the_attribute_names_are_the_conventions() -> None:
@@ -127,31 +139,34 @@ def test_a_request_that_reached_no_deployment_has_no_usage() -> None:
 
 
 def test_the_request_span_is_the_clients_child_and_attempts_its_children(
-        exporter: InMemorySpanExporter) -> None:
+        exporter: Exporter) -> None:
     spans = traced(exporter)
     assert set(spans) == {"chat small", "attempt d0", "attempt d1"}
     top = spans["chat small"]
-    assert top.kind is SpanKind.SERVER
-    assert format(top.context.trace_id, "032x") == TRACE_ID
-    assert top.parent is not None and format(top.parent.span_id, "016x") == PARENT_ID
-    attrs = dict(top.attributes or {})
+    assert top.kind == SERVER
+    assert format(top.trace_id, "032x") == TRACE_ID
+    assert top.parent_span_id is not None and format(top.parent_span_id, "016x") == PARENT_ID
+    assert top.start_ns <= top.end_ns
+    attrs = dict(top.attributes)
     assert attrs["gen_ai.request.max_tokens"] == 32
     assert attrs["gen_ai.request.temperature"] == 0.2
     assert attrs["gen_ai.request.top_p"] == 0.9
     for name in ("d0", "d1"):
         child = spans[f"attempt {name}"]
-        assert child.kind is SpanKind.CLIENT
-        assert child.parent is not None and child.parent.span_id == top.context.span_id
-        assert dict(child.attributes or {})["inferplane.deployment"] == name
+        assert child.kind == CLIENT and child.trace_id == top.trace_id
+        assert child.parent_span_id == top.span_id
+        assert child.attributes["inferplane.deployment"] == name
     failed = spans["attempt d0"]
-    assert dict(failed.attributes or {})["error.type"] == "upstream_unreachable"
-    assert failed.status.status_code is StatusCode.ERROR
-    assert dict(spans["attempt d1"].attributes or {})["inferplane.attempt.outcome"] == "ok"
-    assert top.status.status_code is StatusCode.UNSET
+    assert failed.attributes["error.type"] == "upstream_unreachable"
+    assert failed.attributes["inferplane.upstream_status"] == 503
+    assert failed.error == "upstream_unreachable"
+    assert spans["attempt d1"].attributes["inferplane.attempt.outcome"] == "ok"
+    assert spans["attempt d1"].error is None
+    assert top.error is None
 
 
 def test_the_upstream_request_carries_the_attempts_trace_context(
-        exporter: InMemorySpanExporter) -> None:
+        exporter: Exporter) -> None:
     tr = tracer(exporter)
     acct = Accounting(id="chatcmpl-1", endpoint="chat.completions")
     span = tr.request(acct, {"traceparent": TRACEPARENT, "tracestate": "vendor=1"})
@@ -165,29 +180,114 @@ def test_the_upstream_request_carries_the_attempts_trace_context(
     attempt.end({"outcome": "ok"})
     span.end(record(), acct)
     assert UPSTREAM_TRACE.get() is None  # what follows the request is not in its trace
-    ids = {format(s.context.span_id, "016x") for s in exporter.get_finished_spans()
-           if s.name == "attempt d1"}
+    ids = {format(s.span_id, "016x") for s in exporter.spans if s.name == "attempt d1"}
     assert ids == {span_id}
 
 
-def test_an_error_sets_error_type_and_status(exporter: InMemorySpanExporter) -> None:
+def test_an_error_sets_error_type_and_status(exporter: Exporter) -> None:
     top = traced(exporter, status=503, error="upstream_unreachable")["chat small"]
-    assert dict(top.attributes or {})["error.type"] == "upstream_unreachable"
-    assert top.status.status_code is StatusCode.ERROR
+    assert top.attributes["error.type"] == "upstream_unreachable"
+    assert top.error == "upstream_unreachable"
 
 
-def test_without_a_traceparent_the_request_starts_a_trace(
-        exporter: InMemorySpanExporter) -> None:
+def test_without_a_traceparent_the_request_starts_a_trace(exporter: Exporter) -> None:
     top = traced(exporter, headers={"user-agent": "x"})["chat small"]
-    assert top.parent is None
+    assert top.parent_span_id is None
+    assert format(top.trace_id, "032x") != TRACE_ID and top.trace_id != 0
 
 
-def test_content_is_exported_only_when_captured(exporter: InMemorySpanExporter) -> None:
+@pytest.mark.parametrize("value", ["garbage", f"00-{'0' * 32}-{PARENT_ID}-01",
+                                   f"ff-{TRACE_ID}-{PARENT_ID}-01",
+                                   f"00-{TRACE_ID}-{PARENT_ID}-01-extra"])
+def test_an_invalid_traceparent_starts_a_new_trace(exporter: Exporter, value: str) -> None:
+    top = traced(exporter, headers={"traceparent": value})["chat small"]
+    assert top.parent_span_id is None and format(top.trace_id, "032x") != TRACE_ID
+
+
+def test_a_client_that_did_not_sample_is_followed(exporter: Exporter) -> None:
+    """parentbased: flag 00 from the client, nothing recorded, yet the upstream request
+    carries the trace on (unsampled), so the trace stays whole downstream."""
+    tr = tracer(exporter)
+    acct = Accounting(id="chatcmpl-1", endpoint="chat.completions")
+    span = tr.request(acct, {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-00"})
+    attempt = span.attempt(target())
+    carried = with_trace(None)
+    assert carried is not None and carried["traceparent"].startswith(f"00-{TRACE_ID}-")
+    assert carried["traceparent"].endswith("-00")
+    attempt.end({"outcome": "ok"})
+    span.end(record(), acct)
+    assert exporter.spans == []
+
+
+def test_a_ratio_sampler_records_about_its_share_of_new_traces(exporter: Exporter) -> None:
+    tr = tracer(exporter, ratio=0.25)
+    for _ in range(4000):
+        acct = Accounting(id="chatcmpl-1", endpoint="chat.completions")
+        tr.request(acct, {}).end(record(), acct)
+    assert 800 < len(exporter.spans) < 1200
+
+
+@pytest.mark.parametrize(("env", "ratio", "parent_based"), [
+    ({}, 1.0, True),
+    ({"OTEL_TRACES_SAMPLER": "always_off"}, 0.0, False),
+    ({"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+     0.1, True),
+    ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "x"}, 1.0, False),
+    ({"OTEL_TRACES_SAMPLER": "jaeger_remote"}, 1.0, True),
+])
+def test_the_sampler_the_environment_names(env: dict[str, str], ratio: float,
+                                          parent_based: bool) -> None:
+    assert sampler(env) == Sampler(ratio, parent_based)
+
+
+def test_the_otlp_encoding_is_what_opentelemetry_proto_decodes(exporter: Exporter) -> None:
+    spans = list(traced(exporter, capture=True, status=503, error="upstream_unreachable",
+                        headers={"traceparent": TRACEPARENT, "tracestate": "v=1"}).values())
+    body = export_request(spans, resource({"OTEL_SERVICE_NAME": "gw"}), "inferplane", "9.9")
+    decoded = ExportTraceServiceRequest.FromString(body)
+    (rs,) = decoded.resource_spans
+    assert {a.key: a.value.string_value for a in rs.resource.attributes}["service.name"] == "gw"
+    (ss,) = rs.scope_spans
+    assert (ss.scope.name, ss.scope.version) == ("inferplane", "9.9")
+    by_name = {s.name: s for s in ss.spans}
+    top = by_name["chat small"]
+    assert top.trace_id.hex() == TRACE_ID and top.parent_span_id.hex() == PARENT_ID
+    assert top.trace_state == "v=1" and top.kind == SERVER
+    assert top.status.code == 2 and top.status.message == "upstream_unreachable"
+    ours = next(s for s in spans if s.name == "chat small")
+    assert (top.start_time_unix_nano, top.end_time_unix_nano) == (ours.start_ns, ours.end_ns)
+    values = {a.key: a.value for a in top.attributes}
+    assert set(values) == {k for k, v in ours.attributes.items() if v is not None}
+    for key, value in ours.attributes.items():
+        if value is None:
+            continue
+        kind = values[key].WhichOneof("value")
+        got: Any = getattr(values[key], kind)
+        if kind == "array_value":
+            got = tuple(v.string_value for v in got.values)
+            value = tuple(value)
+        assert got == value, key
+    assert by_name["attempt d0"].parent_span_id == top.span_id
+
+
+def test_the_batch_exporter_sends_everything_queued_by_shutdown() -> None:
+    sent: list[list[FinishedSpan]] = []
+    batches = BatchExporter(lambda spans: sent.append(list(spans)), max_queue=100,
+                            max_batch=8, delay_s=60)
+    span = FinishedSpan(1, 2, None, "s", SERVER, 0, 1, {})
+    for _ in range(120):
+        batches.export(span)
+    batches.shutdown()
+    assert sum(map(len, sent)) == 100 and batches.dropped == 20
+    assert max(map(len, sent)) <= 8
+
+
+def test_content_is_exported_only_when_captured(exporter: Exporter) -> None:
     plain = traced(exporter)["chat small"]
-    assert PROMPT not in str(plain.to_json())
-    assert "gen_ai.input.messages" not in (plain.attributes or {})
-    exporter.clear()
-    captured = dict(traced(exporter, capture=True)["chat small"].attributes or {})
+    assert PROMPT not in str(plain.attributes)
+    assert "gen_ai.input.messages" not in plain.attributes
+    exporter.spans.clear()
+    captured = dict(traced(exporter, capture=True)["chat small"].attributes)
     assert PROMPT in str(captured["gen_ai.input.messages"])
     assert "the secret answer" in str(captured["gen_ai.output.messages"])
 

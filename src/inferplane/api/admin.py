@@ -83,8 +83,9 @@ class TenantIn(LimitsIn):
 class KeyIn(LimitsIn):
     tenant: str = Field(pattern=_NAME)
     name: str | None = Field(None, max_length=128, pattern=_TEXT)
-    scopes: list[KeyScope] = Field(default_factory=lambda: [KeyScope.INFERENCE], min_length=1,
-                                   max_length=len(KeyScope))
+    # JSON has no enums: a scope comes as its string (strict mode would refuse every one)
+    scopes: list[Annotated[KeyScope, Field(strict=False)]] = Field(
+        default_factory=lambda: [KeyScope.INFERENCE], min_length=1, max_length=len(KeyScope))
     models: list[Annotated[str, Field(min_length=1, max_length=128, pattern=_ITEM)]] = Field(
         default_factory=list, max_length=100)
     residency: list[Annotated[str, Field(min_length=1, max_length=64, pattern=_ITEM)]] | None = (
@@ -330,8 +331,8 @@ def build_admin(gateway: Gateway, extra: Sequence[APIRouter] = ()) -> ASGIApp:
     modules of their own (``admin_cache``); the model registry's routes are ``admin_models``."""
     api = FastAPI(
         title="Inferplane admin API", version="1",
-        description="Tenants, API keys, deployments, model versions and kills, the usage ledger "
-                    "and the tamper-evident audit log. Authenticate with "
+        description="Tenants, API keys, deployments, model versions and kills, the usage ledger, "
+                    "the dashboard's figures and the tamper-evident audit log. Authenticate with "
                     "'Authorization: Bearer <key>'.",
         docs_url=None, redoc_url=None, openapi_url="/openapi.json",
         exception_handlers={InferplaneError: _inferplane_error,

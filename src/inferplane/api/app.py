@@ -11,7 +11,15 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from inferplane.api import admin_cache, anthropic_routes, openai_routes, probes
+from inferplane.api import (
+    admin_cache,
+    admin_dashboard,
+    admin_drift,
+    anthropic_routes,
+    dashboard_page,
+    openai_routes,
+    probes,
+)
 from inferplane.api.admin import build_admin
 from inferplane.api.error_responses import http_exception, unhandled_exception
 from inferplane.config import Config
@@ -42,7 +50,12 @@ def build_app(config: Config, on_start: Hook | None = None, on_stop: Hook | None
     gateway = Gateway(config, worker=worker)
     app = Starlette(
         routes=[*openai_routes.routes, *anthropic_routes.routes, *probes.routes,
-                Mount("/admin", app=build_admin(gateway, [admin_cache.router]))],
+                *dashboard_page.routes,
+                Mount("/admin", app=build_admin(gateway, [
+                    admin_cache.router, admin_dashboard.router,
+                    # only where drift is on: the dashboard reads the admin API's document
+                    # to know whether to ask
+                    *([admin_drift.router] if gateway.drift is not None else [])]))],
         exception_handlers={HTTPException: http_exception, Exception: unhandled_exception},
     )
     app.state.gateway = gateway

@@ -6,7 +6,7 @@ becomes of every other one: no field is dropped without a word.
   ``logit_bias: {}``...; some clients send them on every request) asks for nothing and is left
   out;
 - any other field is a vendor extension (``top_k``, ``repetition_penalty``, ``min_p``,
-  ``frequency_penalty: 0.5``, ``response_format``...): it goes as sent to a deployment that
+  ``frequency_penalty: 0.5``...): it goes as sent to a deployment that
   takes extensions (an OpenAI-compatible server: vLLM, SGLang, TGI, OpenAI, which answers for
   it), and a request whose model has no such deployment is refused with a 400 that names it.
 
@@ -24,7 +24,7 @@ _COMMON = frozenset({"model", "stream", "stream_options", "n", "max_tokens", "te
 #: The fields each endpoint parses into the canonical request.
 ACTED_ON: dict[Endpoint, frozenset[str]] = {
     "chat.completions": _COMMON | {"messages", "max_completion_tokens", "tools", "tool_choice",
-                                   "parallel_tool_calls", "top_logprobs"},
+                                   "parallel_tool_calls", "top_logprobs", "response_format"},
     "completions": _COMMON | {"prompt"},
 }
 #: Fields whose value here asks for nothing beyond the defaults: accepted and left out.

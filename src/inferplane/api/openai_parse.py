@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal, get_args
 
 from inferplane.api.fields import got, optional
+from inferplane.api.json_schema import check_schema
 from inferplane.api.openai_fields import extensions
 from inferplane.errors import InvalidRequest
 from inferplane.protocol.types import (
@@ -230,13 +231,26 @@ def _tools(raw: Any) -> tuple[Tool, ...]:
 
 
 def _response_format(raw: Any) -> dict[str, Any] | None:
-    """``{"type": "text" | "json_object" | "json_schema", ...}``, or None when absent."""
+    """``{"type": "text" | "json_object" | "json_schema", ...}``, or None when absent (or plain
+    text, which asks for nothing). A JSON schema must be one: ``{"type": "json_schema",
+    "json_schema": {"name": ..., "schema": {...}, "strict": ...}}``."""
     if raw is None:
         return None
     if not isinstance(raw, dict) or raw.get("type") not in _RESPONSE_FORMATS:
         raise InvalidRequest(
             "Invalid 'response_format': expected an object whose type is one of "
             f"{', '.join(_RESPONSE_FORMATS)}.", param="response_format")
+    if raw["type"] == "text":
+        return None
+    if raw["type"] == "json_schema":
+        spec = raw.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) \
+                or not isinstance(spec.get("schema"), dict):
+            raise InvalidRequest(
+                "Invalid 'response_format.json_schema': expected an object with a 'name' "
+                "(string) and a 'schema' (a JSON Schema object).",
+                param="response_format.json_schema")
+        check_schema(spec["schema"], "response_format.json_schema.schema")
     return raw
 
 

@@ -40,6 +40,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 
 from inferplane.audit.entries import Entry, encode
@@ -172,12 +173,13 @@ def read_hashes(c: Connection, level: int, start: int, end: int) -> list[bytes]:
 
 
 def save_checkpoint(c: Connection, size: int, key_id: str, root: bytes, note: str) -> None:
-    """Keep a signed checkpoint (once per size and key)."""
-    exists = select(audit_checkpoints.c.size).where(
-        audit_checkpoints.c.size == size, audit_checkpoints.c.key_id == key_id)
-    if c.execute(exists).first() is None:
-        c.execute(insert(audit_checkpoints).values(size=size, key_id=key_id, root_hash=root,
-                                                   note=note, issued_at=time.time()))
+    """Keep a signed checkpoint (once per size and key). Two issuers at once (the periodic
+    one and a client asking) sign the same note for a size, as Ed25519 is deterministic: the
+    second insert does nothing."""
+    dialect = postgresql if c.dialect.name == "postgresql" else sqlite
+    c.execute(dialect.insert(audit_checkpoints).values(
+        size=size, key_id=key_id, root_hash=root, note=note, issued_at=time.time()
+    ).on_conflict_do_nothing(index_elements=["size", "key_id"]))
 
 
 def read_checkpoints(c: Connection) -> list[str]:

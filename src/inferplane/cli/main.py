@@ -19,6 +19,7 @@ from inferplane.cli import (
     cache_cmd,
     compliance_cmd,
     config_cmd,
+    drift_cmd,
     eval_cmd,
     incidents_cmd,
     keys_cmd,
@@ -45,6 +46,7 @@ app.add_typer(cache_cmd.app, name="cache")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(compliance_cmd.app, name="compliance")
 app.add_typer(incidents_cmd.app, name="incidents")
+app.add_typer(drift_cmd.app, name="drift")
 app.command("report")(report_cmd.report)
 app.command("kill")(models_cmd.kill)
 app.command("unkill")(models_cmd.unkill)

@@ -11,6 +11,7 @@ The package holds, by module:
 - ``accounting`` and ``tenancy``: prices, hardware and energy; API keys, budgets and Redis;
 - ``governance``: model lifecycle rules (approvals, card fields, evaluation gate);
 - ``audit``: the audit log's signed checkpoints (interval, signing key, origin);
+- ``drift``: drift detection (windows, tests' alpha, embeddings, sampling);
 - ``systems``: the AI systems (models, tenants, intended purpose, high risk) for the EU AI Act;
 - ``root``: the root ``Config``, the checks between its entries and ``default_config``;
 - ``loader``: the file loader (which file is read, ``parse_config``, ``check_config``,
@@ -36,6 +37,7 @@ from inferplane.config.deployments import (
     EngineConfig as EngineConfig,
     TimeoutsConfig as TimeoutsConfig,
 )
+from inferplane.config.drift import DriftConfig as DriftConfig
 from inferplane.config.governance import (
     GovernanceConfig as GovernanceConfig,
     RolloutConfig as RolloutConfig,

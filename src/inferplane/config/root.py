@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 from inferplane.config.accounting import AccountingConfig, HardwareConfig
 from inferplane.config.audit import AuditConfig
 from inferplane.config.deployments import BreakerConfig, DeploymentConfig, EngineConfig
+from inferplane.config.drift import DriftConfig
 from inferplane.config.governance import GovernanceConfig
 from inferplane.config.models import ModelConfig
 from inferplane.config.observe import ObserveConfig
@@ -35,6 +36,7 @@ class Config(Section):
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     observe: ObserveConfig = Field(default_factory=ObserveConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
     models: list[ModelConfig]
     deployments: list[DeploymentConfig]
     systems: list[SystemConfig] = Field(default_factory=list)

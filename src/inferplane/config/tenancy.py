@@ -21,6 +21,7 @@ class TenancyConfig(Section):
     reserve_output_tokens: int = Field(4096, gt=0)  # reserved when a request sets no max_tokens
     poll_interval_ms: int = Field(250, gt=0, le=1000)  # key changes reach every process within
     key_cache_size: int = Field(10_000, gt=0)
+    budget_metrics_interval_s: float = Field(60.0, gt=0)  # the budget gauges' refresh
 
 
 class RedisConfig(Section):

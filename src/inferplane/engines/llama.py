@@ -135,8 +135,17 @@ class LlamaModel:
 
     # -- sampling ----------------------------------------------------------------------------
 
-    def new_sampler(self, *, temperature: float, top_p: float, seed: int | None) -> Any:
+    def new_sampler(self, *, temperature: float, top_p: float, seed: int | None,
+                    grammar: str | None = None) -> Any:
+        """A sampler chain; with ``grammar`` (GBNF), only tokens the grammar allows next are
+        candidates, so the text always parses."""
         chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
+        if grammar is not None:
+            constraint = lc.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
+            if not constraint:
+                lc.llama_sampler_free(chain)
+                raise LlamaError("llama.cpp could not compile the grammar")
+            lc.llama_sampler_chain_add(chain, constraint)
         if temperature <= 0.0:
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
             return chain

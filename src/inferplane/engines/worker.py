@@ -4,7 +4,8 @@ Run by the supervisor as ``python -m inferplane.engines.worker --fd N ...``. It 
 gateway over one socket, a JSON object per line:
 
 gateway -> worker  ``{"op": "generate", "id", "segments" | "prompt", "max_tokens",
-                      "temperature", "top_p", "stop", "seed", "logprobs", "ignore_eos"}``,
+                      "temperature", "top_p", "stop", "seed", "logprobs", "ignore_eos",
+                      "response_format"?}`` (JSON output, enforced by a grammar),
                    ``{"op": "cancel", "id"}``,
                    ``{"op": "stats", "id"}``, ``{"op": "shutdown"}``
 worker -> gateway  ``{"ev": "ready", ...}``, ``{"ev": "start", "id", "prompt_tokens"}``,
@@ -94,6 +95,19 @@ class _Decoding:
         return event
 
 
+def grammar(response_format: Message | None) -> str | None:
+    """The GBNF grammar that keeps the output to ``response_format``: any JSON object for
+    ``json_object``, the schema's instances for ``json_schema`` (llama.cpp's converter)."""
+    if response_format is None:
+        return None
+    from llama_cpp import llama_grammar
+
+    if response_format.get("type") == "json_object":
+        return str(llama_grammar.JSON_GBNF)
+    schema = response_format["json_schema"]["schema"]
+    return str(llama_grammar.json_schema_to_gbnf(orjson.dumps(schema).decode()))
+
+
 class Worker:
     def __init__(self, model: LlamaModel, channel: Channel, parallel: int,
                  energy: EnergySplit) -> None:
@@ -163,11 +177,18 @@ class Worker:
                 f"but {wanted} were requested{asked if max_tokens else ''}.",
             })
             return
-        sampler = self.model.new_sampler(
-            temperature=float(message.get("temperature", 1.0)),
-            top_p=float(message.get("top_p", 1.0)),
-            seed=message.get("seed"),
-        )
+        try:
+            sampler = self.model.new_sampler(
+                temperature=float(message.get("temperature", 1.0)),
+                top_p=float(message.get("top_p", 1.0)),
+                seed=message.get("seed"),
+                grammar=grammar(message.get("response_format")),
+            )
+        except (LlamaError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            self.channel.send({"ev": "error", "id": request_id, "code": "invalid_response_format",
+                               "message": f"This engine cannot enforce the response format: "
+                               f"{exc}"})
+            return
         logprobs = message.get("logprobs")
         self.state[request_id] = _Decoding(sampler, Stopper(tuple(message.get("stop") or ())),
                                            None if logprobs is None else int(logprobs),

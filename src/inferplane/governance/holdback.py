@@ -20,6 +20,7 @@ class Snapshot:
     kills: tuple[Kill, ...] = ()
     revision: int = -1
     percents: Mapping[str, float] = field(default_factory=dict)  # version -> rollout percent
+    rollbacks: Mapping[str, int] = field(default_factory=dict)  # model -> version moves made
 
 
 def held_back(deployments: Sequence[DeploymentConfig], snapshot: Snapshot, *,

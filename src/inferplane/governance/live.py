@@ -18,6 +18,7 @@ from inferplane.governance.holdback import Snapshot, candidates, held_back, kill
 from inferplane.governance.registry import Registry
 from inferplane.governance.stages import Stage
 from inferplane.governance.watcher import Watcher
+from inferplane.observe.governance import GovernanceView
 from inferplane.polling import poll_forever
 from inferplane.routing.router import Router
 
@@ -81,6 +82,13 @@ class LiveRegistry:
         self._router.killed = killed(deployments, snapshot)
         if self._on_change is not None:
             self._on_change(self._router.held_back.keys(), self.canaries.keys())
+
+    def view(self) -> GovernanceView:
+        """What the metrics show of the registry: kills in force and rollbacks made."""
+        snapshot = self.snapshot
+        return GovernanceView(tuple(m.name for m in self._config.models),
+                              tuple((str(k.kind), k.name) for k in snapshot.kills),
+                              snapshot.rollbacks)
 
     def hold(self, version: str) -> None:
         """Serve as if ``version`` had left its rollout, until the registry says more (its

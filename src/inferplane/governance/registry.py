@@ -120,7 +120,11 @@ class Registry:
                 select(governance_kills).order_by(governance_kills.c.ts)).mappings())
             percents = {v: p for v, p in rollout_rows.percents(c).items()
                         if stages.get(v) in CANDIDATE}
-        return Snapshot(stages, kills, revision, percents)
+            rollbacks = {str(r.model): int(r.n) for r in c.execute(
+                select(governance_events.c.model, func.count().label("n"))
+                .where(governance_events.c.action == "rollback")
+                .group_by(governance_events.c.model))}
+        return Snapshot(stages, kills, revision, percents, rollbacks)
 
     def versions(self, model: str | None = None) -> list[Version]:
         query = select(model_versions).order_by(model_versions.c.model,

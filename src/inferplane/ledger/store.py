@@ -355,14 +355,21 @@ class Store:
         since: float | None = None,
         until: float | None = None,
         columns: Sequence[str] | None = None,
+        *,
+        tenant: str | None = None,
+        model: str | None = None,
     ) -> Iterator[RowMapping]:
-        """The records with ``since <= ts < until`` (either bound may be None), as mappings of
-        ``columns`` (default: all), streamed in batches rather than loaded at once, oldest first.
+        """The records with ``since <= ts < until`` (either bound may be None), of ``tenant``
+        and ``model`` when given, as mappings of ``columns`` (default: all), streamed in batches
+        rather than loaded at once, oldest first.
 
         The connection stays open until the iterator is exhausted or closed.
         """
         t = usage_records
         query = select(*(t.c[name] for name in columns)) if columns else select(t)
+        for column, value in ((t.c.tenant, tenant), (t.c.model, model)):
+            if value is not None:
+                query = query.where(column == value)
         if since is not None:
             query = query.where(t.c.ts >= since)
         if until is not None:

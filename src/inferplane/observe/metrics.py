@@ -4,25 +4,30 @@ Every finished request is observed once, when its record is written (:meth:`Metr
 the usage counters (``usage.py``), the timing histograms (``latency.py``), its retries, and
 each of its attempts by outcome. Its label values are bounded first (``labels.py``). The
 label children of each label set are looked up once and kept, so observing a request is a few
-additions. The engines' load and the breakers' states are read when scraped.
+additions. The engines' load, the breakers' states and the drift verdicts (``drift.py``) are
+read when scraped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from inferplane.ledger.record import UsageRecord
 from inferplane.observe.breakers import BreakerGauges
+from inferplane.observe.budgets import BudgetGauges
+from inferplane.observe.drift import DriftGauges
 from inferplane.observe.engines import EngineGauges, Reporting
+from inferplane.observe.governance import GovernanceGauges, GovernanceView
 from inferplane.observe.incidents import IncidentGauges
 from inferplane.observe.labels import Bounds
 from inferplane.observe.latency import LatencyHistograms, LatencySeries
 from inferplane.observe.usage import LABELS, Key, UsageCounters, UsageSeries
 from inferplane.request_accounting import Timings
 from inferplane.routing.health import DeploymentStats
+from inferplane.tenancy.budget import BudgetStanding
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -67,6 +72,12 @@ class Metrics:
         r.register(BreakerGauges(stats or {}))
         self.incidents: list[tuple[str, float]] = []  # (system, deadline), set by the gateway
         r.register(IncidentGauges(lambda: self.incidents))
+        self.drift = DriftGauges()  # its source set by the gateway where drift is on
+        r.register(self.drift)
+        self.governance: Callable[[], GovernanceView] = GovernanceView  # set by the gateway
+        r.register(GovernanceGauges(lambda: self.governance()))
+        self.budgets: list[BudgetStanding] = []  # set by the gateway
+        r.register(BudgetGauges(lambda: self.budgets))
         self._series: dict[Key, _Series] = {}
         self._answered: dict[tuple[Key, int], Counter] = {}
         self._attempted: dict[tuple[str, str], Counter] = {}

@@ -2,10 +2,10 @@
 
 Tracing is off by default. It is on when the configuration says ``observe: {tracing: true}``
 or the environment names an exporter (``OTEL_TRACES_EXPORTER=otlp`` or ``console``), unless
-``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none``. Off, the OpenTelemetry SDK is not
+``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none``. Off, the tracing modules are not
 imported and no span object is made: a request pays for two ``is None`` tests and the
-upstream transport for one context-variable read. On, the SDK (``pip install
-'inferplane[otel]'``) is imported here, once (``observe/otel.py``).
+upstream transport for one context-variable read. On, ``observe/otel.py`` is imported here,
+once; it needs no OpenTelemetry package.
 """
 
 from __future__ import annotations
@@ -36,10 +36,6 @@ def build_tracer(config: ObserveConfig, env: Mapping[str, str] = os.environ) -> 
     """The gateway's tracer, exporting as the ``OTEL_*`` variables say; None when off."""
     if not enabled(config, env):
         return None
-    try:
-        from inferplane.observe.otel import Tracer
-    except ImportError as exc:
-        raise RuntimeError("tracing is on (observe.tracing or OTEL_TRACES_EXPORTER) but "
-                           "OpenTelemetry is not installed: pip install 'inferplane[otel]'"
-                           ) from exc
+    from inferplane.observe.otel import Tracer
+
     return Tracer.from_env(config.capture_content, env)

@@ -102,17 +102,19 @@ class GenerationRequest:
 
     def needs(self) -> frozenset[str]:
         """The optional features the request asks for, by the field that asks (``tools``,
-        ``logprobs``, ``ignore_eos``, ``stream_options.continuous_usage_stats``, and each vendor
+        ``logprobs``, ``ignore_eos``, ``stream_options.continuous_usage_stats``,
+        ``response_format`` (JSON, or JSON that fits a schema), and each vendor
         extension's name): a deployment serves it only if it honours every one."""
         asked = {"tools": bool(self.tools), "logprobs": self.logprobs is not None,
                  "ignore_eos": self.params.ignore_eos,
-                 CONTINUOUS_USAGE: self.continuous_usage}
+                 CONTINUOUS_USAGE: self.continuous_usage,
+                 "response_format": self.response_format is not None}
         return frozenset([name for name, wanted in asked.items() if wanted] + list(self.extensions))
 
 
 CONTINUOUS_USAGE = "stream_options.continuous_usage_stats"
 #: The features above that a provider may or may not honour (``Provider.features``).
-FEATURES = frozenset({"tools", "logprobs", "ignore_eos", CONTINUOUS_USAGE})
+FEATURES = frozenset({"tools", "logprobs", "ignore_eos", CONTINUOUS_USAGE, "response_format"})
 
 
 @dataclass(frozen=True, slots=True)

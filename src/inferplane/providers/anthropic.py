@@ -11,7 +11,9 @@ Translation choices:
 - tool results become ``tool_result`` blocks of a user turn, and consecutive turns of one role
   are merged, as Anthropic expects; empty turns are left out (Anthropic refuses them); tool
   call ids are reduced to the characters it accepts;
-- ``parallel_tool_calls: false`` becomes ``disable_parallel_tool_use``; ``seed`` is dropped.
+- ``parallel_tool_calls: false`` becomes ``disable_parallel_tool_use``; ``seed`` is dropped;
+- ``response_format`` (JSON, or a JSON schema) becomes an answer tool the model is made to
+  call, whose input comes back as the answer's text (``anthropic_answer.py``).
 
 Usage is normalised to the canonical convention: ``prompt_tokens`` = input + cache reads +
 cache writes.
@@ -41,6 +43,7 @@ from inferplane.protocol.types import (
     UsageSink,
     Wire,
 )
+from inferplane.providers.anthropic_answer import AnswerAsText, answer_choice, answer_tool
 from inferplane.providers.base import register
 from inferplane.providers.hosted import HostedProvider
 from inferplane.providers.upstream import get, malformed
@@ -76,6 +79,7 @@ class AnthropicProvider(HostedProvider):
     name = "anthropic"
     endpoints = frozenset({"chat.completions"})
     extensions: ClassVar[Wire | None] = "anthropic"  # top_k, thinking, service_tier as sent
+    features = frozenset({"response_format"})  # through the answer tool
     default_base_url = "https://api.anthropic.com"
 
     def auth_headers(self, key: str) -> dict[str, str]:
@@ -98,14 +102,18 @@ class AnthropicProvider(HostedProvider):
         self, request: GenerationRequest, meter: UsageSink
     ) -> AsyncGenerator[StreamEvent, None]:
         deadline = self.http.deadline()
-        body = request_body(request, self.upstream_model)
+        tool = None if request.response_format is None else answer_tool(
+            request.response_format, [t.name for t in request.tools])
+        body = request_body(request, self.upstream_model, tool)
+        answer = None if tool is None else AnswerAsText(tool["name"])
         response = await self.http.post(self.url, body, deadline, self._headers())
         if not request.stream:
             events = response_events(await self.http.read_json(response, deadline),
                                      self.deployment.name)
             yield Started()
             for event in events:
-                yield event
+                if (out := event if answer is None else answer(event)) is not None:
+                    yield out
             return
         reader = EventReader(self.deployment.name)
         started = False
@@ -117,15 +125,18 @@ class AnthropicProvider(HostedProvider):
                         started = True
                         yield Started(reader.usage().prompt_tokens)
                     for event in events:
-                        yield event
+                        if (out := event if answer is None else answer(event)) is not None:
+                            yield out
                     if reader.done:
                         return
         raise UpstreamError(f"{self.deployment.name} ended its stream before message_stop",
                             retryable=True, code="upstream_disconnected")
 
 
-def request_body(request: GenerationRequest, model: str) -> dict[str, Any]:
-    """The canonical chat request as a Messages API body."""
+def request_body(request: GenerationRequest, model: str,
+                 answer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The canonical chat request as a Messages API body; ``answer``: the answer tool that
+    carries a response format (``anthropic_answer.py``)."""
     p = request.params
     system, turns = messages(request.messages)
     body: dict[str, Any] = {  # an Anthropic client's own fields first: the gateway's win
@@ -147,6 +158,10 @@ def request_body(request: GenerationRequest, model: str) -> dict[str, Any]:
         choice = tool_choice(request.tool_choice, request.parallel_tool_calls)
         if choice is not None:
             body["tool_choice"] = choice
+    if answer is not None:
+        body["tools"] = [*body.get("tools", ()), answer]
+        body["tool_choice"] = answer_choice(answer["name"], body.get("tool_choice"),
+                                            bool(request.tools))
     if request.user is not None:
         body["metadata"] = {"user_id": request.user}
     return body

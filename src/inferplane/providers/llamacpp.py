@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from inferplane.engines.chat_template import TEMPLATES
 from inferplane.engines.model_files import display_name
 from inferplane.engines.supervisor import EngineSupervisor, WorkerSpec
-from inferplane.errors import ContextLengthExceeded, EngineUnavailable
+from inferplane.errors import ContextLengthExceeded, EngineUnavailable, InvalidRequest
 from inferplane.metering.hardware import watts_per_core
 from inferplane.protocol.types import (
     CONTINUOUS_USAGE,
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class LlamaCppProvider(Provider):
     name = "llamacpp"
     tools = False  # the embedded base model has no tool-call format
-    features = frozenset({"logprobs", "ignore_eos", CONTINUOUS_USAGE})
+    features = frozenset({"logprobs", "ignore_eos", CONTINUOUS_USAGE, "response_format"})
 
     def __init__(self, deployment: DeploymentConfig) -> None:
         super().__init__(deployment)
@@ -92,6 +92,8 @@ class LlamaCppProvider(Provider):
                 yield _finished(event, self.supervisor.info.get("energy_method"))
             elif event.get("code") == "context_length_exceeded":
                 raise ContextLengthExceeded(event["message"], param="messages")
+            elif event.get("code") == "invalid_response_format":
+                raise InvalidRequest(event["message"], param="response_format")
             else:
                 raise EngineUnavailable(event.get("message", "engine error"))
 
@@ -102,6 +104,8 @@ class LlamaCppProvider(Provider):
             "top_p": p.top_p, "stop": list(p.stop), "seed": p.seed,
             "logprobs": request.logprobs, "ignore_eos": p.ignore_eos,
         }
+        if request.response_format is not None:  # JSON: the engine samples with a grammar
+            payload["response_format"] = request.response_format
         if request.endpoint == "chat.completions":
             payload["segments"] = TEMPLATES[self.engine_config.chat_template](request.messages)
         else:

@@ -62,7 +62,7 @@ class OpenAICompatProvider(HostedProvider):
     endpoints = frozenset({"chat.completions", "completions", "embeddings"})
     # Passed on for the server to honour or refuse (OpenAI itself has no ignore_eos and no
     # continuous usage: it answers 400, which reaches the client as the server worded it).
-    features = frozenset({"logprobs", "ignore_eos", CONTINUOUS_USAGE})
+    features = frozenset({"logprobs", "ignore_eos", CONTINUOUS_USAGE, "response_format"})
     extensions: ClassVar[Wire | None] = "openai"
     default_base_url = "https://api.openai.com/v1"
 

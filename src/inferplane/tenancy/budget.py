@@ -11,6 +11,11 @@ Budget(usd=100.0, period='month')
 ['2026-11-23', '2026-11-23', '2026-11-01']
 >>> period_start("total", t)
 0.0
+>>> [dt.datetime.fromtimestamp(period_end(p, t), dt.UTC).isoformat()[:10]
+...  for p in ("day", "week", "month")]
+['2026-11-24', '2026-11-30', '2026-12-01']
+>>> period_end("total", t) is None
+True
 """
 
 from __future__ import annotations
@@ -66,6 +71,27 @@ def parse_duration(text: str) -> float:
 def period_start(period: str, now: float) -> float:
     """When the budget period containing ``now`` began (UTC; weeks start on Monday)."""
     return _period_start(period, int(now // 86400))  # every period begins at a UTC midnight
+
+
+def period_end(period: str, now: float) -> float | None:
+    """When the budget period containing ``now`` ends: the next one's start (a total budget
+    never resets: None)."""
+    if period == "total":
+        return None
+    start = period_start(period, now)
+    day = int(start // 86400)
+    step = {"day": 1, "week": 7, "month": 31}[period]  # a month: its start + 31 days is next
+    return _period_start(period, day + step)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStanding:
+    """Where a budget stands in its current period."""
+
+    scope: str  # tenant:<name> or key:<id>
+    usd: float
+    spent_usd: float
+    period_end: float | None  # None: a total budget
 
 
 @functools.lru_cache(maxsize=64)

@@ -34,8 +34,8 @@ from sqlalchemy.exc import IntegrityError
 from inferplane.audit import store as audit
 from inferplane.errors import Conflict, NotFound
 from inferplane.ledger.store import make_engine, migrate, usage_records
-from inferplane.tenancy.admission import NANOS_PER_USD
-from inferplane.tenancy.budget import Budget
+from inferplane.tenancy.admission import NANOS_PER_USD, Limits
+from inferplane.tenancy.budget import Budget, BudgetStanding, period_end
 from inferplane.tenancy.keys import NewKey, Scope, new_key
 from inferplane.tenancy.records import ApiKey, Tenant, check_tenant_name
 
@@ -224,6 +224,22 @@ class TenancyStore:
         return round(total * NANOS_PER_USD)
 
     # -- changing (each change: one transaction, one admin event, one revision) -----------
+
+    def budget_standings(self, now: float) -> list[BudgetStanding]:
+        """Every budget of a tenant or an unrevoked key, with what the ledger has recorded
+        against it in its current period."""
+        limits = [t.limits for t in self.tenants()]
+        limits += [Limits(f"key:{k.id}", budget=k.budget) for k in self.keys()
+                   if k.revoked_at is None]
+        standings = []
+        for lim in limits:
+            budget_key = lim.budget_key(now)
+            if lim.budget is None or budget_key is None:
+                continue
+            spent = self.spent_nanos(lim.scope, budget_key) / NANOS_PER_USD
+            standings.append(BudgetStanding(lim.scope, lim.budget.usd, spent,
+                                            period_end(lim.budget.period, now)))
+        return standings
 
     def _changed(self, c: Connection, actor: str, action: str, target: str | None,
                  tenant: str | None, details: Mapping[str, Any] | None) -> None:
