@@ -12,7 +12,6 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import ThreadpoolController
 
 from inferplane.embedding import TextEncoder
 from inferplane.errors import InferplaneError, ServiceUnavailable
@@ -26,16 +25,10 @@ class Embedder(Protocol):
 
 
 class LocalEmbedder:
-    """A :class:`TextEncoder` in this process (thread-safe), run in a worker thread.
-
-    Building one limits numpy's BLAS to one thread in this process: a gateway's concurrency
-    comes from its requests, and a short question's small matrix products only lose to
-    threads fighting over the cores (all-MiniLM-L6-v2 on a loaded 2-core machine: 87-169 ms
-    per question with 2 BLAS threads, 21-31 ms with one, measured in one process)."""
+    """A :class:`TextEncoder` in this process (thread-safe), run in a worker thread."""
 
     def __init__(self, encoder: TextEncoder) -> None:
         self.encoder = encoder
-        ThreadpoolController().limit(limits=1, user_api="blas")  # for the process's life
 
     async def embed(self, texts: list[str]) -> Rows:
         return await asyncio.to_thread(self.encoder.encode, texts)

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
 
 from inferplane.config.drift import DriftConfig
 from inferplane.drift.features import EndedRequest, sample
@@ -109,12 +108,6 @@ class DriftMonitor:
         self._thread = None
 
     def _work(self) -> None:
-        # one BLAS thread: the worker takes one core at most, leaving the others to the event
-        # loop (and a BLAS thread pool on a busy machine spins: 5x slower, measured)
-        with threadpool_limits(limits=1, user_api="blas"):
-            self._judge_until_stopped()
-
-    def _judge_until_stopped(self) -> None:
         encoder = self._load_encoder()
         while True:
             batch = self._next_batch()
