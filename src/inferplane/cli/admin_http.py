@@ -28,16 +28,20 @@ def gateway_url(config: Config, url: str | None) -> str:
 
 
 def ask(method: str, base: str, path: str, key: str | None,
-        params: dict[str, str] | None = None, absent: str | None = None) -> Any:
+        params: dict[str, str] | None = None, absent: str | None = None, *,
+        offline_ok: bool = False) -> Any:
     """The admin API's JSON answer at ``base + /admin/v1 + path``; exits 1 with its error, or
-    with "no gateway answers" when nothing listens, or with ``absent`` when the gateway has no
-    such route (a 404 without the API's error document)."""
+    with "no gateway answers" when nothing listens (None instead with ``offline_ok``: the
+    command has another way), or with ``absent`` when the gateway has no such route (a 404
+    without the API's error document)."""
     key = key or os.environ.get(KEY_ENV)
     headers = {"authorization": f"Bearer {key}"} if key else {}
     try:
         response = httpx.request(method, f"{base}/admin/v1{path}", params=params or {},
                                  headers=headers, timeout=TIMEOUT_S)
     except httpx.ConnectError:
+        if offline_ok:
+            return None
         err.print(f"[bold red]error:[/] no gateway answers at {escape(base)}: start it "
                   "(`inferplane up`), or give its address with --url", soft_wrap=True)
         raise typer.Exit(1) from None

@@ -10,11 +10,9 @@ holds nothing, and the Redis caches are read or purged in Redis directly.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
 
-import httpx
 import orjson
 import typer
 from rich import box
@@ -23,14 +21,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from inferplane.cache.service import ResponseCache
+from inferplane.cli.admin_http import KEY_ENV, ask, gateway_url
 from inferplane.cli.config_cmd import ConfigOption, load_or_exit
 from inferplane.config import Config
 from inferplane.errors import InferplaneError
 
 app = typer.Typer(help="Inspect and purge the response caches.", no_args_is_help=True)
 err = Console(stderr=True, highlight=False)
-KEY_ENV = "INFERPLANE_ADMIN_KEY"
-TIMEOUT_S = 30.0
 T = TypeVar("T")
 
 ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="One model (or alias).")]
@@ -41,33 +38,6 @@ UrlOption = Annotated[str | None, typer.Option(
 KeyOption = Annotated[str | None, typer.Option(
     "--key", help=f"An API key with the viewer (stats) or admin (purge) scope; default ${KEY_ENV}.",
     show_default=False)]
-
-
-def _gateway_url(config: Config, url: str | None) -> str:
-    if url is not None:
-        return url.rstrip("/")
-    host = config.server.host
-    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    return f"http://{host}:{config.server.port}"
-
-
-def _ask(method: str, url: str, key: str | None, params: dict[str, str]) -> Any:
-    """The admin API's answer; None when no gateway listens at ``url``."""
-    key = key or os.environ.get(KEY_ENV)
-    headers = {"authorization": f"Bearer {key}"} if key else {}
-    try:
-        response = httpx.request(method, f"{url}/admin/v1/cache", params=params,
-                                 headers=headers, timeout=TIMEOUT_S)
-    except httpx.ConnectError:
-        return None
-    if response.status_code != 200:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:500]
-        err.print(f"[bold red]error:[/] {escape(str(message))}", soft_wrap=True)
-        raise typer.Exit(1)
-    return response.json()
 
 
 def _params(model: str | None, tenant: str | None) -> dict[str, str]:
@@ -108,8 +78,8 @@ def stats(model: ModelOption = None, tenant: TenantOption = None,
           url: UrlOption = None, key: KeyOption = None, config: ConfigOption = None) -> None:
     """Entries and bytes per cached model, with the backend and its limits."""
     cfg = load_or_exit(config)
-    base = _gateway_url(cfg, url)
-    answer = _ask("GET", base, key, _params(model, tenant))
+    base = gateway_url(cfg, url)
+    answer = ask("GET", base, "/cache", key, _params(model, tenant), offline_ok=True)
     rows = (_direct(base, _direct_stats(cfg, model, tenant)) if answer is None
             else answer["models"])
     if as_json:
@@ -131,8 +101,8 @@ def purge(model: ModelOption = None, tenant: TenantOption = None, url: UrlOption
           key: KeyOption = None, config: ConfigOption = None) -> None:
     """Drop the entries of one model or all, of one tenant or all."""
     cfg = load_or_exit(config)
-    base = _gateway_url(cfg, url)
-    answer = _ask("DELETE", base, key, _params(model, tenant))
+    base = gateway_url(cfg, url)
+    answer = ask("DELETE", base, "/cache", key, _params(model, tenant), offline_ok=True)
     purged = (_direct(base, _direct_purge(cfg, model, tenant)) if answer is None
               else answer["purged"])
     typer.echo(f"purged {purged} entries")
