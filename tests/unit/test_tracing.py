@@ -319,3 +319,32 @@ def test_off_neither_the_sdk_nor_the_span_modules_are_imported() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=60)
     assert done.stdout.strip() == "[]"
+
+
+def test_kept_encodings_never_mix_values(exporter: Exporter,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recurring attributes are encoded once and reused: spans with other values still decode
+    to their own."""
+    from inferplane.observe import otlp
+    from inferplane.observe.genai import REPEATING
+
+    monkeypatch.setattr(otlp, "REPEATING", set(REPEATING))
+    monkeypatch.setattr(otlp, "_PAIRS", {})
+    tr = tracer(exporter)
+    for i, (deployment, tokens, error) in enumerate([("d1", 5, None), ("d2", 7, "timeout"),
+                                                      ("d1", 5, None), ("d2", 9000, None)]):
+        acct = Accounting(id=f"chatcmpl-{i}", endpoint="chat.completions")
+        tr.request(acct, {}).end(record(id=f"chatcmpl-{i}", deployment=deployment,
+                                        completion_tokens=tokens, error_type=error), acct)
+    for _ in range(2):  # the second time from what was kept
+        body = export_request(exporter.spans, {}, "inferplane", "1")
+        decoded = ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0]
+        for ours, span in zip(exporter.spans, decoded.spans, strict=True):
+            values = {a.key: getattr(a.value, a.value.WhichOneof("value"))
+                      for a in span.attributes}
+            assert values["inferplane.deployment"] == ours.attributes["inferplane.deployment"]
+            assert values["gen_ai.usage.output_tokens"] == ours.attributes[
+                "gen_ai.usage.output_tokens"]
+            assert values["inferplane.request.id"] == ours.attributes["inferplane.request.id"]
+            assert values.get("error.type") == ours.attributes.get("error.type")
+    assert otlp._PAIRS  # something was kept

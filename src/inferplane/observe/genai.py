@@ -29,6 +29,17 @@ PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gcp.gemini
              "azure": "azure.ai.openai", "llamacpp": "llama.cpp"}
 
 
+#: Attributes whose values come from bounded sets (the configuration, the protocol, the
+#: tenants): their encodings are worth keeping from span to span (``observe/otlp.py``).
+REPEATING = frozenset({
+    "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model",
+    "gen_ai.response.model", "gen_ai.response.finish_reasons", "gen_ai.request.stream",
+    "error.type", "inferplane.deployment", "inferplane.version", "inferplane.region",
+    "inferplane.routing.policy", "inferplane.tenant", "inferplane.cache",
+    "inferplane.energy_method", "inferplane.usage_source", "inferplane.attempt.outcome",
+})
+
+
 def operation(endpoint: str) -> str:
     """``gen_ai.operation.name`` of an :data:`~inferplane.protocol.types.Endpoint`."""
     return OPERATIONS.get(endpoint, endpoint)

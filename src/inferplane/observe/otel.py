@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from inferplane import __version__
+from inferplane.observe import otlp
+from inferplane.observe.genai import REPEATING
 from inferplane.observe.sampling import Sampler, sampler
 from inferplane.observe.span_export import (
     BatchExporter,
@@ -59,6 +61,7 @@ class Tracer:
 
     @classmethod
     def from_env(cls, capture_content: bool, env: Mapping[str, str]) -> Tracer:
+        otlp.REPEATING.update(REPEATING)
         sink: SpanSink
         if env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() == "console":
             sink = ConsoleExporter()

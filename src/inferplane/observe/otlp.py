@@ -48,9 +48,12 @@ def _varint(n: int) -> bytes:
 _VARINTS = [_varint(n) for n in range(256)]
 
 
+_TAGS = [bytes((t,)) for t in range(128)]
+
+
 def _len_field(tag: int, payload: bytes) -> bytes:
     n = len(payload)
-    return bytes((tag,)) + (_VARINTS[n] if n < 256 else _varint(n)) + payload
+    return b"".join((_TAGS[tag], _VARINTS[n] if n < 256 else _varint(n), payload))
 
 
 def _string(tag: int, text: str) -> bytes:
@@ -81,9 +84,34 @@ def _any_value(value: Any) -> bytes:
     return _string(0x0A, str(value))
 
 
+# Encoded key-value pairs that recur from span to span (the model, the deployment, a status, a
+# small count), kept so that most of a span's attributes cost one dictionary lookup. Only the
+# attributes named in :data:`REPEATING` (their values come from bounded sets), booleans and
+# small integers are kept, and at most MAX_PAIRS of them.
+REPEATING: set[str] = set()
+MAX_PAIRS = 4096
+_PAIRS: dict[tuple[str, Any], bytes] = {}
+
+
+def _pair(key: str, value: Any) -> bytes:
+    """A ``KeyValue``'s fields."""
+    try:
+        found = _PAIRS.get((key, value))
+    except TypeError:  # an unhashable value (a list)
+        return _key(key) + _len_field(0x12, _any_value(value))
+    if found is not None:
+        return found
+    encoded = _key(key) + _len_field(0x12, _any_value(value))
+    if len(_PAIRS) < MAX_PAIRS and (
+            key in REPEATING or isinstance(value, bool)
+            or (isinstance(value, int) and -4096 < value < 4096)):
+        _PAIRS[(key, value)] = encoded
+    return encoded
+
+
 def _attributes(tag: int, attributes: Mapping[str, Any]) -> bytes:
-    return b"".join(_len_field(tag, _key(k) + _len_field(0x12, _any_value(v)))
-                    for k, v in attributes.items() if v is not None)
+    return b"".join([_len_field(tag, _pair(k, v)) for k, v in attributes.items()
+                     if v is not None])
 
 
 def encode_span(span: FinishedSpan) -> bytes:
