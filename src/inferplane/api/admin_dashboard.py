@@ -125,8 +125,7 @@ async def operations(request: Request, _p: Viewer, since: Time = None) -> dict[s
     return {
         "generated_at": now,
         "alerts": [c.to_dict() for c in firing],
-        "kills": [{"kind": str(k.kind), "name": k.name, "reason": k.reason, "actor": k.actor,
-                   "ts": k.ts} for k in kills],
+        "kills": [k.to_dict() for k in kills],
         "changes": [{key: e[key] for key in ("ts", "actor", "action", "kind", "target", "model",
                                              "from_stage", "to_stage", "reason")}
                     for e in reversed(events) if e["ts"] >= start],

@@ -185,8 +185,7 @@ async def retire(request: Request, version: Name, body: RetireIn,
 @router.get("/kills", tags=["kills"])
 async def list_kills(request: Request, _p: Viewer) -> list[dict[str, Any]]:
     """The kills in force, oldest first."""
-    return [{"kind": str(k.kind), "name": k.name, "reason": k.reason, "actor": k.actor,
-             "ts": k.ts} for k in await _read(request, lambda r: r.kills())]
+    return [k.to_dict() for k in await _read(request, lambda r: r.kills())]
 
 
 @router.post("/kills", status_code=201, tags=["kills"])

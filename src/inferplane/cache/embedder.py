@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -51,9 +51,9 @@ def normalised(vectors: Sequence[Sequence[float]]) -> Rows:
 
 class DeploymentEmbedder:
     """A model of this gateway that serves embeddings: its deployments' providers, tried in
-    order (``providers`` is called at each use, so it follows what the gateway serves)."""
+    order."""
 
-    def __init__(self, model: str, providers: Callable[[], Sequence[EmbedsText]]) -> None:
+    def __init__(self, model: str, providers: Sequence[EmbedsText]) -> None:
         self.model = model
         self.providers = providers
 
@@ -61,7 +61,7 @@ class DeploymentEmbedder:
         request = EmbeddingRequest(id=f"semantic-cache-{uuid.uuid4().hex}", model=self.model,
                                    inputs=tuple(texts))
         failure: InferplaneError | None = None
-        for provider in self.providers():
+        for provider in self.providers:
             try:
                 return normalised((await provider.embed(request)).vectors)
             except InferplaneError as exc:

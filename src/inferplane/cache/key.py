@@ -9,14 +9,14 @@ flag, ``stream_options``, the ``user`` field and the client's protocol are left 
 streamed request is answered from a non-streamed entry and an Anthropic client from an OpenAI
 client's, and the other way round.
 
-A semantic cache matches within a scope too: :meth:`Scope.with_context` is the part of a
-request a paraphrase must share (system prompt, tools, response format).
+A semantic cache matches within a scope too: :func:`context` is the part of a request a
+paraphrase must share (system prompt, tools, response format; ``cache/question.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,19 +80,22 @@ def serving_of(config: Config, model: str, held_back: Collection[str] = ()) -> s
     return hashlib.sha256(orjson.dumps(identity)).hexdigest()[:32]
 
 
-def _message(m: Message) -> list[Any]:
+def message_fields(m: Message) -> list[Any]:
+    """A message as what its answer depends on."""
     return [m.role, m.content, [[c.id, c.name, c.arguments] for c in m.tool_calls],
             m.tool_call_id, m.name]
 
 
-def _messages(messages: Sequence[Message]) -> list[list[Any]]:
-    return [_message(m) for m in messages]
+def sampling(req: GenerationRequest) -> list[Any]:
+    """The sampling parameters, floats where the API takes floats (``0`` and ``0.0`` agree)."""
+    p = req.params
+    return [p.max_tokens, float(p.temperature), float(p.top_p), list(p.stop), p.seed]
 
 
 def context(req: GenerationRequest) -> list[Any]:
     """The parts of a request that frame its question: system prompts, tools, tool choice,
     response format. Two requests that differ here never share an answer, exact or semantic."""
-    system = [_message(m) for m in req.messages if m.role in ("system", "developer")]
+    system = [message_fields(m) for m in req.messages if m.role in ("system", "developer")]
     tools = [[t.name, t.description, dict(t.parameters)] for t in req.tools]
     choice = None if req.tool_choice is None else [req.tool_choice.mode, req.tool_choice.name]
     response_format = None if req.response_format is None else dict(req.response_format)
@@ -103,10 +106,9 @@ def canonical(req: GenerationRequest) -> bytes:
     """The request as canonical JSON: what the answer depends on, in a fixed form. Object keys
     are sorted (tool schemas, response formats); numbers are floats where the API takes floats,
     so ``temperature: 0`` and ``0.0`` are one request."""
-    p = req.params
-    sampling = [p.max_tokens, float(p.temperature), float(p.top_p), list(p.stop), p.seed]
     shape = "text" if req.prompt is not None else "chat"
-    body = [shape, req.prompt, _messages(req.messages), context(req), sampling]
+    body = [shape, req.prompt, [message_fields(m) for m in req.messages], context(req),
+            sampling(req)]
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
@@ -115,11 +117,3 @@ def entry_key(scope: Scope, req: GenerationRequest) -> EntryKey:
     digest = hashlib.sha256(orjson.dumps(scope.fields()))
     digest.update(canonical(req))
     return EntryKey(scope.model, scope.tenant, digest.hexdigest())
-
-
-def context_key(scope: Scope, req: GenerationRequest) -> str:
-    """The scope and the request's context (not its question): where a semantic cache may look
-    for paraphrases of ``req``."""
-    digest = hashlib.sha256(orjson.dumps([*scope.fields(), context(req)],
-                                         option=orjson.OPT_SORT_KEYS))
-    return digest.hexdigest()

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from inferplane.cache.key import Scope, context
-from inferplane.protocol.types import GenerationRequest, Message
+from inferplane.cache.key import Scope, context, message_fields, sampling
+from inferplane.protocol.types import GenerationRequest
 
 SEMANTIC_VERSION = 1  # bump when the scope changes: old entries then never match
 
@@ -29,17 +29,12 @@ class Question:
     scope: str
 
 
-def _turn(m: Message) -> list[object]:
-    return [m.role, m.content, [[c.id, c.name, c.arguments] for c in m.tool_calls],
-            m.tool_call_id, m.name]
-
-
 def question(scope: Scope, req: GenerationRequest, max_chars: int) -> Question | None:
     """The question of ``req`` within ``scope``; None when the request has none the semantic
     cache may match: its last turn is not the user's, is empty, or is longer than
     ``max_chars``.
 
-    >>> from inferplane.protocol.types import SamplingParams
+    >>> from inferplane.protocol.types import Message, SamplingParams
     >>> s = Scope("acme", "m", "m", "serving")
     >>> def ask(*turns):
     ...     msgs = tuple(Message(r, c) for r, c in turns)
@@ -58,15 +53,14 @@ def question(scope: Scope, req: GenerationRequest, max_chars: int) -> Question |
         text, earlier = req.prompt, []
     elif req.messages and req.messages[-1].role == "user" and not req.messages[-1].tool_calls:
         text = req.messages[-1].content
-        earlier = [_turn(m) for m in req.messages[:-1] if m.role not in ("system", "developer")]
+        earlier = [message_fields(m) for m in req.messages[:-1]
+                   if m.role not in ("system", "developer")]
     else:
         return None
     if not text.strip() or len(text) > max_chars:
         return None
-    p = req.params
-    sampling = [p.max_tokens, float(p.temperature), float(p.top_p), list(p.stop), p.seed]
     shape = "text" if req.prompt is not None else "chat"
     digest = hashlib.sha256(orjson.dumps(
-        [SEMANTIC_VERSION, *scope.fields(), shape, context(req), earlier, sampling],
+        [SEMANTIC_VERSION, *scope.fields(), shape, context(req), earlier, sampling(req)],
         option=orjson.OPT_SORT_KEYS))
     return Question(text, digest.hexdigest()[:32])

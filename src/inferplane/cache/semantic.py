@@ -11,9 +11,7 @@ A failing shared store is a miss, never an error.
 
 from __future__ import annotations
 
-import logging
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -22,6 +20,7 @@ from redis.exceptions import RedisError
 from inferplane.cache.answer_check import COMPARERS
 from inferplane.cache.embedder import Embedder
 from inferplane.cache.entry import Entry, decode, encode
+from inferplane.cache.failures import FailureLog
 from inferplane.cache.question import Question
 from inferplane.cache.semantic_store import Neighbour, SemanticStore
 from inferplane.cache.threshold import decide
@@ -29,9 +28,7 @@ from inferplane.cache.vector_index import Vector
 from inferplane.config import SemanticCacheConfig
 from inferplane.errors import InferplaneError
 
-log = logging.getLogger("inferplane.cache")
 DIGEST = "semantic"  # the digest every semantic entry carries (its scope is its partition)
-WARN_EVERY_S = 60.0
 
 
 @dataclass(slots=True)
@@ -43,6 +40,7 @@ class Probe:
     tenant: str | None
     vector: Vector
     neighbour: Neighbour | None = None
+    kept: Entry | None = None  # the neighbour's answer, decoded
     hit: Entry | None = None
 
 
@@ -53,7 +51,7 @@ class SemanticCache:
         self.store = store
         self.embedder = embedder
         self.draw = draw
-        self._warned = 0.0
+        self._failures = FailureLog("semantic cache")
 
     async def lookup(self, question: Question, tenant: str | None, verify: bool = False
                      ) -> Probe | None:
@@ -63,16 +61,17 @@ class SemanticCache:
         try:
             vector = (await self.embedder.embed([question.text]))[0]
             probe = Probe(question, tenant, vector)
-            neighbour = await self.store.nearest(question.scope, vector)
+            neighbour = await self.store.nearest(question.scope, vector,
+                                                 self.settings.min_similarity)
         except (InferplaneError, RedisError, OSError) as exc:
-            self._warn("lookup", exc)
+            self._failures.warn("lookup", exc)
             return None
-        if neighbour is None or neighbour.similarity < self.settings.min_similarity:
+        if neighbour is None:
             return probe
         entry = decode(neighbour.data, DIGEST)
         if entry is None:
             return probe
-        probe.neighbour = neighbour
+        probe.neighbour, probe.kept = neighbour, entry
         s = self.settings
         if not verify and decide(neighbour.similarity, neighbour.own, neighbour.pool,
                                  s.max_false_hit_rate, s.verify_rate, self.draw()) == "hit":
@@ -84,21 +83,13 @@ class SemanticCache:
         keep the question unless the kept answer was right."""
         try:
             right = False
-            if probe.neighbour is not None:
-                kept = decode(probe.neighbour.data, DIGEST)
+            if probe.neighbour is not None and probe.kept is not None:
                 compare = COMPARERS[self.settings.compare]
-                right = kept is not None and await compare(
-                    kept.text, entry.text, self.embedder, self.settings.answer_similarity)
+                right = await compare(probe.kept.text, entry.text, self.embedder,
+                                      self.settings.answer_similarity)
                 await self.store.observe(probe.neighbour.key, probe.neighbour.similarity, right)
             if not right:
                 await self.store.add(probe.question.scope, probe.tenant, probe.vector,
                                      encode(replace(entry, digest=DIGEST)))
         except (InferplaneError, RedisError, OSError) as exc:
-            self._warn("store", exc)
-
-    def _warn(self, what: str, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._warned >= WARN_EVERY_S:
-            self._warned = now
-            log.warning("semantic cache %s failed (served as a miss): %s: %s", what,
-                        type(exc).__name__, exc)
+            self._failures.warn("store", exc)

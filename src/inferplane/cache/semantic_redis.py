@@ -85,14 +85,18 @@ class RedisSemanticStore:
         expires = int(fields[b"x"]) / 1000
         if expires <= time.time():
             return
+        key = int(fields[b"k"])
+        if key in self.catalog.index:  # this process's own add, read back
+            return
         vector = np.frombuffer(fields[b"v"], dtype=np.float32)
         tenant = fields[b"t"].decode()
-        self.catalog.put(int(fields[b"k"]), fields[b"s"].decode(), tenant, vector, expires)
+        self.catalog.put(key, fields[b"s"].decode(), tenant, vector, expires)
 
-    async def nearest(self, scope: str, vector: Vector) -> Neighbour | None:
+    async def nearest(self, scope: str, vector: Vector, floor: float = -1.0
+                      ) -> Neighbour | None:
         self.start()
         self.catalog.sweep()
-        while (found := self.catalog.nearest(scope, vector)) is not None:
+        while (found := self.catalog.nearest(scope, vector, floor)) is not None:
             key, similarity = found
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.get(f"{self._base}e:{key}")

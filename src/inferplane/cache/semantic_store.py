@@ -35,7 +35,8 @@ class Neighbour:
 
 class SemanticStore(Protocol):
     def start(self) -> None: ...  # begin following shared state, where there is any
-    async def nearest(self, scope: str, vector: Vector) -> Neighbour | None: ...
+    async def nearest(self, scope: str, vector: Vector, floor: float = -1.0
+                      ) -> Neighbour | None: ...
     async def add(self, scope: str, tenant: str | None, vector: Vector, data: bytes) -> int: ...
     async def observe(self, key: int, similarity: float, right: bool) -> None: ...
     async def stats(self, tenant: str | None = None) -> Stats: ...
@@ -90,9 +91,12 @@ class Catalog:
         self.meta.pop(key, None)
         self.index.remove_now(key)
 
-    def nearest(self, scope: str, vector: Vector) -> tuple[int, float] | None:
+    def nearest(self, scope: str, vector: Vector, floor: float = -1.0
+                ) -> tuple[int, float] | None:
+        """The nearest key in ``scope`` and its similarity; None when there is none at
+        ``floor`` or above (nothing kept for it is then read)."""
         found = self.index.search_now(scope, vector, 1)
-        return found[0] if found else None
+        return found[0] if found and found[0][1] >= floor else None
 
     def keys(self, tenant: str | None) -> list[int]:
         self.sweep()
@@ -118,10 +122,11 @@ class MemorySemanticStore:
     def start(self) -> None:
         return None  # nothing shared to follow
 
-    async def nearest(self, scope: str, vector: Vector) -> Neighbour | None:
+    async def nearest(self, scope: str, vector: Vector, floor: float = -1.0
+                      ) -> Neighbour | None:
         for key in self.catalog.sweep():
             self._kept.pop(key, None)
-        found = self.catalog.nearest(scope, vector)
+        found = self.catalog.nearest(scope, vector, floor)
         if found is None:
             return None
         kept = self._kept[found[0]]

@@ -5,8 +5,6 @@ stats and purges for the admin API and the CLI)."""
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -15,6 +13,7 @@ from redis.exceptions import RedisError
 
 from inferplane.cache.embedder import DeploymentEmbedder, Embedder, EmbedsText, LocalEmbedder
 from inferplane.cache.entry import Entry, decode, encode
+from inferplane.cache.failures import FailureLog
 from inferplane.cache.key import EntryKey, Scope, entry_key, serving_deployments, serving_of
 from inferplane.cache.memory import MemoryStore
 from inferplane.cache.model import ModelCache
@@ -30,10 +29,8 @@ from inferplane.config import CacheConfig, Config
 from inferplane.errors import NotFound
 from inferplane.protocol.types import GenerationRequest
 
-log = logging.getLogger("inferplane.cache")
 REDIS_CONNECTIONS = 16  # per gateway process
 REDIS_TIMEOUT_S = 1.0  # a lookup slower than this is a miss
-WARN_EVERY_S = 60.0
 
 
 class ResponseCache:
@@ -46,7 +43,7 @@ class ResponseCache:
         self._config = config
         self._redis = redis
         self._pending: set[asyncio.Task[None]] = set()
-        self._warned = 0.0
+        self._failures = FailureLog("response cache")
 
     @classmethod
     def build(cls, config: Config, providers: Mapping[str, EmbedsText] | None = None
@@ -115,7 +112,7 @@ class ResponseCache:
         try:
             data = await model.store.get(key)
         except (RedisError, OSError) as exc:
-            self._warn("lookup", exc)
+            self._failures.warn("lookup", exc)
             return None
         return None if data is None else decode(data, key.digest)
 
@@ -140,14 +137,7 @@ class ResponseCache:
         try:
             await model.store.put(key, data)
         except (RedisError, OSError) as exc:
-            self._warn("store", exc)
-
-    def _warn(self, what: str, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._warned >= WARN_EVERY_S:
-            self._warned = now
-            log.warning("response cache %s failed (served as a miss): %s: %s", what,
-                        type(exc).__name__, exc)
+            self._failures.warn("store", exc)
 
     def _selected(self, model: str | None) -> list[ModelCache]:
         if model is None:
@@ -209,7 +199,7 @@ def _semantic(config: Config, model: str, settings: CacheConfig,
     embedder: Embedder
     if settings.semantic.embeddings is not None:
         name = settings.semantic.embeddings
-        embedder = DeploymentEmbedder(name, lambda: [
+        embedder = DeploymentEmbedder(name, [
             providers[d.name] for group in serving_deployments(config, name)[:1]
             for d in group if d.name in providers])
     else:

@@ -122,8 +122,7 @@ def gather(config: Config, scope: Scope, log: AuditLog, plan: Plan | None) -> Fa
                 versions.append({**full.to_dict(), "card": full.card})
         events = [e for m in scope.models for e in registry.events(model=m, limit=None)]
         events.sort(key=lambda e: (e["ts"], e["id"]))
-        kills = [{"kind": str(k.kind), "name": k.name, "reason": k.reason, "actor": k.actor,
-                  "ts": k.ts} for k in registry.kills()]
+        kills = [k.to_dict() for k in registry.kills()]
         incidents = Incidents(registry.engine).all(scope.system.name)
     finally:
         registry.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from inferplane.config import DeploymentConfig
 from inferplane.errors import NotFound
@@ -24,6 +25,10 @@ class Kill:
     reason: str
     actor: str
     ts: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": str(self.kind), "name": self.name, "reason": self.reason,
+                "actor": self.actor, "ts": self.ts}
 
     def describe(self) -> str:
         """>>> Kill(KillKind.PROVIDER, "openai", "leaking data", "cli:ann", 0).describe()

@@ -121,7 +121,6 @@ class BatchExporter:
         self._wake = threading.Condition()
         self._stopping = False
         self.dropped = 0
-        self.exported = 0
         self._thread = threading.Thread(target=self._run, name="inferplane-span-export",
                                         daemon=True)
         self._thread.start()
@@ -166,7 +165,6 @@ class BatchExporter:
                          for _ in range(min(self._max_batch, len(self._queue)))]
                 try:
                     self._send(batch)
-                    self.exported += len(batch)
                 except Exception as exc:
                     log.warning("exporting %d span(s) failed: %s", len(batch), exc)
                 if not stopping and len(self._queue) < self._max_batch:

@@ -96,10 +96,6 @@ class RequestSpan:
         self.start_ns = start_ns
         self._output: tuple[str, str] | None = None
 
-    @property
-    def sampled(self) -> bool:
-        return self.context.sampled
-
     def attempt(self, target: Target) -> AttemptSpan:
         """A child span for an attempt at ``target``; upstream requests made in this task
         carry its trace context until the next attempt or the request's end."""

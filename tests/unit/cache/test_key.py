@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from inferplane.cache.key import EntryKey, Scope, context_key, entry_key, serving_of
+from inferplane.cache.key import EntryKey, Scope, entry_key, serving_of
+from inferplane.cache.question import question
 from inferplane.config import Config, DeploymentConfig, ModelConfig
 from inferplane.protocol.types import (
     GenerationRequest,
@@ -96,6 +97,13 @@ def test_tool_schemas_and_formats_compare_by_content_not_key_order() -> None:
 ])
 def test_every_part_of_the_scope_is_in_the_key(scope: Scope) -> None:
     assert key(scope=scope).digest != key().digest
+
+
+def context_key(scope: Scope, req: GenerationRequest) -> str:
+    """Where a semantic cache looks for paraphrases of ``req`` (cache/question.py)."""
+    found = question(scope, req, 10_000)
+    assert found is not None
+    return found.scope
 
 
 def test_the_context_key_ignores_the_question_but_not_the_system_prompt() -> None:

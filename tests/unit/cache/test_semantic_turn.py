@@ -113,12 +113,12 @@ async def test_deployment_embeddings_fail_over_and_come_back_normalised() -> Non
             return Embeddings([[3.0, 4.0] for _ in request.inputs], 2)
 
     first, second = Provider(False), Provider(True)
-    embedder = DeploymentEmbedder("vectors", lambda: [first, second])
+    embedder = DeploymentEmbedder("vectors", [first, second])
     rows = await embedder.embed(["a", "b"])
     assert rows.ravel().tolist() == pytest.approx([0.6, 0.8, 0.6, 0.8])
     assert first.asked[0].model == "vectors" and second.asked[0].inputs == ("a", "b")
     with pytest.raises(ServiceUnavailable):
-        await DeploymentEmbedder("vectors", lambda: [first]).embed(["a"])
+        await DeploymentEmbedder("vectors", [first]).embed(["a"])
 
 
 def test_a_model_without_a_semantic_cache_does_no_semantic_work() -> None:
