@@ -100,6 +100,11 @@ class EngineUnavailable(ServiceUnavailable):
     """The engine process is down, starting, or went away during the request."""
 
 
+class EngineStartError(InferplaneError):
+    """A managed engine cannot be started: its program or package is missing, its model file
+    does not exist, its port is taken. Said in one line when the gateway starts."""
+
+
 class CounterUnavailable(InferplaneError):
     """This machine has no such energy counter (no GPU, or no NVML library)."""
 

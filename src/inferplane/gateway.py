@@ -20,6 +20,7 @@ from inferplane.compliance.incidents import Incidents
 from inferplane.compliance.retention import retention_notice, retention_problem
 from inferplane.config import Config
 from inferplane.drift.monitor import DriftMonitor
+from inferplane.engines.engine_metrics import EngineReading
 from inferplane.errors import ConfigError
 from inferplane.governance.canary import Split
 from inferplane.governance.live import LiveRegistry
@@ -35,6 +36,7 @@ from inferplane.observe.metrics import Metrics
 from inferplane.observe.tracing import build_tracer
 from inferplane.polling import poll_forever
 from inferplane.providers.base import Provider, create
+from inferplane.providers.managed import engine_scrapers
 from inferplane.request_accounting import Timings
 from inferplane.routing.router import Router
 from inferplane.shadow import Shadow
@@ -63,7 +65,12 @@ class Gateway:
         self.providers: dict[str, Provider] = {d.name: create(d) for d in config.deployments}
         intensity = intensity_source(config.accounting.intensity_source)
         self.router = Router(config, self.providers, meters=build_meters(config, intensity))
+        # what the engine servers report of their load, read every interval (docs/engines.md)
+        self.engine_readings: dict[str, EngineReading] = {}
+        self.router.engine_readings = self.engine_readings
+        self.scrapers = engine_scrapers(config.deployments, self.providers, self.engine_readings)
         self.metrics = Metrics(self.router.model_names(), self.providers, self.router.stats)
+        self.metrics.engines.readings = self.engine_readings
         self.cache = ResponseCache.build(config, self.providers)
         self.tracer = build_tracer(config.observe)  # None: tracing is off
         self.drift: DriftMonitor | None = None  # None: drift detection is off
@@ -145,6 +152,8 @@ class Gateway:
             self.drift.start()
         for provider in self.providers.values():
             await provider.start()
+        for scraper in self.scrapers:
+            scraper.start()
 
     def _open_ledger(self) -> Ledger:
         config = self.config
@@ -197,6 +206,8 @@ class Gateway:
 
     async def stop(self) -> None:
         await self.shadow.stop()
+        for scraper in self.scrapers:
+            await scraper.stop()
         for task in (self._checkpoints, self._budgets):
             if task is not None:
                 task.cancel()

@@ -35,6 +35,8 @@ from inferplane.config.deployments import (
     BreakerConfig as BreakerConfig,
     DeploymentConfig as DeploymentConfig,
     EngineConfig as EngineConfig,
+    EngineKind as EngineKind,
+    EngineMetricsConfig as EngineMetricsConfig,
     TimeoutsConfig as TimeoutsConfig,
 )
 from inferplane.config.drift import DriftConfig as DriftConfig

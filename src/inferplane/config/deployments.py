@@ -1,6 +1,6 @@
-"""The ``deployments`` entries: where a model runs (an embedded engine or an upstream
-endpoint), with its engine, timeouts and circuit breaker settings; and which providers start an
-engine of their own (:data:`ENGINE_PROVIDERS`)."""
+"""The ``deployments`` entries: where a model runs (an embedded engine, an engine server
+Inferplane starts, or an upstream endpoint), with its engine, timeouts and circuit breaker
+settings; and which providers start an engine of their own (:data:`ENGINE_PROVIDERS`)."""
 
 from __future__ import annotations
 
@@ -14,26 +14,62 @@ from inferplane.config.problems import Section, invalid, one_of
 from inferplane.engines.model_files import BUILTIN_MODELS, BUILTIN_PREFIX
 
 # Providers whose engine Inferplane starts itself: they need ``engine`` and have no ``base_url``.
-ENGINE_PROVIDERS = frozenset({"llamacpp"})
+ENGINE_PROVIDERS = frozenset({"llamacpp", "managed"})
+# The engines: the embedded one (provider ``llamacpp``) and the servers Inferplane starts as
+# processes of their own (provider ``managed``, docs/engines.md).
+EngineKind = Literal["embedded", "llama-server", "vllm", "sglang"]
+MANAGED_KINDS: tuple[EngineKind, ...] = ("llama-server", "vllm", "sglang")
+GGUF_KINDS: tuple[EngineKind, ...] = ("embedded", "llama-server")  # they load a .gguf file
 
 _SECRET_REF = re.compile(r"env:[A-Za-z_][A-Za-z0-9_]*|file:.+")
 
 
 class EngineConfig(Section):
-    """The embedded llama.cpp engine a ``llamacpp`` deployment starts."""
+    """The engine a deployment starts: the embedded llama.cpp engine (``kind: embedded``,
+    provider ``llamacpp``) or an engine server in a process of its own (``kind: llama-server |
+    vllm | sglang``, provider ``managed``). The settings after ``startup_timeout_s`` apply to
+    the servers only."""
 
+    kind: EngineKind = "embedded"
+    # a built-in model or a .gguf file (embedded, llama-server); a model name or directory
+    # (vllm, sglang)
     model: str = Field(f"{BUILTIN_PREFIX}gemma-3-270m", examples=["~/models/my-model.Q4_K_M.gguf"])
-    parallel: int = Field(8, ge=1, le=64)  # sequences decoded together in one batch
+    parallel: int = Field(8, ge=1, le=1024)  # sequences decoded together in one batch
     context: int = Field(2048, ge=128)  # context window per sequence, in tokens
     batch: int = Field(512, ge=32)  # max tokens in one llama_decode call
     threads: int | None = Field(None, ge=1, examples=[8])  # None: all cores
     chat_template: Literal["gemma"] = "gemma"
     startup_timeout_s: float = Field(120.0, gt=0)
+    port: int | None = Field(None, ge=1, le=65535)  # None: a free loopback port at each start
+    tensor_parallel: int = Field(1, ge=1, le=64)  # GPUs one replica is split over
+    quantization: str | None = Field(None, examples=["fp8", "awq"])  # vllm, sglang
+    gpu_memory_share: float | None = Field(None, gt=0, le=1)  # vllm, sglang
+    draft_model: str | None = None  # speculative decoding with this draft model
+    draft_tokens: int = Field(4, ge=1, le=64)  # tokens the draft proposes per step
+    command: list[str] | None = Field(None, min_length=1)  # the program, else the kind's own
+    args: list[str] = Field(default_factory=list)  # more arguments, appended as given
+    log_file: str | None = None  # None: <cache dir>/engines/<deployment>.log
+    metrics_interval_s: float = Field(1.0, gt=0)  # how often its metrics are read
+    stop_timeout_s: float = Field(15.0, gt=0)  # SIGTERM, then SIGKILL after this
+
+    @field_validator("parallel")
+    @classmethod
+    def _embedded_parallel(cls, parallel: int, info: ValidationInfo) -> int:
+        if info.data.get("kind", "embedded") == "embedded" and parallel > 64:
+            raise invalid("engine_parallel", "the embedded engine decodes at most 64 sequences",
+                          "write `parallel: 64` or less")
+        return parallel
 
     @field_validator("model")
     @classmethod
-    def _builtin_or_gguf(cls, model: str) -> str:
+    def _builtin_or_gguf(cls, model: str, info: ValidationInfo) -> str:
         builtins = [f"{BUILTIN_PREFIX}{name}" for name in BUILTIN_MODELS]
+        if info.data.get("kind", "embedded") not in GGUF_KINDS:
+            if model.startswith(BUILTIN_PREFIX):
+                raise invalid("engine_model",
+                              f"built-in models are GGUF files, which {info.data['kind']} "
+                              "does not load", "name a model or a model directory")
+            return model
         if model.startswith(BUILTIN_PREFIX) and model not in builtins:
             message = f"unknown built-in model '{model}'"
             raise invalid("engine_model", message, one_of(model, builtins))
@@ -44,6 +80,23 @@ class EngineConfig(Section):
                 f"write `model: {builtins[0]}` or a path to a .gguf file",
             )
         return model
+
+
+class EngineMetricsConfig(Section):
+    """An engine server Inferplane does not start (``provider: openai``) whose own load metrics
+    it reads for routing, as it does a managed engine's (docs/engines.md)."""
+
+    kind: Literal["llama-server", "vllm", "sglang"]
+    url: str = Field(examples=["http://10.0.0.5:8000"])  # the server's root, not .../v1
+    interval_s: float = Field(1.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise invalid("engine_metrics_url", "engine_metrics.url must be an http(s):// URL",
+                          "write e.g. `url: http://10.0.0.5:8000`")
+        return url.rstrip("/")
 
 
 class TimeoutsConfig(Section):
@@ -80,6 +133,7 @@ class DeploymentConfig(Section):
     version: str | None = Field(None, min_length=1, max_length=128, examples=["llama-3.1-8b-v2"])
     provider: str = Field(examples=["openai"])
     engine: EngineConfig | None = None  # filled with the defaults for an engine provider
+    engine_metrics: EngineMetricsConfig | None = None  # an unmanaged engine's load metrics
     region: str = Field("local", min_length=1)
     jurisdiction: str | None = Field(None, examples=["eu"])  # None: the region's own name
     hardware: HardwareConfig | None = None
@@ -110,8 +164,13 @@ class DeploymentConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _default_engine(cls, data: Any) -> Any:
-        engine_provider = isinstance(data, dict) and data.get("provider") in ENGINE_PROVIDERS
-        if engine_provider and data.get("engine") is None:
+        if not isinstance(data, dict):
+            return data
+        engine = data.get("engine")
+        kind = engine.get("kind") if isinstance(engine, dict) else getattr(engine, "kind", None)
+        if "provider" not in data and kind in MANAGED_KINDS:  # `engine: {kind: vllm}` says it
+            data = {**data, "provider": "managed"}
+        if data.get("provider") == "llamacpp" and engine is None:
             return {**data, "engine": EngineConfig()}
         return data
 
@@ -158,6 +217,28 @@ class DeploymentConfig(Section):
                 f"provider '{self.provider}' runs an embedded engine and takes no base_url",
                 "remove `base_url:`, or use `provider: openai` for an OpenAI-compatible server",
                 field="base_url",
+            )
+        if self.provider == "managed" and (self.engine is None
+                                           or self.engine.kind not in MANAGED_KINDS):
+            raise invalid(
+                "managed_engine_kind",
+                "provider 'managed' starts an engine server: say which one",
+                f"write `engine: {{kind: llama-server}}` (or one of: {', '.join(MANAGED_KINDS)})",
+                field="engine",
+            )
+        if self.provider == "llamacpp" and self.engine is not None \
+                and self.engine.kind != "embedded":
+            raise invalid(
+                "embedded_engine_kind",
+                f"provider 'llamacpp' runs the embedded engine, not {self.engine.kind}",
+                "remove `provider:` (the engine's kind implies `managed`), or `kind:`",
+                field="engine",
+            )
+        if self.provider in ENGINE_PROVIDERS and self.engine_metrics is not None:
+            raise invalid(
+                "engine_metrics_managed",
+                "a deployment whose engine Inferplane starts has its metrics read already",
+                "remove `engine_metrics:`", field="engine_metrics",
             )
         if self.provider not in ENGINE_PROVIDERS and self.engine is not None:
             raise invalid(

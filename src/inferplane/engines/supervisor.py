@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from inferplane.engines.backoff import Backoff
 from inferplane.errors import EngineUnavailable
 
 log = logging.getLogger("inferplane.engine")
@@ -171,19 +172,19 @@ class EngineSupervisor:
     # -- the supervision loop --------------------------------------------------------------
 
     async def _supervise(self) -> None:
-        backoff = 0.5
+        backoff = Backoff()
         while not self._stopping:
             try:
                 await self._run_once()
-                backoff = 0.5
+                backoff.reset()
             except Exception as exc:  # a failed start must not end supervision
                 log.error("engine %s failed: %s", self.name, exc)
             if self._stopping:
                 return
             self.restarts += 1
-            log.warning("engine %s exited; restarting in %.1fs", self.name, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+            wait = backoff.next()
+            log.warning("engine %s exited; restarting in %.1fs", self.name, wait)
+            await asyncio.sleep(wait)
 
     async def _run_once(self) -> None:
         parent, child = socket.socketpair()

@@ -13,7 +13,10 @@ Named and meant like vLLM's, so the same dashboards and endpoint pickers read bo
   (``vllm:prefix_cache_queries`` / ``vllm:prefix_cache_hits``): prompt tokens looked up in
   the prefix cache, and those found; the hit rate is the ratio of their rates.
 
-A deployment whose status does not report these (a remote API) has none of them.
+An engine server Inferplane starts (or reads, ``engine_metrics``) reports them from its own
+metrics (``engines/engine_metrics.py``: vLLM's, SGLang's, llama-server's names), read by the
+scrapers into :attr:`EngineGauges.readings`; where a provider's status has no reading, that one
+is shown. A deployment with neither (a remote API) has none of them.
 """
 
 from __future__ import annotations
@@ -27,10 +30,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from inferplane.engines.engine_metrics import EngineReading
+
 GAUGES = (("running", "num_requests_running", "Requests in the engine's running batch."),
           ("waiting", "num_requests_waiting", "Requests waiting for an engine slot."),
           ("kv_cache_usage", "kv_cache_usage_perc",
-           "KV-cache usage of running requests: 1 means 100 percent."))
+           "KV-cache usage of running requests: 1 means 100 percent."),
+          ("prefix_cache_hit_rate", "prefix_cache_hit_rate",
+           "Prefix-cache hit rate an engine reports as a rate only (SGLang)."))
 COUNTERS = (("prefix_cache_queries", "prefix_cache_queries",
              "Prompt tokens looked up in the prefix cache."),
             ("prefix_cache_hits", "prefix_cache_hits",
@@ -47,6 +54,7 @@ class EngineGauges(Collector):
 
     def __init__(self, providers: Mapping[str, Reporting]) -> None:
         self.providers = providers
+        self.readings: Mapping[str, EngineReading] = {}
         self._last: dict[str, dict[str, Any]] = {}
 
     async def refresh(self) -> None:
@@ -58,8 +66,11 @@ class EngineGauges(Collector):
 
         names = list(self.providers)
         readings = await asyncio.gather(*(one(self.providers[n]) for n in names))
-        self._last = {name: reading for name, reading in zip(names, readings, strict=True)
-                      if "running" in reading}
+        last = {name: reading for name, reading in zip(names, readings, strict=True)
+                if "running" in reading}
+        for name, scraped in self.readings.items():
+            last.setdefault(name, scraped.load.as_status())
+        self._last = last
 
     def collect(self) -> Iterable[Metric]:
         last = self._last

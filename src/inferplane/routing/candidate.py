@@ -44,6 +44,11 @@ class Candidate:
     pue: float | None = None
     breaker_open: bool = False
     held_back: str | None = None  # why governance keeps requests from it (not approved, killed)
+    # From the engine's own metrics, when a fresh reading exists (routing/engine_load.py):
+    # ``in_flight`` then counts its running and waiting requests from every client.
+    engine_waiting: int | None = None
+    kv_cache_usage: float | None = None
+    saturated: str | None = None  # why the engine is saturated (ranked after the others)
 
     def __post_init__(self) -> None:
         for field_name in ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok",

@@ -75,8 +75,8 @@ class Decision:
 Policy = Callable[[Sequence[Candidate], RequestProfile, PolicyContext], Decision]
 
 
-def _tiebreak(c: Candidate) -> tuple[float, float, str]:
-    return (c.load, -c.weight, c.name)
+def _tiebreak(c: Candidate) -> tuple[bool, float, float, str]:
+    return (c.saturated is not None, c.load, -c.weight, c.name)
 
 
 def _empty(policy: str) -> Decision:
@@ -84,6 +84,14 @@ def _empty(policy: str) -> Decision:
 
 
 def _load_text(c: Candidate) -> str:
+    if c.engine_waiting is not None:  # the engine's own count
+        text = (f"engine reports {c.in_flight - c.engine_waiting} running, "
+                f"{c.engine_waiting} waiting")
+        if c.capacity is not None:
+            text += f" for {c.capacity} slots"
+        if c.kv_cache_usage is not None:
+            text += f", KV cache {c.kv_cache_usage:.0%}"
+        return text
     if c.capacity is not None:
         return f"{c.in_flight}/{c.capacity} slots in use"
     return f"{c.in_flight} in flight"
@@ -168,7 +176,7 @@ def latency(candidates: Sequence[Candidate], profile: RequestProfile,
         return _empty("latency")
     expected = {c.name: expected_latency_s(c, profile) for c in candidates}
 
-    def key(c: Candidate) -> tuple[int, float, float, float, str]:
+    def key(c: Candidate) -> tuple[int, float, bool, float, float, str]:
         value = expected[c.name]
         if value is not None:
             return (1, value, *_tiebreak(c))
@@ -192,7 +200,8 @@ def latency(candidates: Sequence[Candidate], profile: RequestProfile,
 def least_busy(candidates: Sequence[Candidate], profile: RequestProfile,
                ctx: PolicyContext) -> Decision:
     """Lowest in-flight share of capacity (the in-flight count where capacity is unknown);
-    ties go to the higher weight.
+    ties go to the higher weight. A saturated engine (``Candidate.saturated``) comes after
+    every one that is not.
 
     >>> a = Candidate("a", "m", "p", "local", "local", in_flight=3, capacity=4)
     >>> b = Candidate("b", "m", "p", "local", "local", in_flight=1, capacity=4)
@@ -206,8 +215,11 @@ def _least_busy(policy: str, candidates: Sequence[Candidate], why: str) -> Decis
     if not candidates:
         return _empty(policy)
     ordered = sorted(candidates, key=_tiebreak)
-    return Decision(policy, tuple(ordered), {c.name: c.load for c in candidates},
-                    f"{policy}: {why}{_load_text(ordered[0])}")
+    reason = f"{policy}: {why}{_load_text(ordered[0])}"
+    saturated = [c.name for c in ordered if c.saturated is not None]
+    if saturated and ordered[0].saturated is None:
+        reason += f"; saturated, ranked last: {', '.join(saturated)}"
+    return Decision(policy, tuple(ordered), {c.name: c.load for c in candidates}, reason)
 
 
 # weighted
@@ -301,6 +313,8 @@ def rendezvous_score(key: int, c: Candidate) -> float:
 def _affinity_busy(winner: Candidate, candidates: Sequence[Candidate],
                    ctx: PolicyContext) -> str | None:
     """Why the affinity winner is too loaded to keep, or ``None`` when it is fine."""
+    if winner.saturated is not None:
+        return f"{winner.name} is saturated ({winner.saturated})"
     if winner.capacity is not None and winner.in_flight >= winner.capacity:
         return f"{winner.name} is full ({_load_text(winner)})"
     least = min(c.in_flight for c in candidates)
@@ -356,7 +370,7 @@ def carbon(candidates: Sequence[Candidate], profile: RequestProfile,
     grams = {c.name: grams_co2_per_token(c) for c in candidates}
     costs = {c.name: expected_cost_usd(c, profile) for c in candidates}
 
-    def key(c: Candidate) -> tuple[bool, float, float, float, float, str]:
+    def key(c: Candidate) -> tuple[bool, float, float, bool, float, float, str]:
         g = grams[c.name]
         return (g is None, g or 0.0, costs[c.name], *_tiebreak(c))
 

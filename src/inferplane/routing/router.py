@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from inferplane.engines.engine_metrics import EngineReading
 from inferplane.errors import (
     GovernanceBlocked,
     InferplaneError,
@@ -31,6 +32,7 @@ from inferplane.governance.canary import Split, split
 from inferplane.metering.meter import DeploymentMeter, build_meters
 from inferplane.routing.candidate import Candidate, RequestProfile
 from inferplane.routing.constraints import Admission, Constraint, Rejection, admissible, refusal
+from inferplane.routing.engine_load import engine_view
 from inferplane.routing.health import BreakerConfig, CircuitBreaker, DeploymentStats
 from inferplane.routing.policy import Decision, PolicyContext, get_policy
 from inferplane.routing.request import VERSION_HEADER, RouteRequest
@@ -118,6 +120,8 @@ class Router:
         # whole by governance/live.py
         self.held_back: Mapping[str, str] = {}
         self.canaries: Mapping[str, Split] = {}
+        # deployment -> the last reading of its engine's own metrics (engines/scraper.py)
+        self.engine_readings: Mapping[str, EngineReading] = {}
         # deployment -> the kill that stops it: all that holds back a pinned version
         self.killed: Mapping[str, str] = {}
 
@@ -216,16 +220,22 @@ class Router:
         input_price, output_price, cached_price = _prices(target, live.itl_s)
         footprint = target.meter.footprint
         engine = d.engine
+        capacity = d.max_in_flight or (engine.parallel if engine is not None else None)
+        view = engine_view(self.engine_readings.get(d.name), capacity, now)
         return Candidate(
             name=d.name, alias=alias, provider=d.provider, region=d.region,
             jurisdiction=d.area, input_per_mtok=input_price, output_per_mtok=output_price,
-            cached_input_per_mtok=cached_price, weight=d.weight, in_flight=live.in_flight,
-            capacity=d.max_in_flight or (engine.parallel if engine is not None else None),
+            cached_input_per_mtok=cached_price, weight=d.weight,
+            in_flight=live.in_flight if view is None else max(live.in_flight, view.in_flight),
+            capacity=capacity,
             ttft_s=live.ttft_s, itl_s=live.itl_s, error_rate=live.error_rate,
             grid_gco2_per_kwh=footprint.grid_gco2_per_kwh,
             joules_per_output_token=target.meter.joules_per_output_token, pue=footprint.pue,
             breaker_open=live.breaker_open,
             held_back=held.get(d.name),
+            engine_waiting=None if view is None else view.waiting,
+            kv_cache_usage=None if view is None else view.kv_cache_usage,
+            saturated=None if view is None else view.saturated,
         )
 
     def _refusal(self, request: RouteRequest, model: ModelConfig,

@@ -1,0 +1,162 @@
+"""An engine server Inferplane starts and supervises (``provider: managed``, ``engine: {kind:
+llama-server | vllm | sglang}``), reached over its OpenAI-compatible API like any other.
+
+Its command line comes from the engine settings (``engines/launch.py``), its program from this
+machine (``engines/programs.py``), its supervision from ``engines/managed.py``. While it is down
+or restarting, requests get 503 (``engine_unavailable``), as they do from the embedded engine;
+a request whose connection to it breaks mid-way too (it died under the request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Mapping, MutableMapping
+from contextlib import aclosing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from inferplane.engines.engine_metrics import SOURCES, EngineReading
+from inferplane.engines.launch import Launch, arguments
+from inferplane.engines.managed import ManagedEngine, ServerRun, ServerSpec
+from inferplane.engines.model_files import cache_dir, resolve_model
+from inferplane.engines.programs import check_model_file, check_port, free_port, program
+from inferplane.engines.scraper import EngineScraper
+from inferplane.errors import ConfigError, EngineStartError, EngineUnavailable, UpstreamError
+from inferplane.protocol.types import Endpoint, GenerationRequest, StreamEvent, UsageSink
+from inferplane.providers.base import Provider, register
+from inferplane.providers.openai_compat import OpenAICompatProvider
+
+if TYPE_CHECKING:
+    from inferplane.config import DeploymentConfig, EngineConfig
+
+HOST = "127.0.0.1"
+# the upstream errors that mean the server went away under the request (or is not there)
+_GONE = frozenset({"upstream_unreachable", "upstream_disconnected"})
+_PATHS: dict[str, str] = {"chat.completions": "chat/completions", "completions": "completions",
+                          "embeddings": "embeddings"}
+
+
+def log_path(deployment: DeploymentConfig) -> Path:
+    engine = deployment.engine
+    assert engine is not None
+    if engine.log_file is not None:
+        return Path(engine.log_file).expanduser()
+    return cache_dir() / "engines" / f"{deployment.name}.log"
+
+
+@register
+class ManagedEngineProvider(OpenAICompatProvider):
+    name = "managed"
+    endpoints = frozenset({"chat.completions", "completions"})
+    default_base_url = f"http://{HOST}"
+
+    def __init__(self, deployment: DeploymentConfig) -> None:
+        super().__init__(deployment)
+        engine = deployment.engine
+        assert engine is not None, "config validation guarantees an engine for managed"
+        self.engine_config: EngineConfig = engine
+        self.upstream_model = deployment.upstream_model or deployment.model
+        self.model_path: str | None = None  # resolved at start (a built-in is assembled)
+        self.readings: Mapping[str, EngineReading] = {}  # the scrapers' (engine_scrapers)
+        self.engine = ManagedEngine(
+            deployment.name,
+            ServerSpec(log_path=log_path(deployment), startup_timeout_s=engine.startup_timeout_s,
+                       stop_timeout_s=engine.stop_timeout_s),
+            self._prepare,
+        )
+
+    def _prepare(self) -> ServerRun:
+        """The next start's command line: settings checked, a port chosen."""
+        e = self.engine_config
+        argv0 = program(e.kind, e.command)
+        assert self.model_path is not None
+        if e.kind == "llama-server":
+            check_model_file(Path(self.model_path))
+        if e.port is not None:
+            check_port(HOST, e.port)
+        port = e.port or free_port(HOST)
+        launch = Launch(
+            kind=e.kind, model=self.model_path, served_name=self.upstream_model, host=HOST,
+            port=port, parallel=e.parallel, context=e.context, batch=e.batch, threads=e.threads,
+            tensor_parallel=e.tensor_parallel, quantization=e.quantization,
+            gpu_memory_share=e.gpu_memory_share, draft_model=e.draft_model,
+            draft_tokens=e.draft_tokens, extra=tuple(e.args))
+        return ServerRun([*argv0, *arguments(launch)], HOST, port)
+
+    async def start(self) -> None:
+        e = self.engine_config
+        if e.kind == "llama-server":
+            try:
+                path = await asyncio.to_thread(resolve_model, e.model)
+            except ConfigError as exc:
+                raise EngineStartError(str(exc)) from None
+            self.model_path = str(path)
+        else:
+            self.model_path = e.model
+        await super().start()
+        await self.engine.start()
+
+    async def stop(self) -> None:
+        await self.engine.stop()
+        await super().stop()
+
+    @property
+    def ready(self) -> bool:
+        return self.engine.ready and self.http.started
+
+    def url(self, endpoint: Endpoint) -> str:
+        run = self.engine.run
+        root = run.url if run is not None else self.base_url
+        return f"{root}/v1/{_PATHS[endpoint]}"
+
+    async def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "ready": self.ready, "kind": self.engine_config.kind, "pid": self.engine.pid,
+            "restarts": self.engine.restarts, "url": self.engine.url,
+            "log": str(self.engine.spec.log_path),
+        }
+        reading = self.readings.get(self.deployment.name)
+        if reading is not None and self.ready:
+            status.update(reading.load.as_status())
+        return status
+
+    def describe(self) -> str:
+        e = self.engine_config
+        return (f"{e.kind} {self.upstream_model} ({e.parallel} parallel x {e.context} tokens), "
+                f"log {self.engine.spec.log_path}")
+
+    async def stream(
+        self, request: GenerationRequest, meter: UsageSink
+    ) -> AsyncGenerator[StreamEvent, None]:
+        if not self.engine.ready:
+            raise EngineUnavailable(f"engine {self.deployment.name!r} is not ready; "
+                                    "retry shortly")
+        try:
+            async with aclosing(super().stream(request, meter)) as events:
+                async for event in events:
+                    yield event
+        except UpstreamError as exc:
+            if exc.code in _GONE:
+                raise EngineUnavailable(
+                    f"engine {self.deployment.name!r} stopped during the request") from exc
+            raise
+
+
+def engine_scrapers(deployments: list[DeploymentConfig], providers: Mapping[str, Provider],
+                    readings: MutableMapping[str, EngineReading]) -> list[EngineScraper]:
+    """A metrics reader for each engine whose kind is known: the managed ones, and the
+    unmanaged ones that name theirs (``engine_metrics``); all fill ``readings``."""
+    scrapers = []
+    for d in deployments:
+        provider = providers[d.name]
+        if isinstance(provider, ManagedEngineProvider) and provider.engine_config.kind in SOURCES:
+            provider.readings = readings
+            engine = provider.engine
+            scrapers.append(EngineScraper(d.name, provider.engine_config.kind,
+                                          lambda engine=engine: engine.url,  # type: ignore[misc]
+                                          provider.engine_config.metrics_interval_s, readings))
+        elif d.engine_metrics is not None:
+            m = d.engine_metrics
+            scrapers.append(EngineScraper(d.name, m.kind, lambda url=m.url: url,  # type: ignore[misc]
+                                          m.interval_s, readings))
+    return scrapers
