@@ -1,0 +1,156 @@
+"""A stand-in for a vLLM or SGLang server, for the tests of the managed-engine contract on a
+machine without a GPU: it takes their command lines, serves their health endpoint, their
+OpenAI-compatible chat completions and their real metric names, and exits on SIGTERM.
+
+    python tests/engine_standin.py --kind vllm --record FILE [the server's own arguments]
+
+Each start appends ``{"argv": [...], "pid": N}`` to ``--record``, and a clean SIGTERM exit
+``{"stopped": N}``. ``--waiting N`` and ``--kv X`` set the queue and KV-cache share it reports
+(another client's load, which the gateway cannot see but in the metrics). It stands in for the
+engine; it is not the thing under test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+# vLLM's and SGLang's names for: running, waiting, KV-cache share, prefix-cache figures
+METRICS = {
+    "vllm": ("vllm:num_requests_running", "vllm:num_requests_waiting",
+             "vllm:kv_cache_usage_perc",
+             "vllm:prefix_cache_queries_total 1000\nvllm:prefix_cache_hits_total 250\n"),
+    "sglang": ("sglang:num_running_reqs", "sglang:num_queue_reqs", "sglang:token_usage",
+               "sglang:cache_hit_rate 0.25\n"),
+}
+
+
+def own_args(kind: str, argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--served-model-name", default="standin")
+    p.add_argument("--model" if kind == "vllm" else "--model-path", dest="model", required=True)
+    return p.parse_known_args(argv)[0]
+
+
+class State:
+    def __init__(self, kind: str, name: str, waiting: float, kv: float,
+                 delay_s: float) -> None:
+        self.kind, self.name, self.waiting, self.kv, self.delay_s = kind, name, waiting, kv, \
+            delay_s
+        self.running = 0
+        self.lock = threading.Lock()
+
+    def metrics(self) -> str:
+        running, waiting, kv, extra = METRICS[self.kind]
+        label = f'{{model_name="{self.name}"}}'
+        return (f"# HELP {running} Running requests.\n# TYPE {running} gauge\n"
+                f"{running}{label} {self.running}\n{waiting}{label} {self.waiting}\n"
+                f"{kv}{label} {self.kv}\n{extra}")
+
+
+def handler(state: State) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def send(self, status: int, body: bytes, kind: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path == "/health":
+                self.send(200, b"")
+            elif self.path == "/metrics":
+                self.send(200, state.metrics().encode(), "text/plain; version=0.0.4")
+            elif self.path == "/v1/models":
+                self.send(200, json.dumps({"data": [{"id": state.name}]}).encode())
+            else:
+                self.send(404, b"{}")
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            if self.path != "/v1/chat/completions":
+                self.send(404, b"{}")
+                return
+            with state.lock:
+                state.running += 1
+            try:
+                time.sleep(state.delay_s)
+                self.answer(body)
+            finally:
+                with state.lock:
+                    state.running -= 1
+
+        def answer(self, body: dict[str, Any]) -> None:
+            text = f"served by {state.name}"
+            usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+            if not body.get("stream"):
+                self.send(200, json.dumps({
+                    "id": "c1", "object": "chat.completion", "created": 0, "model": state.name,
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": text}}],
+                    "usage": usage}).encode())
+                return
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": text},
+                                    "finish_reason": None}]},
+                      {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                      {"choices": [], "usage": usage}]
+            for chunk in chunks:
+                data = json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 0,
+                                   "model": state.name, **chunk})
+                self.chunk(f"data: {data}\n\n".encode())
+            self.chunk(b"data: [DONE]\n\n")
+            self.chunk(b"")
+
+        def chunk(self, data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+    return Handler
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--kind", choices=sorted(METRICS), required=True)
+    p.add_argument("--record", type=Path, required=True)
+    p.add_argument("--waiting", type=float, default=0.0)
+    p.add_argument("--kv", type=float, default=0.1)
+    p.add_argument("--delay-s", type=float, default=0.0)  # each answer's wait
+    ours, rest = p.parse_known_args()
+    server_args = own_args(ours.kind, rest)
+    with ours.record.open("a") as f:
+        f.write(json.dumps({"argv": sys.argv[1:], "pid": os.getpid()}) + "\n")
+    state = State(ours.kind, server_args.served_model_name, ours.waiting, ours.kv, ours.delay_s)
+    server = ThreadingHTTPServer((server_args.host, server_args.port), handler(state))
+    server.daemon_threads = True
+
+    def stop(signum: int, frame: object) -> None:
+        with ours.record.open("a") as f:
+            f.write(json.dumps({"stopped": os.getpid()}) + "\n")
+        threading.Thread(target=server.shutdown).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
