@@ -110,10 +110,11 @@ def handler(state: State) -> type[BaseHTTPRequestHandler]:
             self.send_header("content-type", "text/event-stream")
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
-            chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": text},
-                                    "finish_reason": None}]},
-                      {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-                      {"choices": [], "usage": usage}]
+            chunks: list[dict[str, Any]] = [
+                {"choices": [{"index": 0, "delta": {"role": "assistant", "content": text},
+                              "finish_reason": None}]},
+                {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                {"choices": [], "usage": usage}]
             for chunk in chunks:
                 data = json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 0,
                                    "model": state.name, **chunk})

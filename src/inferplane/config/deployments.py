@@ -49,6 +49,9 @@ class EngineConfig(Section):
     command: list[str] | None = Field(None, min_length=1)  # the program, else the kind's own
     args: list[str] = Field(default_factory=list)  # more arguments, appended as given
     log_file: str | None = None  # None: <cache dir>/engines/<deployment>.log
+    # the GPUs whose NVML energy counters it is measured by; None: the first tensor_parallel
+    # GPUs for vllm and sglang, none for llama-server
+    gpus: list[int] | None = None
     metrics_interval_s: float = Field(1.0, gt=0)  # how often its metrics are read
     stop_timeout_s: float = Field(15.0, gt=0)  # SIGTERM, then SIGKILL after this
 

@@ -57,3 +57,16 @@ class NvmlCounter:
 
     def __call__(self) -> float:
         return float(self._read(self._handle)) / 1000.0
+
+
+class GpuCounters:
+    """The sum of NVML's counters of several GPUs (an engine split over them), in joules."""
+
+    method: EnergyMethod = "measured"
+
+    def __init__(self, indices: list[int]) -> None:
+        self.indices = indices
+        self._counters = [NvmlCounter(i) for i in indices]  # CounterUnavailable if any lacks one
+
+    def __call__(self) -> float:
+        return sum(counter() for counter in self._counters)

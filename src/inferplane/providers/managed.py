@@ -10,11 +10,13 @@ a request whose connection to it breaks mid-way too (it died under the request).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncGenerator, Mapping, MutableMapping
 from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inferplane.engines.engine_energy import EngineEnergy, engine_energy
 from inferplane.engines.engine_metrics import SOURCES, EngineReading
 from inferplane.engines.launch import Launch, arguments
 from inferplane.engines.managed import ManagedEngine, ServerRun, ServerSpec
@@ -22,7 +24,14 @@ from inferplane.engines.model_files import cache_dir, resolve_model
 from inferplane.engines.programs import check_model_file, check_port, free_port, program
 from inferplane.engines.scraper import EngineScraper
 from inferplane.errors import ConfigError, EngineStartError, EngineUnavailable, UpstreamError
-from inferplane.protocol.types import Endpoint, GenerationRequest, StreamEvent, UsageSink
+from inferplane.protocol.types import (
+    Endpoint,
+    Finished,
+    GenerationRequest,
+    StreamEvent,
+    TextDelta,
+    UsageSink,
+)
 from inferplane.providers.base import Provider, register
 from inferplane.providers.openai_compat import OpenAICompatProvider
 
@@ -32,6 +41,7 @@ if TYPE_CHECKING:
 HOST = "127.0.0.1"
 # the upstream errors that mean the server went away under the request (or is not there)
 _GONE = frozenset({"upstream_unreachable", "upstream_disconnected"})
+GPU_KINDS = frozenset({"vllm", "sglang"})
 _PATHS: dict[str, str] = {"chat.completions": "chat/completions", "completions": "completions",
                           "embeddings": "embeddings"}
 
@@ -58,6 +68,7 @@ class ManagedEngineProvider(OpenAICompatProvider):
         self.upstream_model = deployment.upstream_model or deployment.model
         self.model_path: str | None = None  # resolved at start (a built-in is assembled)
         self.readings: Mapping[str, EngineReading] = {}  # the scrapers' (engine_scrapers)
+        self.energy: EngineEnergy | None = None  # measured energy, where NVML reads its GPUs
         self.engine = ManagedEngine(
             deployment.name,
             ServerSpec(log_path=log_path(deployment), startup_timeout_s=engine.startup_timeout_s,
@@ -95,8 +106,15 @@ class ManagedEngineProvider(OpenAICompatProvider):
             self.model_path = e.model
         await super().start()
         await self.engine.start()
+        gpus = e.gpus if e.gpus is not None else (
+            list(range(e.tensor_parallel)) if e.kind in GPU_KINDS else [])
+        self.energy = engine_energy(gpus) if gpus else None
+        if self.energy is not None:
+            self.energy.start()
 
     async def stop(self) -> None:
+        if self.energy is not None:
+            await self.energy.stop()
         await self.engine.stop()
         await super().stop()
 
@@ -132,7 +150,7 @@ class ManagedEngineProvider(OpenAICompatProvider):
             raise EngineUnavailable(f"engine {self.deployment.name!r} is not ready; "
                                     "retry shortly")
         try:
-            async with aclosing(super().stream(request, meter)) as events:
+            async with aclosing(self._measured(request, meter)) as events:
                 async for event in events:
                     yield event
         except UpstreamError as exc:
@@ -140,6 +158,37 @@ class ManagedEngineProvider(OpenAICompatProvider):
                 raise EngineUnavailable(
                     f"engine {self.deployment.name!r} stopped during the request") from exc
             raise
+
+
+    async def _measured(self, request: GenerationRequest, meter: UsageSink
+                        ) -> AsyncGenerator[StreamEvent, None]:
+        """The server's events, the final one with the request's measured energy where its
+        GPUs' counters are read (``metering/interval_energy.py``)."""
+        energy = self.energy
+        if energy is None:
+            async with aclosing(super().stream(request, meter)) as events:
+                async for event in events:
+                    yield event
+            return
+        energy.open(request.id)
+        counted, finished = 0, False
+        try:
+            async with aclosing(super().stream(request, meter)) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta) and event.tokens:
+                        energy.tokens(request.id, event.tokens)
+                        counted += event.tokens
+                    elif isinstance(event, Finished):
+                        usage = event.usage
+                        total = usage.prompt_tokens + usage.completion_tokens
+                        joules = energy.close(request.id, max(0, total - counted))
+                        finished = True
+                        event = dataclasses.replace(event, energy_j=joules,
+                                                    energy_method=energy.method)
+                    yield event
+        finally:
+            if not finished:
+                energy.abandon(request.id)
 
 
 def engine_scrapers(deployments: list[DeploymentConfig], providers: Mapping[str, Provider],
