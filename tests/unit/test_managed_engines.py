@@ -7,8 +7,7 @@ import random
 from typing import get_args
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from inferplane.config import DeploymentConfig, EngineKind, parse_config
 from inferplane.config.deployments import MANAGED_KINDS
