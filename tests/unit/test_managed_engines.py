@@ -3,18 +3,23 @@ engine's own load in routing, the configuration, and measured energy per interva
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 from typing import get_args
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from typer.testing import CliRunner
 
+from inferplane.cli.main import app
 from inferplane.config import DeploymentConfig, EngineKind, parse_config
 from inferplane.config.deployments import MANAGED_KINDS
 from inferplane.engines.backoff import Backoff
 from inferplane.engines.engine_metrics import SOURCES, EngineLoad, EngineReading
 from inferplane.engines.launch import BUILDERS, Launch, arguments
 from inferplane.engines.programs import PROGRAMS
+from inferplane.engines.step_log import StepLog
 from inferplane.metering.interval_energy import IntervalEnergy
 from inferplane.providers.base import provider_names
 from inferplane.routing.engine_load import engine_view, saturation
@@ -235,3 +240,34 @@ def test_energy_follows_tokens_within_an_interval() -> None:
     assert energy.close("small", 100.0, 0) == pytest.approx(10.0)
     assert energy.close("big", 100.0, 0) == pytest.approx(90.0)
     assert energy.open_requests == 0
+
+
+def test_observed_step_times_feed_plan_calibrate(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readings of a live engine (its inter-token latency counters at several batch sizes)
+    become the calibration input that `inferplane plan calibrate`, given no file, fits."""
+    monkeypatch.setenv("INFERPLANE_CACHE_DIR", str(tmp_path))
+    log = StepLog("gpu", "h100", "llama-3.1-8b", kv_positions=64 * 4096)
+    itl_sum, itl_count = 0.0, 0.0
+    for batch, step_s in ((1, 0.0072), (8, 0.0080), (32, 0.0121), (64, 0.0160)):
+        for _ in range(3):  # three scrape intervals at this batch
+            itl_sum += 200 * step_s
+            itl_count += 200
+            log.observe(EngineLoad(batch, 0, kv_cache_usage=batch * 1024 / (64 * 4096),
+                                   itl_seconds_sum=itl_sum, itl_count=itl_count))
+    log.write()
+    doc = json.loads((tmp_path / "calibration" / "gpu.json").read_text())
+    by_batch = {m["batch"]: m for m in doc["measurements"]}
+    assert by_batch[32]["context"] == 1024 and by_batch[32]["step_s"] == pytest.approx(0.0121)
+    store = tmp_path / "fits.json"
+    result = CliRunner().invoke(app, ["plan", "calibrate", "--calibration", str(store)],
+                                env={"COLUMNS": "160", "INFERPLANE_CACHE_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    fit = json.loads(store.read_text())["hardware"]["h100"]
+    assert fit["points"] == len(doc["measurements"]) and "live" in fit["source"]
+
+
+def test_plan_calibrate_without_a_file_or_observations_says_so(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["plan", "calibrate"],
+                                env={"INFERPLANE_CACHE_DIR": str(tmp_path)})
+    assert result.exit_code == 2 and "no engine's step times" in result.stderr

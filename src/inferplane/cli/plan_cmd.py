@@ -22,6 +22,7 @@ from rich.table import Table
 
 from inferplane.cli.ledger_cmd import JsonOption
 from inferplane.cli.tables import show
+from inferplane.engines.step_log import step_log_dir
 from inferplane.planner import calibration as cal
 from inferplane.planner.catalog import load_catalog
 from inferplane.planner.errors import PlannerError
@@ -215,13 +216,34 @@ def plan_notes(result: CapacityPlan, calibrations: dict[str, cal.StoredCalibrati
 
 @app.command()
 def calibrate(
-    file: Annotated[Path, typer.Argument(help="Measurements JSON (schema: docs/planner.md).")],
+    file: Annotated[Path | None, typer.Argument(
+        help="Measurements JSON (schema: docs/planner.md); none: the step times the gateway "
+        "observed on the engines it reads.")] = None,
     calibration: CalibrationOption = None,
     save: Annotated[bool, typer.Option("--save/--no-save", help="Store the fit.")] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Fit a hardware's efficiency factors to measured step times and store them."""
     cal_path = (calibration or cal.default_path()).expanduser()
+    if file is not None:
+        _calibrate(file, cal_path, save, as_json)
+        return
+    observed = sorted(step_log_dir().glob("*.json"))
+    if not observed:
+        raise _fail(f"no file given, and no engine's step times in {step_log_dir()} yet "
+                    "(a gateway writes them for the engine servers it reads; docs/engines.md)")
+    fitted = 0
+    for path in observed:
+        try:
+            _calibrate(path, cal_path, save, as_json)
+            fitted += 1
+        except typer.Exit:
+            continue  # its one-line reason is printed
+    if not fitted:
+        raise typer.Exit(1)
+
+
+def _calibrate(file: Path, cal_path: Path, save: bool, as_json: bool) -> None:
     try:
         run = cal.read_calibration_input(file, load_catalog())
         fit = cal.fit(run)

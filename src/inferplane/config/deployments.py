@@ -53,6 +53,8 @@ class EngineConfig(Section):
     # GPUs for vllm and sglang, none for llama-server
     gpus: list[int] | None = None
     metrics_interval_s: float = Field(1.0, gt=0)  # how often its metrics are read
+    # the planner catalog's name for its model: its observed step times calibrate the planner
+    planner_model: str | None = Field(None, examples=["llama-3.1-8b"])
     stop_timeout_s: float = Field(15.0, gt=0)  # SIGTERM, then SIGKILL after this
 
     @field_validator("parallel")

@@ -100,6 +100,10 @@ class ManagedEngine:
         """Where the server listens while it runs."""
         return self.run.url if self.run is not None and self.ready else None
 
+    def current_url(self) -> str | None:
+        """:attr:`url`, as a function (for the metrics reader)."""
+        return self.url
+
     async def start(self) -> None:
         """Check the first start's settings now (raising :class:`EngineStartError`), then
         start and supervise in the background; returns at once."""

@@ -20,6 +20,7 @@ import orjson
 
 from inferplane.engines.engine_metrics import SOURCES, EngineLoad, EngineReading
 from inferplane.engines.http_get import get
+from inferplane.engines.step_log import StepLog
 from inferplane.providers.http_client import Pool
 
 log = logging.getLogger("inferplane.engine")
@@ -31,8 +32,10 @@ class EngineScraper:
     """``base_url()``: the server's root while it can be read, else ``None``."""
 
     def __init__(self, deployment: str, kind: str, base_url: Callable[[], str | None],
-                 interval_s: float, readings: MutableMapping[str, EngineReading]) -> None:
+                 interval_s: float, readings: MutableMapping[str, EngineReading],
+                 steps: StepLog | None = None) -> None:
         self.deployment = deployment
+        self.steps = steps  # where decode step times go, for the planner's calibration
         self.source = SOURCES[kind]
         self.base_url = base_url
         self.interval_s = interval_s
@@ -50,6 +53,8 @@ class EngineScraper:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.steps is not None:
+            self.steps.write()
         if self._pool is not None:
             await self._pool.close()
 
@@ -88,8 +93,12 @@ class EngineScraper:
                     self.readings[self.deployment] = EngineReading(
                         load, time.monotonic(), self.interval_s, tuple(self._waiting))
                     self._waiting.append(load.waiting)
+                    if self.steps is not None:
+                        self.steps.observe(load)
             await asyncio.sleep(self.interval_s)
 
     def _drop(self) -> None:
         self.readings.pop(self.deployment, None)
         self._waiting.clear()
+        if self.steps is not None:
+            self.steps.forget()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncGenerator, Mapping, MutableMapping
+from collections.abc import AsyncGenerator, Callable, Mapping, MutableMapping
 from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from inferplane.engines.managed import ManagedEngine, ServerRun, ServerSpec
 from inferplane.engines.model_files import cache_dir, resolve_model
 from inferplane.engines.programs import check_model_file, check_port, free_port, program
 from inferplane.engines.scraper import EngineScraper
+from inferplane.engines.step_log import StepLog
 from inferplane.errors import ConfigError, EngineStartError, EngineUnavailable, UpstreamError
 from inferplane.protocol.types import (
     Endpoint,
@@ -200,12 +201,18 @@ def engine_scrapers(deployments: list[DeploymentConfig], providers: Mapping[str,
         provider = providers[d.name]
         if isinstance(provider, ManagedEngineProvider) and provider.engine_config.kind in SOURCES:
             provider.readings = readings
-            engine = provider.engine
-            scrapers.append(EngineScraper(d.name, provider.engine_config.kind,
-                                          lambda engine=engine: engine.url,  # type: ignore[misc]
-                                          provider.engine_config.metrics_interval_s, readings))
+            e = provider.engine_config
+            steps = StepLog(d.name, d.hardware.accelerator if d.hardware else "cpu",
+                            e.planner_model or provider.upstream_model,
+                            kv_positions=e.parallel * e.context, tp=e.tensor_parallel)
+            scrapers.append(EngineScraper(d.name, e.kind, provider.engine.current_url,
+                                          e.metrics_interval_s, readings, steps))
         elif d.engine_metrics is not None:
             m = d.engine_metrics
-            scrapers.append(EngineScraper(d.name, m.kind, lambda url=m.url: url,  # type: ignore[misc]
-                                          m.interval_s, readings))
+            scrapers.append(EngineScraper(d.name, m.kind, _constant(m.url), m.interval_s,
+                                          readings))
     return scrapers
+
+
+def _constant(url: str) -> Callable[[], str | None]:
+    return lambda: url
