@@ -137,6 +137,10 @@ class ManagedEngineProvider(OpenAICompatProvider):
         reading = self.readings.get(self.deployment.name)
         if reading is not None and self.ready:
             status.update(reading.load.as_status())
+        if self.energy is not None:  # joules given to requests, and idle joules, so far
+            status["energy_method"] = self.energy.method
+            status["energy_charged_j"] = self.energy.split.charged_j
+            status["energy_idle_j"] = self.energy.split.idle_j
         return status
 
     def describe(self) -> str:
