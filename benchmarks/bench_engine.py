@@ -207,7 +207,7 @@ def direct_process(tmp: Path, model: Path, threads: int) -> ServerProcess:
 
     port = free_port()
     launch = Launch("llama-server", str(model), "gemma-3-270m", "127.0.0.1", port, SLOTS,
-                    CONTEXT, 512, threads=threads)
+                    CONTEXT, 512, threads=threads, chat_template="gemma")
     return ServerProcess(DIRECT, [*llama_server(), *llama_server_args(launch)], port, "/health",
                          tmp / "llama-server.log")
 

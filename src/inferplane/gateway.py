@@ -36,7 +36,7 @@ from inferplane.observe.metrics import Metrics
 from inferplane.observe.tracing import build_tracer
 from inferplane.polling import poll_forever
 from inferplane.providers.base import Provider, create
-from inferplane.providers.managed import engine_scrapers
+from inferplane.providers.managed import ManagedEngineProvider, engine_scrapers
 from inferplane.request_accounting import Timings
 from inferplane.routing.router import Router
 from inferplane.shadow import Shadow
@@ -69,6 +69,9 @@ class Gateway:
         self.engine_readings: dict[str, EngineReading] = {}
         self.router.engine_readings = self.engine_readings
         self.scrapers = engine_scrapers(config.deployments, self.providers, self.engine_readings)
+        for name, provider in self.providers.items():
+            if isinstance(provider, ManagedEngineProvider):  # a fresh process: a closed breaker
+                provider.engine.on_restart.append(self.router.stats[name].restarted)
         self.metrics = Metrics(self.router.model_names(), self.providers, self.router.stats)
         self.metrics.engines.readings = self.engine_readings
         self.cache = ResponseCache.build(config, self.providers)

@@ -19,6 +19,11 @@ gpu mem share  (all layers on CPU)      ``--gpu-memory-utilization`` ``--mem-fra
 draft_model    ``--model-draft``        ``--speculative-config``     ``--speculative-draft-...``
 ============== ======================== ============================ ==========================
 
+llama-server also gets the deployment's ``chat_template`` (``--no-jinja --chat-template gemma``:
+the built-in GGUF has no template of its own, and llama-server would fall back on ChatML); a
+model with its own template is served with it by ``args: [--jinja]`` or another
+``--chat-template`` in ``args``, which come last and win.
+
 llama-server's ``--ctx-size`` is the KV cache of all its slots together, so it gets
 ``context x parallel`` with a KV cache per slot (``--no-kv-unified``), as the embedded engine
 has: each sequence gets ``context`` tokens.
@@ -51,6 +56,7 @@ class Launch:
     gpu_memory_share: float | None = None
     draft_model: str | None = None
     draft_tokens: int = 4
+    chat_template: str | None = None  # llama.cpp's built-in template of that name
     extra: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -71,6 +77,8 @@ def llama_server_args(launch: Launch) -> list[str]:
         args += ["--threads", str(launch.threads), "--threads-batch", str(launch.threads)]
     if launch.draft_model is not None:
         args += ["--model-draft", launch.draft_model, "--draft-max", str(launch.draft_tokens)]
+    if launch.chat_template is not None:  # a built-in name is Jinja source unless --no-jinja
+        args += ["--no-jinja", "--chat-template", launch.chat_template]
     return [*args, *launch.extra]
 
 

@@ -86,6 +86,8 @@ class ManagedEngine:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._pool: Pool | None = None
+        # called when a restarted server is ready again (the router's breaker is reset)
+        self.on_restart: list[Callable[[], None]] = []
 
     @property
     def ready(self) -> bool:
@@ -170,6 +172,9 @@ class ManagedEngine:
                 return False
             self._ready.set()
             log.info("engine %s ready at %s (pid %s)", self.name, run.url, proc.pid)
+            if self.restarts:
+                for callback in self.on_restart:
+                    callback()
             await self._watch(run, exited)
             return True
         finally:

@@ -92,7 +92,9 @@ class ManagedEngineProvider(OpenAICompatProvider):
             port=port, parallel=e.parallel, context=e.context, batch=e.batch, threads=e.threads,
             tensor_parallel=e.tensor_parallel, quantization=e.quantization,
             gpu_memory_share=e.gpu_memory_share, draft_model=e.draft_model,
-            draft_tokens=e.draft_tokens, extra=tuple(e.args))
+            draft_tokens=e.draft_tokens,
+            chat_template=e.chat_template if e.kind == "llama-server" else None,
+            extra=tuple(e.args))
         return ServerRun([*argv0, *arguments(launch)], HOST, port)
 
     async def start(self) -> None:

@@ -289,6 +289,12 @@ class DeploymentStats:
         else:
             self.breaker.record_failure(now)
 
+    def restarted(self) -> None:
+        """The deployment's engine process was started afresh: what failed was the old
+        process's, so the breaker closes and the error window empties (latencies stay)."""
+        self.breaker = CircuitBreaker(self.breaker.config)
+        self.outcomes.clear()
+
     def snapshot(self, now: float) -> LiveStats:
         return LiveStats(
             in_flight=self.in_flight,
