@@ -39,6 +39,7 @@ from openai import AsyncOpenAI
 
 from common import (
     CpuMonitor,
+    CpuUse,
     LevelResult,
     RequestSettings,
     ServerProcess,
@@ -102,6 +103,7 @@ class Options:
     out_dir: Path
     name: str
     keep_logs: bool
+    interleave: bool
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -134,6 +136,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                    help="a short smoke run: 1 round, 32 tokens (unless given explicitly)")
     p.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and print "
                    "where they are")
+    p.add_argument("--one-at-a-time", action="store_true",
+                   help="run each server alone, one after the other (default: start them all "
+                   "and run each round on each server in turn, so a shared machine's load "
+                   "falls on all of them alike; idle servers use no CPU)")
     a = p.parse_args(argv)
     explicit = set(argv if argv is not None else sys.argv[1:])
     rounds, max_tokens = a.rounds, a.max_tokens
@@ -154,6 +160,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         max_other_cores=a.max_other_cores, retries=max(0, a.retries),
         retry_wait_s=a.retry_wait, out_dir=a.out,
         name=a.name or ("engine-quick" if a.quick else "engine"), keep_logs=a.keep_logs,
+        interleave=not a.one_at_a_time,
     )
 
 
@@ -310,6 +317,106 @@ async def run_level(client: AsyncOpenAI, server: ServerProcess, c: int,
     return min(attempts, key=lambda lv: lv.other_cores or 0.0)
 
 
+async def bench_interleaved(servers: list[ServerProcess], opts: Options
+                            ) -> dict[str, dict[str, Any]]:
+    """Every server started; at each concurrency, each round runs on each server in turn
+    (the same prompts), so load from other processes on a shared machine falls on all alike."""
+    names = [s.name for s in servers]
+    clients = {s.name: AsyncOpenAI(base_url=s.url + "/v1", api_key="bench", max_retries=0,
+                                   timeout=600.0) for s in servers}
+    settings = {s.name: _settings(s.name, opts.max_tokens, opts) for s in servers}
+    for s in servers:  # warm-up, as one at a time
+        warm = _settings(s.name, opts.warmup_tokens, opts)
+        for width in (1, max(opts.concurrency)):
+            _, results = await run_round(clients[s.name],
+                                         [prompt(10_000 + i) for i in range(width)],
+                                         warm, width, -1)
+            failed = [r.error for r in results if r.error]
+            if failed:
+                raise RuntimeError(f"{s.name} warm-up failed: {failed[0]}")
+    levels: dict[str, list[LevelResult]] = {n: [] for n in names}
+    numbers = itertools.count()
+    for c in opts.concurrency:
+        current = {n: LevelResult(c, [], []) for n in names}
+        cpu: dict[str, list[Any]] = {n: [] for n in names}
+        for round_no in range(opts.rounds):
+            prompts = [prompt(next(numbers)) for _ in range(c)]
+            for s in servers:
+                assert s.proc is not None
+                monitor = CpuMonitor(s.proc.pid)
+                rnd, results = await run_round(clients[s.name], prompts, settings[s.name], c,
+                                               round_no)
+                cpu[s.name].append(monitor.stop())
+                current[s.name].rounds.append(rnd)
+                current[s.name].requests.extend(results)
+                errors = sum(r.error is not None for r in results)
+                print(f"  {s.name:>20} c={c} round {round_no + 1}/{opts.rounds}: "
+                      f"{rnd.completion_tokens} tok in {rnd.wall_s:.2f}s = "
+                      f"{rnd.tokens_per_s:.1f} tok/s" + (f", {errors} errors" if errors else ""),
+                      flush=True)
+        for n in names:
+            current[n].cpu = _merged(cpu[n])
+            levels[n].append(current[n])
+    for client in clients.values():
+        await client.close()
+    out = {}
+    for s in servers:
+        by_c = {lv.concurrency: lv for lv in levels[s.name]}
+        low, high = min(by_c), max(by_c)
+        scaling = _ratio(by_c[high].tokens_per_s, by_c[low].tokens_per_s)
+        out[s.name] = {
+            "label": LABELS[s.name], "command": s.argv, "model": settings[s.name].model,
+            "extra_body": settings[s.name].extra_body,
+            "levels": [lv.summary() for lv in levels[s.name]],
+            "scaling": {"from": low, "to": high, "ratio": scaling,
+                        "threshold": opts.min_scaling,
+                        "holds": scaling is not None and scaling >= opts.min_scaling},
+        }
+    return out
+
+
+def _settings(name: str, max_tokens: int, opts: Options) -> RequestSettings:
+    model = "default" if name in (GATEWAY, MANAGED) else "gemma-3-270m"
+    extra: dict[str, Any] = {"repeat_penalty": 1.0} if name == LLAMA_SERVER else {}
+    return RequestSettings(model, max_tokens, opts.temperature, opts.seed, extra)
+
+
+def _merged(uses: list[Any]) -> Any:
+    """One level's CPU use from its rounds' (wall-weighted)."""
+    uses = [u for u in uses if u is not None]
+    if not uses:
+        return None
+    wall = sum(u.wall_s for u in uses)
+    return CpuUse(wall, *(sum(getattr(u, f) * u.wall_s for u in uses) / wall
+                          for f in ("other_processes", "server", "client")))
+
+
+def run_all(servers: list[ServerProcess], opts: Options) -> dict[str, dict[str, Any]]:
+    started: list[ServerProcess] = []
+    startup: dict[str, float] = {}
+    codes: dict[str, int | None] = {}
+    try:
+        for server in servers:
+            print(f"starting {LABELS[server.name]} ...", flush=True)
+            startup[server.name] = server.start()
+            started.append(server)
+            print(f"  ready in {startup[server.name]:.1f}s on {server.url}", flush=True)
+        results = asyncio.run(bench_interleaved(servers, opts))
+    except BaseException:
+        for server in started:
+            print(f"--- {server.name} log (tail) ---\n{server.tail()}", file=sys.stderr)
+        raise
+    finally:
+        for server in started:
+            codes[server.name] = server.stop()
+            print(f"  stopped {server.name} (exit status {codes[server.name]})", flush=True)
+    for name, result in results.items():
+        result["startup_s"] = round(startup[name], 2)
+        result["exit_status"] = codes[name]
+        result["stopped_cleanly"] = codes[name] in (0, -signal.SIGTERM)
+    return results
+
+
 def run_server(server: ServerProcess, opts: Options) -> dict[str, Any]:
     print(f"starting {LABELS[server.name]} ...", flush=True)
     startup = server.start()
@@ -461,6 +568,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warmup_tokens": opts.warmup_tokens, "max_other_cores": opts.max_other_cores,
             "retries": opts.retries, "client": "openai.AsyncOpenAI, streaming, "
             "stream_options.include_usage",
+            "order": "interleaved: every server started, each round run on each in turn"
+            if opts.interleave else "one server at a time",
         },
         "servers": {},
     }
@@ -472,14 +581,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="inferplane-bench-"))
     try:
-        for name in opts.servers:
-            server = {
-                GATEWAY: lambda: gateway_process(tmp, opts.threads),
-                MANAGED: lambda: managed_process(tmp, opts.threads),
-                DIRECT: lambda: direct_process(tmp, model_file, opts.threads),
-                LLAMA_SERVER: lambda: llama_server_process(tmp, model_file, opts.threads),
-            }[name]()
-            report["servers"][name] = run_server(server, opts)
+        make = {
+            GATEWAY: lambda: gateway_process(tmp, opts.threads),
+            MANAGED: lambda: managed_process(tmp, opts.threads),
+            DIRECT: lambda: direct_process(tmp, model_file, opts.threads),
+            LLAMA_SERVER: lambda: llama_server_process(tmp, model_file, opts.threads),
+        }
+        if opts.interleave:
+            report["servers"] = run_all([make[name]() for name in opts.servers], opts)
+        else:
+            for name in opts.servers:
+                report["servers"][name] = run_server(make[name](), opts)
     finally:
         if opts.keep_logs:
             print(f"server logs kept in {tmp}")
