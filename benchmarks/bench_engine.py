@@ -200,6 +200,8 @@ def managed_process(tmp: Path, threads: int) -> ServerProcess:
         f"     engine: {{kind: llama-server, model: '{MODEL_SPEC}', threads: {threads},\n"
         f"              parallel: {SLOTS}, context: {CONTEXT},\n"
         f"              log_file: '{tmp}/llama-server-managed.log'}},\n"
+        # as long as a client waits: a queued stream on a busy machine is not a failure here
+        "     timeouts: {first_token_s: 600, idle_s: 600},\n"
         "     hardware: {accelerator: cpu, count: 1, usd_per_hour: 0.10}}\n")
     port = free_port()
     return ServerProcess(
