@@ -9,6 +9,6 @@ model files it loads (``model_files``) and the supervisor that starts and restar
 The engine servers: their command lines (``launch``, a builder per kind), programs and start
 checks (``programs``), supervision (``managed``, with ``backoff`` shared with the worker's
 supervisor), metrics (``engine_metrics``: a parser per kind; ``scraper`` reads them;
-``http_get``), measured GPU energy (``engine_energy``) and observed step times (``step_log``). The worker's
-numpy samplers are ``sampling``.
+``http_get``), measured GPU energy (``engine_energy``) and observed step times
+(``step_log``). The worker's numpy samplers are ``sampling``.
 """
