@@ -15,6 +15,7 @@ from pathlib import Path
 
 from inferplane.audit.entries import CONFIG_LOAD
 from inferplane.audit.log import AuditLog
+from inferplane.batch.runner import BatchRunner
 from inferplane.cache.service import ResponseCache
 from inferplane.compliance.incidents import Incidents
 from inferplane.compliance.retention import retention_notice, retention_problem
@@ -79,6 +80,7 @@ class Gateway:
         self._settling: set[asyncio.Task[None]] = set()
         # a shadow copy's record goes to the ledger (its gates read it), not into the live
         # traffic's metrics
+        self.batches = BatchRunner(self)  # the Batch API's lines, at low priority
         self.shadow = Shadow(self.router, lambda record: self.ledger.append(record),
                              self._shadows, config.governance.rollout.shadow_concurrency)
 
@@ -145,6 +147,8 @@ class Gateway:
             self.drift.start()
         for provider in self.providers.values():
             await provider.start()
+        if self.config.batch.enabled:
+            self.batches.start()
 
     def _open_ledger(self) -> Ledger:
         config = self.config
@@ -196,6 +200,7 @@ class Gateway:
                               self.config.audit.checkpoint_interval_s)
 
     async def stop(self) -> None:
+        await self.batches.stop()  # before the providers: its lines give their claims back
         await self.shadow.stop()
         for task in (self._checkpoints, self._budgets):
             if task is not None:

@@ -11,6 +11,7 @@ The package holds, by module:
 - ``accounting`` and ``tenancy``: prices, hardware and energy; API keys, budgets and Redis;
 - ``governance``: model lifecycle rules (approvals, card fields, evaluation gate);
 - ``audit``: the audit log's signed checkpoints (interval, signing key, origin);
+- ``batch``: the Batch API's file limits and runner;
 - ``drift``: drift detection (windows, tests' alpha, embeddings, sampling);
 - ``systems``: the AI systems (models, tenants, intended purpose, high risk) for the EU AI Act;
 - ``root``: the root ``Config``, the checks between its entries and ``default_config``;
@@ -30,9 +31,11 @@ from inferplane.config.accounting import (
     PriceTierConfig as PriceTierConfig,
 )
 from inferplane.config.audit import AuditConfig as AuditConfig
+from inferplane.config.batch import BatchConfig as BatchConfig
 from inferplane.config.deployments import (
     ENGINE_PROVIDERS as ENGINE_PROVIDERS,
     BreakerConfig as BreakerConfig,
+    DeploymentBatchConfig as DeploymentBatchConfig,
     DeploymentConfig as DeploymentConfig,
     EngineConfig as EngineConfig,
     TimeoutsConfig as TimeoutsConfig,

@@ -71,6 +71,14 @@ class BreakerConfig(Section):
     half_open_probes: int = Field(1, ge=1)
 
 
+class DeploymentBatchConfig(Section):
+    """The share of a deployment batch lines may use (docs/api.md#batches): at most
+    ``max_concurrency`` lines at once (None: the engine's ``parallel`` for an embedded engine,
+    else 4); on a hosted upstream one fewer for every interactive request in flight."""
+
+    max_concurrency: int | None = Field(None, ge=0, examples=[8])
+
+
 class DeploymentConfig(Section):
     """A place where a model runs: an embedded engine or an upstream endpoint."""
 
@@ -96,6 +104,7 @@ class DeploymentConfig(Section):
     max_in_flight: int | None = Field(None, gt=0)
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    batch: DeploymentBatchConfig = Field(default_factory=DeploymentBatchConfig)
 
     @property
     def version_name(self) -> str:

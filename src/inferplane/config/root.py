@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from inferplane.config.accounting import AccountingConfig, HardwareConfig
 from inferplane.config.audit import AuditConfig
+from inferplane.config.batch import BatchConfig
 from inferplane.config.deployments import BreakerConfig, DeploymentConfig, EngineConfig
 from inferplane.config.drift import DriftConfig
 from inferplane.config.governance import GovernanceConfig
@@ -37,6 +38,7 @@ class Config(Section):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     observe: ObserveConfig = Field(default_factory=ObserveConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    batch: BatchConfig = Field(default_factory=BatchConfig)
     models: list[ModelConfig]
     deployments: list[DeploymentConfig]
     systems: list[SystemConfig] = Field(default_factory=list)
