@@ -221,10 +221,15 @@ class BatchStore:
     # -- lines ---------------------------------------------------------------------------
 
     def lines(self, batch_id: str) -> Lines:
-        query = (select(batch_lines.c.state, func.count()).where(
-            batch_lines.c.batch_id == batch_id).group_by(batch_lines.c.state))
+        """How many lines are in each state; a claim whose lease ran out (its process is
+        gone) counts as pending: it is claimed again."""
+        lines = batch_lines.c
+        state = case((and_(lines.state == CLAIMED, lines.lease_until < time.time()), PENDING),
+                     else_=lines.state)
+        query = (select(state, func.count()).where(lines.batch_id == batch_id)
+                 .group_by(state))
         with self._engine.connect() as c:
-            counts = {state: int(n) for state, n in c.execute(query)}
+            counts = {str(name): int(n) for name, n in c.execute(query)}
         return Lines(counts.get(PENDING, 0), counts.get(CLAIMED, 0), counts.get(DONE, 0))
 
     def claim(self, batch_id: str, n: int, lease_s: float) -> list[Claimed]:
