@@ -122,6 +122,7 @@ def test_round_trip_priced_at_the_batch_price(setup: Setup) -> None:
     file_id = upload(client, jsonl(*(chat_line(f"req-{i}") for i in range(6))))
     batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
                                   completion_window="24h", metadata={"job": "nightly"})
+    assert batch.request_counts is not None
     assert batch.status == "validating" and batch.request_counts.total == 6
     assert batch.metadata == {"job": "nightly"}
     done = wait(client, batch.id)
@@ -187,7 +188,7 @@ def test_a_line_for_another_endpoint_fails_the_batch(setup: Setup) -> None:
                               "body": {"model": "emb", "input": "x"}}]
     batch = client.batches.create(input_file_id=upload(client, jsonl(*lines)),
                                   endpoint="/v1/chat/completions", completion_window="24h")
-    assert batch.status == "failed" and batch.errors is not None
+    assert batch.status == "failed" and batch.errors is not None and batch.errors.data
     assert batch.errors.data[0].line == 2 and batch.errors.data[0].code == "invalid_url"
 
 

@@ -149,25 +149,30 @@ class Scheduler:
             self.prefix_hits += reuse
             self.running[seq.id] = seq
         budget = self.batch_tokens
-        work: list[Work] = []
+        # the budget goes to interactive decode, interactive prefill, then the same for batch
+        # lines; without batch lines this is: every decode first, then prefill chunks
+        decode: set[str] = set()
+        chunks: list[tuple[Sequence, list[int]]] = []
+        for batch in (False, True):
+            group = [seq for seq in self.running.values() if seq.batch == batch]
+            for seq in sorted(group, key=lambda s: s.slot):
+                if not seq.prefilling and seq.next_token is not None and budget > 0:
+                    decode.add(seq.id)
+                    budget -= 1
+            for seq in group:
+                if seq.prefilling and budget > 0:
+                    chunk = seq.prompt[seq.n_fed : seq.n_fed + budget]
+                    chunks.append((seq, chunk))
+                    budget -= len(chunk)
         # llama.cpp (one KV stream per sequence) decodes a step's tokens in one pass only when
         # their slots are consecutive and increasing; out of order, each becomes its own pass.
-        decoding = [s for s in self.running.values()
-                    if not s.prefilling and s.next_token is not None]
-        decoding.sort(key=lambda s: s.batch)  # interactive first, while the budget lasts
-        decoded = {seq.id for seq in decoding[:budget]}
-        budget -= len(decoded)
-        # in slot order within the step (see above)
+        work: list[Work] = []
         for seq in sorted(self.running.values(), key=lambda s: s.slot):
-            if seq.id in decoded:
+            if seq.id in decode:
                 assert seq.next_token is not None
                 work.append(Work(seq, [seq.next_token], seq.n_fed, True))
-        for seq in sorted(self.running.values(), key=lambda s: s.batch):  # stable: by arrival
-            if seq.prefilling and budget > 0:
-                chunk = seq.prompt[seq.n_fed : seq.n_fed + budget]
-                done = seq.n_fed + len(chunk) == len(seq.prompt)
-                work.append(Work(seq, chunk, seq.n_fed, done))
-                budget -= len(chunk)
+        for seq, chunk in chunks:
+            work.append(Work(seq, chunk, seq.n_fed, seq.n_fed + len(chunk) == len(seq.prompt)))
         return work
 
     def forget_caches(self) -> list[int]:
