@@ -14,9 +14,10 @@ empty slot, else the one released longest ago, so the caches kept are the recent
 Priority: a sequence is interactive (a client waits for it) or a batch line (the Batch API),
 which takes only the capacity interactive ones leave. Waiting interactive sequences are admitted
 before any waiting batch line; batch lines never hold the last free slot(s) (``reserved``, one
-by default), so an interactive request arriving while a batch runs finds a slot at once; and a
-step's token budget goes to interactive sequences first (decode, then prefill) and to batch
-lines with what is left.
+by default), so an interactive request arriving while a batch runs finds a slot at once; a step
+that prefills an interactive prompt holds no batch work (its client waits for the first token);
+and a step's token budget goes to interactive sequences first (decode, then prefill) and to
+batch lines with what is left.
 """
 
 from __future__ import annotations
@@ -153,7 +154,11 @@ class Scheduler:
         # lines; without batch lines this is: every decode first, then prefill chunks
         decode: set[str] = set()
         chunks: list[tuple[Sequence, list[int]]] = []
-        for batch in (False, True):
+        # an interactive prompt being prefilled (a client waiting for its first token) has
+        # the step to itself: batch lines skip it, so they cost its TTFT nothing but the step
+        # already running when it arrived
+        prefilling = any(s.prefilling and not s.batch for s in self.running.values())
+        for batch in (False, True) if not prefilling else (False,):
             group = [seq for seq in self.running.values() if seq.batch == batch]
             for seq in sorted(group, key=lambda s: s.slot):
                 if not seq.prefilling and seq.next_token is not None and budget > 0:
