@@ -214,6 +214,27 @@ def test_cancel(setup: Setup) -> None:
     assert client.batches.cancel(batch.id).status == "cancelled"
 
 
+def test_past_its_window_a_batch_expires(setup: Setup) -> None:
+    client = setup.client()
+    file_id = upload(client, jsonl(*(chat_line(f"x{i}", model="slow") for i in range(10))))
+    batch = client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
+                                  completion_window="24h")
+    time.sleep(0.6)
+    engine = sa.create_engine(f"sqlite:///{setup.gateway.db}")  # the window ends now
+    with engine.begin() as c:
+        c.execute(sa.text("UPDATE batches SET expires_at = 0 WHERE id = :b"), {"b": batch.id})
+    engine.dispose()
+    done = wait(client, batch.id)
+    assert done.status == "expired" and done.expired_at is not None
+    counts = done.request_counts
+    assert counts.completed + counts.failed == 10 and counts.failed >= 1
+    expired = lines_of(client, done.error_file_id)
+    assert len(expired) == counts.failed
+    assert {line["error"]["code"] for line in expired} == {"batch_expired"}
+    if counts.completed:  # what ran before the window ended is returned
+        assert len(lines_of(client, done.output_file_id)) == counts.completed
+
+
 def test_list_pages_newest_first(setup: Setup) -> None:
     client = setup.client(setup.globex)
     file_id = upload(client, jsonl(chat_line("x")))
