@@ -45,11 +45,14 @@ from tests.upstream.process import UpstreamProcess
 
 import semantic_quality
 from common import machine_info
+from inferplane.cache.embedder import Caller
 from inferplane.cache.entry import Entry, Saved, encode
 from inferplane.cache.service import ResponseCache
 from inferplane.config import CacheConfig, Config, DeploymentConfig, ModelConfig
 from inferplane.protocol.types import GenerationRequest, Message, SamplingParams, Usage
+from inferplane.tenancy.records import Principal
 
+CALLER = Caller(Principal(None, None), "bench")  # open mode: no keys
 QUESTION = "What does a lighthouse keeper do all night?"
 HIT_PROMPT = f"{QUESTION} {'0' * 32}"  # every prompt has the same words, so the same answer time
 Probe = Callable[[], float]  # one request; its latency (or TTFB) in ms
@@ -135,17 +138,17 @@ def in_process(n: int = 20_000) -> dict[str, float]:
         cache = ResponseCache.build(config)
         start = time.perf_counter()
         for _ in range(n):
-            turn = cache.turn(req, "acme", {})
+            turn = cache.turn(req, CALLER, {})
             assert turn is not None and await turn.lookup() is None
         miss_us = (time.perf_counter() - start) / n * 1e6
-        turn = cache.turn(req, "acme", {})
+        turn = cache.turn(req, CALLER, {})
         assert turn is not None
         entry = Entry(turn.key.digest, "A lighthouse keeper keeps the light. " * 10, "stop",
                       Usage(40, 80), Saved(0.001), time.time())
         await turn.model.store.put(turn.key, encode(entry))
         start = time.perf_counter()
         for _ in range(n):
-            turn = cache.turn(req, "acme", {})
+            turn = cache.turn(req, CALLER, {})
             assert turn is not None and await turn.lookup() is not None
         hit_us = (time.perf_counter() - start) / n * 1e6
         await cache.close()

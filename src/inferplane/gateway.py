@@ -33,6 +33,7 @@ from inferplane.metering.intensity import intensity_source
 from inferplane.metering.meter import build_meters
 from inferplane.observe.metrics import Metrics
 from inferplane.observe.tracing import build_tracer
+from inferplane.own_requests import OwnRequests
 from inferplane.polling import poll_forever
 from inferplane.providers.base import Provider, create
 from inferplane.request_accounting import Timings
@@ -64,7 +65,10 @@ class Gateway:
         intensity = intensity_source(config.accounting.intensity_source)
         self.router = Router(config, self.providers, meters=build_meters(config, intensity))
         self.metrics = Metrics(self.router.model_names(), self.providers, self.router.stats)
-        self.cache = ResponseCache.build(config, self.providers)
+        # the semantic cache's embeddings and judge calls: recorded like the client's requests
+        self.own = OwnRequests(self.router, lambda record, timings: self.record(
+            record, None, timings))
+        self.cache = ResponseCache.build(config, self.own)
         self.tracer = build_tracer(config.observe)  # None: tracing is off
         self.drift: DriftMonitor | None = None  # None: drift detection is off
         if config.drift.enabled:

@@ -28,6 +28,7 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from inferplane.cache.embedder import Caller
 from inferplane.cache.entry import replay
 from inferplane.cache.policy import HEADER as CACHE_HEADER
 from inferplane.cache.turn import CacheTurn
@@ -134,7 +135,7 @@ class Generation:
         acct = self.acct
         acct.request, acct.model, acct.stream = req, req.model, req.stream
         self._permit(req.model)
-        self._cache = self.gateway.cache.turn(req, acct.principal.tenant_name, headers)
+        self._cache = self.gateway.cache.turn(req, Caller(acct.principal, acct.id), headers)
         if self._cache is not None:
             if await self._from_cache(self._cache):
                 return

@@ -131,11 +131,11 @@ def cross_issues(
                     fix = one_of(fallback, owner)
                     issues.append(Issue(loc, f"unknown model '{fallback}'", fix))
             cache = m.cache if m is not None else None
-            embeddings = None if cache is None else cache.semantic.embeddings
-            if embeddings is not None and embeddings not in owner:
-                loc = ("models", i, "cache", "semantic", "embeddings")
-                issues.append(Issue(loc, f"unknown model '{embeddings}'",
-                                    one_of(embeddings, owner)))
+            for field in ("embeddings", "judge"):
+                used: str | None = None if cache is None else getattr(cache.semantic, field)
+                if used is not None and used not in owner:
+                    loc = ("models", i, "cache", "semantic", field)
+                    issues.append(Issue(loc, f"unknown model '{used}'", one_of(used, owner)))
     seen: dict[str, int] = {}
     for i, d in enumerate(deployments):
         if d is None:
