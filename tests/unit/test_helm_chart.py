@@ -7,6 +7,7 @@ SQLite, three on PostgreSQL and Redis, gateways in front of Ray Serve engines.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,38 @@ def test_several_gateways_without_postgresql_and_redis_do_not_render(
         shared: dict[str, Any]) -> None:
     with pytest.raises(HelmRenderError, match="share one PostgreSQL"):
         render(shared)
+
+
+def test_a_capacity_plan_becomes_the_engines_replicas_chips_and_nodes(tmp_path: Path) -> None:
+    """`inferplane plan --helm-values`: the cheapest option's replicas, chips per replica and
+    hardware, rendered by the chart into a RayService that fits the schemas."""
+    from typer.testing import CliRunner
+
+    from inferplane.cli.main import app
+
+    out = tmp_path / "engines.yaml"
+    result = CliRunner().invoke(app, [
+        "plan", "--model", "llama-3.1-70b", "--rate", "20", "--isl", "2000", "--osl", "300",
+        "--slo", "ttft=1s,tpot=50ms", "--hardware", "h100", "--json", "--helm-values", str(out)])
+    assert result.exit_code == 0, result.output
+    best = json.loads(result.stdout)["options"][0]
+    planned = yaml.safe_load(out.read_text())
+    ray = render({**values("cluster.yaml"), **planned})["RayService"]
+    [group] = ray["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+    assert group["replicas"] == best["replicas"] and group["groupName"] == "h100"
+    pod = group["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == \
+        best["chips_per_replica"]
+    assert pod["nodeSelector"] == {"inferplane.io/accelerator": "h100"}
+    serve = yaml.safe_load(ray["spec"]["serveConfigV2"])["applications"][0]
+    assert serve["args"]["tensor_parallel_size"] == best["tp"]
+    for version in KUBERNETES:
+        validate_definition(group["template"], "podtemplatespec-v1.json", version)
+
+
+def test_hardware_without_a_device_plugin_has_no_values() -> None:
+    from inferplane.planner.deploy_values import device_resource
+    from inferplane.planner.errors import PlannerError
+
+    with pytest.raises(PlannerError, match="device plugin"):
+        device_resource("Groq LPU v1")
