@@ -8,7 +8,9 @@ budget count client requests, not the gateway's work for them."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from inferplane.cache.embedder import Caller
@@ -67,58 +69,65 @@ class OwnRequests:
                           purpose=purpose,
                           on_behalf_of=None if caller is None else caller.request_id)
 
+    @contextmanager
+    def _recorded(self, acct: Accounting) -> Iterator[_Ending]:
+        """Record ``acct`` however the block ends: ``ok()`` inside it, an error, or
+        cancelled."""
+        ending = _Ending()
+        try:
+            yield ending
+        except InferplaneError as exc:
+            ending.status, ending.error = exc.status, exc.code or exc.type
+            raise
+        except Exception:
+            ending.status, ending.error = 500, "own_request_failed"
+            raise
+        finally:
+            self._record(acct.record(ending.status, ending.error), acct.timings())
+
     async def embed(self, model: str, texts: list[str], caller: Caller | None,
                     purpose: str) -> Embeddings:
         """``texts`` embedded by ``model``'s deployments."""
         acct = self._accounting("embeddings", model, caller, purpose)
         req = EmbeddingRequest(id=acct.id, model=model, inputs=tuple(texts))
-        status: int = CLIENT_CLOSED
-        error: str | None = "own_request_cancelled"
-        try:
+        with self._recorded(acct) as ending:
             plan = self._router.plan(embedding_route_request(req, _residency(caller)))
             acct.policy, acct.reason = plan.policy, plan.reason()
             attempts = Attempts(self._router, plan, acct.attempts, timer=acct)
             acct.target, result = await attempts.call(lambda t: t.provider.embed(req))
             acct.started(result.prompt_tokens)
-            status, error = 200, None
+            ending.ok()
             return result
-        except InferplaneError as exc:
-            status, error = exc.status, exc.code or exc.type
-            raise
-        except Exception:
-            status, error = 500, "own_request_failed"
-            raise
-        finally:
-            self._record(acct.record(status, error), acct.timings())
 
     async def answer(self, req: GenerationRequest, caller: Caller | None,
                      purpose: str) -> str:
         """The text ``req``'s model answers (streamed from the deployment, read whole)."""
         acct = self._accounting(req.endpoint, req.model, caller, purpose, req)
         acct.stream = req.stream
-        status: int = CLIENT_CLOSED
-        error: str | None = "own_request_cancelled"
-        events = None
         text: list[str] = []
-        try:
+        with self._recorded(acct) as ending:
             plan = self._router.plan(route_request(req, client_limits({}, _residency(caller))))
             acct.policy, acct.reason = plan.policy, plan.reason()
             acct.target, started, events = await Attempts(
                 self._router, plan, acct.attempts, timer=acct).open(req, acct)
-            acct.started(started.prompt_tokens)
-            await drain(events, acct, text)
-            status, error = 200, None
-            return "".join(text)
-        except InferplaneError as exc:
-            status, error = exc.status, exc.code or exc.type
-            raise
-        except Exception:
-            status, error = 500, "own_request_failed"
-            raise
-        finally:
-            if events is not None:
+            try:
+                acct.started(started.prompt_tokens)
+                await drain(events, acct, text)
+            finally:
                 await events.aclose()
-            self._record(acct.record(status, error), acct.timings())
+            ending.ok()
+            return "".join(text)
+
+
+@dataclass(slots=True)
+class _Ending:
+    """How an own request ended: cancelled until it says otherwise."""
+
+    status: int = CLIENT_CLOSED
+    error: str | None = "own_request_cancelled"
+
+    def ok(self) -> None:
+        self.status, self.error = 200, None
 
 
 def _residency(caller: Caller | None) -> tuple[str, ...] | None:
