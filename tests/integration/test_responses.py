@@ -17,6 +17,7 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from openai.types.responses import FunctionToolParam
 from pydantic import BaseModel
 
@@ -25,7 +26,7 @@ from tests.upstream.process import UpstreamProcess
 from .gateway_proc import BIN, GatewayProc, ledger_yaml, running_gateway
 
 KEY = "sk-responses-upstream"
-UPSTREAMS = ["oa", "an", "ge"]
+UPSTREAMS = ["oa", "an", "ge", "na"]  # na: an upstream spoken to in the Responses API
 WEATHER: FunctionToolParam = {
     "type": "function", "name": "weather", "description": "The weather in a city",
     "parameters": {"type": "object", "properties": {"echo": {"type": "string"}},
@@ -36,12 +37,14 @@ WEATHER: FunctionToolParam = {
 def _config(root: Path, up: UpstreamProcess, *, local: bool = True, extra: str = "") -> str:
     ref = "api_key: 'env:UPSTREAM_KEY', upstream_model: echo-1"
     text = (ledger_yaml(root) + extra
-            + "models:\n  - name: oa\n  - name: an\n  - name: ge\n"
+            + "models:\n  - name: oa\n  - name: an\n  - name: ge\n  - name: na\n"
             + ("  - name: local\n" if local else "") + "deployments:\n"
             f"  - {{name: oa-1, model: oa, provider: openai, base_url: '{up.url}/v1', {ref}}}\n"
             f"  - {{name: an-1, model: an, provider: anthropic, base_url: '{up.url}', {ref}}}\n"
             f"  - {{name: ge-1, model: ge, provider: gemini,\n"
-            f"     base_url: '{up.url}/v1beta', {ref}}}\n")
+            f"     base_url: '{up.url}/v1beta', {ref}}}\n"
+            f"  - {{name: na-1, model: na, provider: openai, api: responses,\n"
+            f"     base_url: '{up.url}/v1', {ref}}}\n")
     if local:
         text += ("  - {name: local-1, model: local, provider: llamacpp,\n"
                  "     engine: {model: 'builtin:gemma-3-270m', parallel: 2, context: 512}}\n")
@@ -139,6 +142,43 @@ def test_a_function_call_round_trip_chained_by_previous_response_id(
     assert all(word in asked for word in ("Paris", "weather", "sunny"))
     for response in (first, second):
         assert len(_records(gateway, response.id)) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_upstream_that_speaks_responses_gets_the_conversation_as_items(
+        oai: openai.OpenAI, gateway: GatewayProc, up: UpstreamProcess, stream: bool) -> None:
+    """``api: responses``: whatever the client speaks (here chat completions), the upstream
+    is asked in the Responses API, keeps nothing (the gateway holds the state), and its
+    ``response.completed`` usage is the ledger's."""
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello upstream"}]
+    if stream:
+        chunks = list(oai.chat.completions.create(
+            model="na", messages=messages, stream=True, stream_options={"include_usage": True}))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        used, request_id = chunks[-1].usage, chunks[-1].id
+    else:
+        completion = oai.chat.completions.create(model="na", messages=messages)
+        text = completion.choices[0].message.content or ""
+        used, request_id = completion.usage, completion.id
+    assert text == "[up] echo: Hello upstream"
+    [logged] = up.requests()
+    assert logged["path"] == "/v1/responses"
+    body = logged["body"]
+    assert (body["instructions"], body["store"], body["stream"]) == ("Be brief.", False, True)
+    assert body["input"] == [{"type": "message", "role": "user",
+                              "content": [{"type": "input_text", "text": "Hello upstream"}]}]
+    assert used is not None and (used.prompt_tokens, used.completion_tokens) == (4, 4)
+    record = gateway.ledger_row(request_id)
+    assert (record["provider"], record["cached_tokens"]) == ("openai", 2)
+
+
+def test_a_responses_upstream_refuses_what_it_cannot_honour_by_name(oai: openai.OpenAI
+                                                                    ) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        oai.chat.completions.create(model="na", messages=[{"role": "user", "content": "x"}],
+                                    stop=["."])
+    assert isinstance(refused.value.body, dict) and refused.value.body["param"] == "stop"
 
 
 def test_the_sdk_parses_structured_output_into_a_pydantic_model(oai: openai.OpenAI,

@@ -37,6 +37,7 @@ from inferplane.protocol.types import (
 from inferplane.providers.base import register
 from inferplane.providers.hosted import HostedProvider
 from inferplane.providers.openai_logprobs import read_logprobs, request_fields
+from inferplane.providers.openai_responses import stream_responses
 from inferplane.providers.upstream import get, malformed
 
 _PATHS: dict[str, str] = {
@@ -66,6 +67,21 @@ class OpenAICompatProvider(HostedProvider):
     extensions: ClassVar[Wire | None] = "openai"
     default_base_url = "https://api.openai.com/v1"
 
+    def serves(self, endpoint: Endpoint, needs: frozenset[str] = frozenset(),
+               wire: Wire | None = None) -> bool:
+        """Spoken to in the Responses API (``api: responses``), it serves chat-shaped requests
+        (whatever the client's protocol) and embeddings."""
+        if self.deployment.api == "responses" and endpoint == "completions":
+            return False
+        return super().serves(endpoint, needs, wire)
+
+    def honours(self, need: str, wire: Wire | None = None) -> bool:
+        """The Responses API takes tools and ``text.format``; no vendor fields, log
+        probabilities, ``ignore_eos`` or continuous usage."""
+        if self.deployment.api == "responses":
+            return need in ("tools", "response_format")
+        return super().honours(need, wire)
+
     def auth_headers(self, key: str) -> dict[str, str]:
         if self.deployment.api_version is not None:
             return {"api-key": key}
@@ -82,6 +98,12 @@ class OpenAICompatProvider(HostedProvider):
     async def stream(
         self, request: GenerationRequest, meter: UsageSink
     ) -> AsyncGenerator[StreamEvent, None]:
+        if self.deployment.api == "responses":
+            async with aclosing(stream_responses(self.http, self.base_url, self.upstream_model,
+                                                 request)) as events:
+                async for event in events:
+                    yield event
+            return
         deadline = self.http.deadline()
         body = request_body(request, self.upstream_model)
         response = await self.http.post(self.url(request.endpoint), body, deadline)
