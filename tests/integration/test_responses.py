@@ -17,6 +17,7 @@ from typing import Any
 
 import openai
 import pytest
+import sqlalchemy as sa
 from openai.types.chat import ChatCompletionMessageParam
 from openai.types.responses import FunctionToolParam
 from pydantic import BaseModel
@@ -344,8 +345,9 @@ def test_the_embedded_engine_serves_plain_streamed_and_structured_responses(
     assert isinstance(parsed.output_parsed, City)
 
 
+@pytest.mark.parametrize("streamed", [False, True])
 def test_an_agent_runs_its_tool_through_the_gateway(gateway: GatewayProc,
-                                                    up: UpstreamProcess) -> None:
+                                                    up: UpstreamProcess, streamed: bool) -> None:
     """The Agents SDK drives the Responses API: the upstream calls the tool, the agent runs
     it and sends its output back, the upstream answers with it."""
     import asyncio
@@ -364,9 +366,37 @@ def test_an_agent_runs_its_tool_through_the_gateway(gateway: GatewayProc,
     client = openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0)
     agent = Agent(name="forecaster", instructions="Use the weather tool.", tools=[weather],
                   model=OpenAIResponsesModel(model="oa", openai_client=client))
-    result = asyncio.run(Runner.run(agent, "Lisbon"))
+
+    async def run() -> object:
+        if not streamed:
+            return (await Runner.run(agent, "Lisbon")).final_output
+        result = Runner.run_streamed(agent, "Lisbon")
+        kinds = [event.type async for event in result.stream_events()]
+        assert "raw_response_event" in kinds
+        return result.final_output
+
+    assert asyncio.run(run()) == "[up] tool result: sunny in Lisbon"
     assert ran == ["Lisbon"]
-    assert result.final_output == "[up] tool result: sunny in Lisbon"
+    assert len(up.requests()) == 2  # the call, then the answer
+
+
+def test_expired_responses_are_not_served_and_are_swept(tmp_path: Path,
+                                                        up: UpstreamProcess) -> None:
+    text = _config(tmp_path, up, local=False,
+                   extra="responses: {retention_days: 0.00002, sweep_interval_s: 0.2}\n")
+    with running_gateway(tmp_path, text, env={"UPSTREAM_KEY": KEY}) as gw:  # kept 1.7 s
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0)
+        r = client.responses.create(model="oa", input="Soon gone")
+        assert client.responses.retrieve(r.id).id == r.id
+        time.sleep(2.5)
+        with pytest.raises(openai.NotFoundError):
+            client.responses.retrieve(r.id)
+        with pytest.raises(openai.NotFoundError):
+            client.responses.create(model="oa", input="And?", previous_response_id=r.id)
+        engine = sa.create_engine(f"sqlite:///{gw.db}")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM responses")).scalar() == 0
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ the upstream fails midway. Shapes follow the ``openai`` SDK's ``types/responses`
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +104,7 @@ class ResponseEvents:
             self.id, self.created_at, self.call, status,
             [item.done for item in self._items if item.done is not None],
             usage=usage(finished.usage), incomplete=incomplete,
-            completed_at=self.created_at if status == "completed" else None)
+            completed_at=int(time.time()) if status == "completed" else None)
         return self._event(f"response.{status}", response=self.final)
 
     def error(self, exc: InferplaneError) -> bytes:
