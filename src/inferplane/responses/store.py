@@ -11,7 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Engine, Float, MetaData, String, Table, Text, delete, select
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    literal,
+    select,
+)
 
 metadata = MetaData()
 responses = Table(
@@ -77,16 +88,20 @@ class ResponseStore:
               ) -> list[StoredResponse] | None:
         """The conversation ending with ``response_id``: it and its predecessors, oldest
         first, at most ``limit`` of them (the newest); None when ``response_id`` itself is
-        not there. A predecessor that expired or was deleted ends the chain."""
-        found: list[StoredResponse] = []
-        next_id: str | None = response_id
-        while next_id is not None and len(found) < limit:
-            stored = self.get(tenant, next_id, now)
-            if stored is None:
-                break
-            found.append(stored)
-            next_id = stored.previous_id
-        return list(reversed(found)) if found else None
+        not there. A predecessor that expired or was deleted ends the chain. One query (a
+        recursive one), however long the chain."""
+        kept = (responses.c.tenant == tenant) & (responses.c.expires_at > now)
+        walk = select(responses.c.id, responses.c.previous_id, literal(0).label("depth")).where(
+            responses.c.id == response_id, kept).cte("walk", recursive=True)
+        walk = walk.union_all(
+            select(responses.c.id, responses.c.previous_id, (walk.c.depth + 1).label("depth"))
+            .join(walk, responses.c.id == walk.c.previous_id)
+            .where(kept, walk.c.depth + 1 < limit))
+        query = (select(responses).join(walk, responses.c.id == walk.c.id)
+                 .order_by(walk.c.depth.desc()))
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_stored(row) for row in rows] or None
 
     def delete(self, tenant: str, response_id: str, now: float) -> bool:
         """Whether ``tenant`` had a response ``response_id`` still kept (now removed)."""
