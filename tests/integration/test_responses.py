@@ -231,6 +231,9 @@ def test_retrieve_input_items_and_delete(oai: openai.OpenAI, gateway: GatewayPro
     assert [getattr(i, "role", None) for i in items.data] == ["user", "developer"]  # desc
     asc = oai.responses.input_items.list(r.id, order="asc", limit=1)
     assert asc.data[0].role == "developer" and asc.has_more  # type: ignore[union-attr]
+    with pytest.raises(openai.BadRequestError) as replay:  # no stored stream to replay
+        oai.responses.retrieve(r.id, stream=True)
+    assert isinstance(replay.value.body, dict) and replay.value.body["param"] == "stream"
     oai.responses.delete(r.id)
     with pytest.raises(openai.NotFoundError):
         oai.responses.retrieve(r.id)
@@ -397,6 +400,23 @@ def test_expired_responses_are_not_served_and_are_swept(tmp_path: Path,
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM responses")).scalar() == 0
         engine.dispose()
+
+
+def test_responses_are_kept_in_postgresql_too(tmp_path: Path, up: UpstreamProcess,
+                                              postgres_db: str) -> None:
+    text = _config(tmp_path, up, local=False).replace(
+        f"store: {{url: 'sqlite:///{tmp_path}/ledger.db'}}", f"store: {{url: '{postgres_db}'}}")
+    with running_gateway(tmp_path, text, env={"UPSTREAM_KEY": KEY}) as gw:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0)
+        first = client.responses.create(model="an", input="Remember the lighthouse")
+        second = client.responses.create(model="oa", input="What was it?",
+                                         previous_response_id=first.id)
+        assert "Remember the lighthouse" in json.dumps(up.requests()[-1]["body"])
+        assert client.responses.retrieve(second.id).output_text == second.output_text
+        assert [i.id for i in client.responses.input_items.list(first.id).data]
+        client.responses.delete(first.id)
+        with pytest.raises(openai.NotFoundError):
+            client.responses.create(model="oa", input="?", previous_response_id=first.id)
 
 
 @pytest.fixture(scope="module")

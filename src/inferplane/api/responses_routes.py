@@ -183,7 +183,15 @@ async def _stream(generation: Generation, turn: Turn, events: ResponseEvents
 
 
 async def retrieve(request: Request) -> Response:
+    """A stored response as it was served; replaying its stream or adding data to it
+    (``stream``, ``include``, ``starting_after``) is refused by name."""
     try:
+        for name in ("stream", "include", "include[]", "starting_after"):
+            if request.query_params.get(name) not in (None, "", "false"):
+                raise InvalidRequest(f"Unsupported query parameter: '{name}': a stored "
+                                     "response is returned whole, as it was served.",
+                                     param=name.removesuffix("[]"),
+                                     code="unsupported_parameter")
         stored = await _stored(request)
     except InferplaneError as exc:
         return error_response(exc)
