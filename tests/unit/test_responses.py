@@ -63,6 +63,14 @@ def test_items_become_the_turns_of_a_tool_call_round_trip() -> None:
     assert call.items[2]["id"] == "fc_1" and call.tools[0].name == "weather"
 
 
+def test_an_output_without_its_call_is_a_400() -> None:
+    call = parse({"model": "m", "input": [
+        {"type": "function_call_output", "call_id": "c9", "output": "sunny"}]})
+    with pytest.raises(InvalidRequest, match="c9") as refused:
+        generation_request(call, (), "resp_1", 0)
+    assert refused.value.param == "input"
+
+
 def test_text_format_is_chats_response_format() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
     call = parse({"model": "m", "input": "x", "text": {"format": {

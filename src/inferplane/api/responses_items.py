@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from inferplane.api.responses_parse import ResponsesCall, new_id
-from inferplane.errors import InferplaneError
+from inferplane.errors import InferplaneError, InvalidRequest
 from inferplane.protocol.types import (
     FinishReason,
     GenerationRequest,
@@ -35,7 +35,8 @@ def text_of(item: dict[str, Any]) -> str:
 
 def conversation(instructions: str | None, items: Iterable[dict[str, Any]]
                  ) -> tuple[Message, ...]:
-    """The canonical turns of ``items`` (a chain's and the request's own, oldest first).
+    """The canonical turns of ``items`` (a chain's and the request's own, oldest first); a
+    function call's output without the call before it is a 400.
 
     >>> turns = conversation("Be brief.", [
     ...     {"type": "message", "role": "user", "content": [{"text": "Weather?"}]},
@@ -61,6 +62,10 @@ def conversation(instructions: str | None, items: Iterable[dict[str, Any]]
             else:
                 turns.append(Message("assistant", "", (call,)))
         elif kind == "function_call_output":
+            if item["call_id"] not in names:  # every upstream refuses an unasked answer
+                raise InvalidRequest(f"No function_call with call_id '{item['call_id']}' comes "
+                                     "before its function_call_output in the conversation.",
+                                     param="input")
             turns.append(Message("tool", item["output"], tool_call_id=item["call_id"],
                                  name=names.get(item["call_id"])))
         else:
