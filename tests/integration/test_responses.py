@@ -174,6 +174,22 @@ def test_an_upstream_that_speaks_responses_gets_the_conversation_as_items(
     assert (record["provider"], record["cached_tokens"]) == ("openai", 2)
 
 
+def test_responses_fields_the_gateway_does_not_act_on_go_to_a_responses_upstream(
+        oai: openai.OpenAI, gateway: GatewayProc, up: UpstreamProcess) -> None:
+    r = oai.responses.create(model="na", input="Think hard", reasoning={"effort": "high"},
+                             max_tool_calls=2)
+    assert r.output_text == "[up] echo: Think hard"
+    sent = up.requests()[-1]["body"]
+    assert (sent["reasoning"], sent["max_tool_calls"], sent["store"]) == (
+        {"effort": "high"}, 2, False)
+    with pytest.raises(openai.BadRequestError) as refused:  # a chat upstream has no such field
+        oai.responses.create(model="oa", input="Think hard", reasoning={"effort": "high"})
+    assert isinstance(refused.value.body, dict)
+    assert (refused.value.body["param"], refused.value.body["code"]) == (
+        "reasoning", "unsupported_parameter")
+    assert len(up.requests()) == 1
+
+
 def test_a_responses_upstream_refuses_what_it_cannot_honour_by_name(oai: openai.OpenAI
                                                                     ) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
@@ -304,7 +320,8 @@ def test_an_upstream_failing_midway_fails_the_response(oai: openai.OpenAI,
     ({"background": True}, "background"),
     ({"conversation": "conv_123"}, "conversation"),
     ({"prompt": {"id": "pmpt_123"}}, "prompt"),
-    ({"reasoning": {"effort": "high"}}, "reasoning"),
+    ({"reasoning": {"effort": "high"}}, "reasoning"),  # no deployment of oa takes it
+    ({"include": ["reasoning.encrypted_content"]}, "include"),
     ({"input": [{"role": "user", "content": [
         {"type": "input_image", "image_url": "https://example.com/a.png"}]}]},
      "input[0].content[0]"),

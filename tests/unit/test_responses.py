@@ -91,10 +91,10 @@ def test_text_format_is_chats_response_format() -> None:
     ({"background": True}, "background"),
     ({"conversation": "conv_1"}, "conversation"),
     ({"prompt": {"id": "pmpt_1"}}, "prompt"),
-    ({"reasoning": {"effort": "high"}}, "reasoning"),
-    ({"truncation": "auto"}, "truncation"),
-    ({"max_tool_calls": 3}, "max_tool_calls"),
-    ({"frequency_penalty": 0.5}, "frequency_penalty"),
+    ({"reasoning": {"effort": "high", "summary": "auto"}}, "reasoning.summary"),
+    ({"reasoning": "high"}, "reasoning"),
+    ({"include": ["reasoning.encrypted_content"]}, "include"),
+    ({"top_logprobs": 3}, "top_logprobs"),
     ({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "u"}]}]},
      "input[0].content[0]"),
     ({"input": [{"type": "reasoning", "summary": []}]}, "input[0].type"),
@@ -114,11 +114,21 @@ def test_what_is_not_served_is_a_400_naming_the_field(body: dict[str, Any], para
     assert refused.value.param == param, refused.value.message
 
 
+def test_other_fields_are_extensions_for_a_deployment_that_speaks_responses() -> None:
+    call = parse({"model": "m", "input": "x", "reasoning": {"effort": "high"},
+                  "truncation": "auto", "max_tool_calls": 3, "include": []})
+    assert call.extensions == {"reasoning": {"effort": "high"}, "truncation": "auto",
+                               "max_tool_calls": 3}
+    req = generation_request(call, (), "resp_1", 0)
+    assert req.extensions_wire == "responses"
+    assert {"reasoning", "truncation", "max_tool_calls"} <= req.needs()
+
+
 def test_neutral_values_and_hints_are_accepted() -> None:
     call = parse({"model": "m", "input": "x", "background": False, "include": [],
                   "truncation": "disabled", "service_tier": "auto", "reasoning": None,
                   "prompt_cache_key": "k", "safety_identifier": "u1", "store": False})
-    assert call.store is False
+    assert call.store is False and call.extensions == {}
 
 
 def _call(**fields: Any) -> Any:

@@ -83,7 +83,8 @@ def generation_request(call: ResponsesCall, history: Sequence[dict[str, Any]],
         messages=conversation(call.instructions, [*history, *call.items]),
         stream=call.stream, created=created, tools=call.tools, tool_choice=call.tool_choice,
         parallel_tool_calls=call.parallel_tool_calls, user=call.user,
-        response_format=call.response_format)
+        response_format=call.response_format, extensions=call.extensions,
+        extensions_wire="responses" if call.extensions else None)
 
 
 def status_of(finish_reason: FinishReason) -> tuple[Status, dict[str, str] | None]:

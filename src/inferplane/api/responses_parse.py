@@ -15,7 +15,7 @@ from typing import Any
 
 from inferplane.api.fields import got, optional
 from inferplane.api.json_schema import check_schema
-from inferplane.api.responses_fields import refuse_unsupported
+from inferplane.api.responses_fields import extensions
 from inferplane.errors import InvalidRequest
 from inferplane.protocol.types import SamplingParams, Tool, ToolChoice
 
@@ -44,7 +44,8 @@ def new_id(prefix: str) -> str:
 class ResponsesCall:
     """A checked Responses request. ``items``: its own input, in the stored form;
     ``tools_json``, ``tool_choice_json`` and ``text``: as the response object echoes them;
-    ``response_format``: ``text.format`` in chat's form, for the canonical request."""
+    ``response_format``: ``text.format`` in chat's form, for the canonical request;
+    ``extensions``: fields only a deployment that speaks Responses takes, as sent."""
 
     model: str
     items: tuple[dict[str, Any], ...]
@@ -62,10 +63,11 @@ class ResponsesCall:
     user: str | None = None
     previous_response_id: str | None = None
     stream: bool = False
+    extensions: dict[str, Any] = field(default_factory=dict)  # for a Responses upstream
 
 
 def parse(body: dict[str, Any]) -> ResponsesCall:
-    refuse_unsupported(body)
+    vendor = extensions(body)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _type_error("model", "a non-empty string", model)
@@ -85,7 +87,7 @@ def parse(body: dict[str, Any]) -> ResponsesCall:
         response_format=response_format, metadata=_metadata(body.get("metadata")),
         store=_optional(body, "store", bool) is not False,
         user=_optional(body, "user", str), previous_response_id=previous,
-        stream=_optional(body, "stream", bool) or False,
+        stream=_optional(body, "stream", bool) or False, extensions=vendor,
     )
 
 

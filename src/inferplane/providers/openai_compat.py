@@ -18,6 +18,7 @@ import orjson
 from inferplane.errors import UpstreamError
 from inferplane.protocol.types import (
     CONTINUOUS_USAGE,
+    FEATURES,
     EmbeddingRequest,
     Embeddings,
     Endpoint,
@@ -76,10 +77,12 @@ class OpenAICompatProvider(HostedProvider):
         return super().serves(endpoint, needs, wire)
 
     def honours(self, need: str, wire: Wire | None = None) -> bool:
-        """The Responses API takes tools and ``text.format``; no vendor fields, log
-        probabilities, ``ignore_eos`` or continuous usage."""
+        """Spoken to in the Responses API, it takes tools, ``text.format`` and the fields
+        of a Responses request the gateway does not act on (``reasoning``...); no log
+        probabilities, ``ignore_eos``, continuous usage or chat's vendor fields."""
         if self.deployment.api == "responses":
-            return need in ("tools", "response_format")
+            return need in ("tools", "response_format") or (
+                need not in FEATURES and wire == "responses")
         return super().honours(need, wire)
 
     def auth_headers(self, key: str) -> dict[str, str]:

@@ -78,7 +78,10 @@ def request_body(request: GenerationRequest, model: str) -> dict[str, Any]:
         raise InvalidRequest("seed is not supported by a deployment that speaks the Responses "
                              "API.", param="seed", code="unsupported_parameter")
     messages = list(request.messages)
-    body: dict[str, Any] = {"model": model, "stream": True, "store": False,
+    # a Responses client's fields the gateway does not act on (``reasoning``...) first:
+    # nothing the gateway sets can be overridden by one
+    sent = request.extensions if request.extensions_wire == "responses" else {}
+    body: dict[str, Any] = {**sent, "model": model, "stream": True, "store": False,
                             "temperature": p.temperature, "top_p": p.top_p}
     if messages and messages[0].role == "system":
         body["instructions"] = messages.pop(0).content
