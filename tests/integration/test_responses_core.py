@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from inferplane.api.responses_routes import respond_as
+from inferplane.api.responses_core import respond_as
 from inferplane.config import load_config
 from inferplane.errors import InvalidRequest, NotFound
 from inferplane.gateway import Gateway
