@@ -192,6 +192,14 @@ def test_a_stream_of_text_then_a_call_is_the_sdks_event_sequence() -> None:
     assert writer.final is not None and writer.final["status"] == "completed"
 
 
+def test_an_empty_answer_is_an_empty_message() -> None:
+    writer = ResponseEvents(_call(), "resp_1", 1)
+    finished = Finished("stop", Usage(7, 0))
+    events = _events(writer.first() + writer.finish(finished) + writer.done(finished))
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert _accumulated(events)._completed_response.output_text == ""
+
+
 def test_a_cut_short_stream_ends_incomplete_and_a_failure_failed() -> None:
     writer = ResponseEvents(_call(), "resp_1", 1)
     finished = Finished("length", Usage(7, 2))

@@ -94,9 +94,8 @@ class ResponseEvents:
     def finish(self, finished: Finished) -> bytes:
         """Every item still open is done."""
         self._status, _ = status_of(finished.finish_reason)
-        if not self._items:  # an empty answer is an empty message still
-            self.text(TextDelta(""))
-        return b"".join(self._close(item) for item in self._items if item.done is None)
+        opened = self.text(TextDelta("")) if not self._items else b""  # an empty message
+        return opened + b"".join(self._close(item) for item in self._items if item.done is None)
 
     def done(self, finished: Finished) -> bytes:
         status, incomplete = status_of(finished.finish_reason)
