@@ -12,7 +12,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AV
 	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-drift bench-gateway bench-guidellm clean
+.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-responses bench-drift bench-gateway bench-guidellm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,10 @@ bench-audit: $(VENV)/.installed-dev $(VENV)/.installed-services
 
 bench-tracing: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_tracing.py
+
+# The Responses API beside chat completions: latency, requests/s, gateway CPU (~2 min).
+bench-responses: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_responses.py
 
 # Drift detection: delay to find real shifts, false alarms over 100 stable windows, cost (~15 min).
 bench-drift: $(VENV)/.installed-dev

@@ -28,6 +28,7 @@ from inferplane.config import (
     PriceTierConfig,
     Problem,
     RedisConfig,
+    ResponsesConfig,
     RetryConfig,
     RoutingConfig,
     SemanticCacheConfig,
@@ -569,7 +570,7 @@ def test_every_key_is_documented() -> None:
     sections += [ModelConfig, RoutingConfig, DeploymentConfig, EngineConfig, HardwareConfig]
     sections += [PriceConfig, SloConfig, RetryConfig, TimeoutsConfig, EnergyConfig, BreakerConfig]
     sections += [PriceTierConfig, AccountingConfig, TenancyConfig, RedisConfig, CacheConfig,
-                 SemanticCacheConfig, AuditConfig, SystemConfig]
+                 SemanticCacheConfig, AuditConfig, SystemConfig, ResponsesConfig]
     undocumented = [
         f"{cls.__name__}.{name}"
         for cls in sections

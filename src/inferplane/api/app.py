@@ -19,6 +19,7 @@ from inferplane.api import (
     dashboard_page,
     openai_routes,
     probes,
+    responses_routes,
 )
 from inferplane.api.admin import build_admin
 from inferplane.api.error_responses import http_exception, unhandled_exception
@@ -49,7 +50,8 @@ def build_app(config: Config, on_start: Hook | None = None, on_stop: Hook | None
               *, worker: bool = False) -> GatewayApp:
     gateway = Gateway(config, worker=worker)
     app = Starlette(
-        routes=[*openai_routes.routes, *anthropic_routes.routes, *probes.routes,
+        routes=[*openai_routes.routes, *responses_routes.routes,
+                *anthropic_routes.routes, *probes.routes,
                 *dashboard_page.routes,
                 Mount("/admin", app=build_admin(gateway, [
                     admin_cache.router, admin_dashboard.router,

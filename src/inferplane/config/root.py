@@ -18,6 +18,7 @@ from inferplane.config.governance import GovernanceConfig
 from inferplane.config.models import ModelConfig
 from inferplane.config.observe import ObserveConfig
 from inferplane.config.problems import Issue, Loc, Section, format_loc, invalid, one_of
+from inferplane.config.responses import ResponsesConfig
 from inferplane.config.server import LedgerConfig, ServerConfig, StoreConfig
 from inferplane.config.systems import SystemConfig
 from inferplane.config.tenancy import RedisConfig, TenancyConfig
@@ -37,6 +38,7 @@ class Config(Section):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     observe: ObserveConfig = Field(default_factory=ObserveConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     models: list[ModelConfig]
     deployments: list[DeploymentConfig]
     systems: list[SystemConfig] = Field(default_factory=list)
