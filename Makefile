@@ -12,7 +12,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AV
 	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-drift bench-batch bench-gateway bench-guidellm clean
+.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-responses bench-batch bench-drift bench-gateway bench-guidellm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,10 @@ bench-audit: $(VENV)/.installed-dev $(VENV)/.installed-services
 
 bench-tracing: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_tracing.py
+
+# The Responses API beside chat completions: latency, requests/s, gateway CPU (~2 min).
+bench-responses: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_responses.py
 
 # Interactive TTFT alone vs during a batch: 1,000 lines on a fake upstream with latency, a
 # smaller batch on the embedded engine (~5 min on 2 cores; QUICK=1: 100 and 12 lines).

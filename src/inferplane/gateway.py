@@ -34,9 +34,11 @@ from inferplane.metering.intensity import intensity_source
 from inferplane.metering.meter import build_meters
 from inferplane.observe.metrics import Metrics
 from inferplane.observe.tracing import build_tracer
+from inferplane.own_requests import OwnRequests
 from inferplane.polling import poll_forever
 from inferplane.providers.base import Provider, create
 from inferplane.request_accounting import Timings
+from inferplane.responses.store import ResponseStore
 from inferplane.routing.router import Router
 from inferplane.shadow import Shadow
 from inferplane.tenancy.access import Access
@@ -65,7 +67,10 @@ class Gateway:
         intensity = intensity_source(config.accounting.intensity_source)
         self.router = Router(config, self.providers, meters=build_meters(config, intensity))
         self.metrics = Metrics(self.router.model_names(), self.providers, self.router.stats)
-        self.cache = ResponseCache.build(config, self.providers)
+        # the semantic cache's embeddings and judge calls: recorded like the client's requests
+        self.own = OwnRequests(self.router, lambda record, timings: self.record(
+            record, None, timings))
+        self.cache = ResponseCache.build(config, self.own)
         self.tracer = build_tracer(config.observe)  # None: tracing is off
         self.drift: DriftMonitor | None = None  # None: drift detection is off
         if config.drift.enabled:
@@ -77,6 +82,8 @@ class Gateway:
         self._audit: AuditLog | None = None
         self._checkpoints: asyncio.Task[None] | None = None
         self._budgets: asyncio.Task[None] | None = None
+        self._responses: ResponseStore | None = None
+        self._sweep: asyncio.Task[None] | None = None
         self._settling: set[asyncio.Task[None]] = set()
         # a shadow copy's record goes to the ledger (its gates read it), not into the live
         # traffic's metrics
@@ -101,6 +108,13 @@ class Gateway:
         if self._access is None:
             raise RuntimeError("the gateway is not started")
         return self._access
+
+    @property
+    def responses(self) -> ResponseStore:
+        """The Responses API's stored responses."""
+        if self._responses is None:
+            raise RuntimeError("the gateway is not started")
+        return self._responses
 
     @property
     def governance(self) -> LiveRegistry:
@@ -128,6 +142,10 @@ class Gateway:
         self._ledger = await asyncio.to_thread(self._open_ledger)
         store = TenancyStore(make_engine(self.config.store.url))  # the ledger migrated it
         self._access = Access.build(self.config, store)
+        self._responses = ResponseStore(make_engine(self.config.store.url))
+        self._sweep = asyncio.create_task(poll_forever(
+            self.config.responses.sweep_interval_s, self._sweep_responses,
+            "expired responses", log), name="inferplane-responses-sweep")
         await self._access.start()
         await self._read_budgets()
         self._budgets = asyncio.create_task(poll_forever(
@@ -184,6 +202,13 @@ class Gateway:
         self.metrics.budgets = await asyncio.to_thread(self.access.store.budget_standings,
                                                        time.time())
 
+    async def _sweep_responses(self) -> None:
+        """Remove the stored responses past their retention (expired ones are never served,
+        swept or not)."""
+        removed = await asyncio.to_thread(self.responses.sweep, time.time())
+        if removed:
+            log.info("removed %s past responses.retention_days", plural(removed, "stored response"))
+
     async def _issue_checkpoints(self) -> None:
         """A signed checkpoint every ``audit.checkpoint_interval_s`` when the tree grew."""
         incidents = Incidents(make_engine(self.config.store.url))
@@ -202,7 +227,7 @@ class Gateway:
     async def stop(self) -> None:
         await self.batches.stop()  # before the providers: its lines give their claims back
         await self.shadow.stop()
-        for task in (self._checkpoints, self._budgets):
+        for task in (self._checkpoints, self._budgets, self._sweep):
             if task is not None:
                 task.cancel()
         for provider in self.providers.values():

@@ -182,6 +182,25 @@ def test_embeddings_batch(setup: Setup) -> None:
     assert all(line["response"]["body"]["data"][0]["embedding"] for line in out)
 
 
+def test_responses_batch(setup: Setup) -> None:
+    client = setup.client()
+    lines = [{"custom_id": f"r{i}", "method": "POST", "url": "/v1/responses",
+              "body": {"model": "chat", "input": f"say r{i}", "max_output_tokens": 8}}
+             for i in range(2)]
+    batch = client.batches.create(input_file_id=upload(client, jsonl(*lines)),
+                                  endpoint="/v1/responses", completion_window="24h")
+    done = wait(client, batch.id)
+    out = lines_of(client, done.output_file_id)
+    assert [line["custom_id"] for line in out] == ["r0", "r1"]
+    for line in out:
+        body = line["response"]["body"]
+        assert body["object"] == "response" and body["status"] == "completed"
+        assert body["id"] == line["response"]["request_id"]
+        assert line["custom_id"] in body["output"][0]["content"][0]["text"]
+    # stored like any response: retrievable by its id
+    assert client.responses.retrieve(out[0]["response"]["body"]["id"]).status == "completed"
+
+
 def test_a_line_for_another_endpoint_fails_the_batch(setup: Setup) -> None:
     client = setup.client()
     lines = [chat_line("c"), {"custom_id": "e", "method": "POST", "url": "/v1/embeddings",

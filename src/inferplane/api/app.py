@@ -22,6 +22,7 @@ from inferplane.api import (
     files_routes,
     openai_routes,
     probes,
+    responses_routes,
 )
 from inferplane.api.admin import build_admin
 from inferplane.api.error_responses import http_exception, unhandled_exception
@@ -53,8 +54,9 @@ def build_app(config: Config, on_start: Hook | None = None, on_stop: Hook | None
     gateway = Gateway(config, worker=worker)
     batch_endpoints.register_endpoints()
     app = Starlette(
-        routes=[*openai_routes.routes, *anthropic_routes.routes, *files_routes.routes,
-                *batches_routes.routes, *probes.routes,
+        routes=[*openai_routes.routes, *responses_routes.routes,
+                *anthropic_routes.routes, *files_routes.routes, *batches_routes.routes,
+                *probes.routes,
                 *dashboard_page.routes,
                 Mount("/admin", app=build_admin(gateway, [
                     admin_cache.router, admin_dashboard.router,

@@ -11,6 +11,7 @@ from typing import Any
 from inferplane.api.error_responses import error_body
 from inferplane.api.openai_parse import parse, parse_embeddings
 from inferplane.api.openai_render import completion, embeddings
+from inferplane.api.responses_core import respond
 from inferplane.batch.endpoints import Answer, LineContext, register
 from inferplane.errors import InferplaneError
 from inferplane.generation import Generation
@@ -39,13 +40,27 @@ async def chat_completion(body: dict[str, Any], principal: Principal, ctx: LineC
         if ctx.refused is not None:
             raise ctx.refused
         req = dataclasses.replace(parse("chat.completions", body, acct.id, int(acct.ts)),
-                                  stream=False, priority="batch")
+                                  stream=False)
         await generation.start(req)
         result = await generation.collect()
     except InferplaneError as exc:
         return _failed(generation, exc)
     return 200, completion(req, result.text, result.finished, result.tool_calls,
                            result.logprobs)
+
+
+async def response(body: dict[str, Any], principal: Principal, ctx: LineContext) -> Answer:
+    """A ``/v1/responses`` line (stored unless ``store: false``, like the HTTP endpoint's)."""
+    acct = Accounting(id=ctx.request_id, endpoint="responses", batch_id=ctx.batch_id)
+    acct.principal = principal
+    generation = Generation(ctx.gateway, acct)
+    try:
+        if ctx.refused is not None:
+            generation.end(ctx.refused.status, ctx.refused)
+            raise ctx.refused
+        return 200, await respond(generation, body)  # ends the generation either way
+    except InferplaneError as exc:
+        return exc.status, error_body(exc.message, exc.type, param=exc.param, code=exc.code)
 
 
 async def embedding(body: dict[str, Any], principal: Principal, ctx: LineContext) -> Answer:
@@ -62,6 +77,8 @@ async def embedding(body: dict[str, Any], principal: Principal, ctx: LineContext
 
 
 def register_endpoints() -> None:
-    """Let batch lines call chat completions and embeddings (``build_app`` calls it)."""
+    """Let batch lines call chat completions, embeddings and responses (``build_app`` calls
+    it)."""
     register("/v1/chat/completions", chat_completion)
     register("/v1/embeddings", embedding)
+    register("/v1/responses", response)

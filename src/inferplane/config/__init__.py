@@ -13,6 +13,7 @@ The package holds, by module:
 - ``audit``: the audit log's signed checkpoints (interval, signing key, origin);
 - ``batch``: the Batch API's file limits and runner;
 - ``drift``: drift detection (windows, tests' alpha, embeddings, sampling);
+- ``responses``: the Responses API's stored responses (retention);
 - ``systems``: the AI systems (models, tenants, intended purpose, high risk) for the EU AI Act;
 - ``root``: the root ``Config``, the checks between its entries and ``default_config``;
 - ``loader``: the file loader (which file is read, ``parse_config``, ``check_config``,
@@ -63,6 +64,7 @@ from inferplane.config.models import (
 )
 from inferplane.config.observe import ObserveConfig as ObserveConfig
 from inferplane.config.problems import Problem as Problem
+from inferplane.config.responses import ResponsesConfig as ResponsesConfig
 from inferplane.config.root import (
     Config as Config,
     cross_issues as cross_issues,

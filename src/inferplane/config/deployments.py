@@ -97,6 +97,9 @@ class DeploymentConfig(Section):
     api_key: str | None = Field(None, examples=["env:OPENAI_API_KEY"])
     upstream_model: str | None = Field(None, examples=["gpt-4o-mini"])
     api_version: str | None = Field(None, examples=["2024-10-21"])  # Azure OpenAI's api-version
+    # the API an `openai` deployment's upstream is spoken to in: chat completions, or the
+    # Responses API (providers/openai_responses.py)
+    api: Literal["chat", "responses"] = "chat"
     headers: dict[str, str] = Field(default_factory=dict)  # extra headers for every request
     weight: float = Field(1.0, gt=0)
     rpm: int | None = Field(None, gt=0)  # the upstream's request limit per minute
@@ -175,4 +178,10 @@ class DeploymentConfig(Section):
                 f"remove `engine:`, or use one of: {', '.join(sorted(ENGINE_PROVIDERS))}",
                 field="engine",
             )
+        if self.api == "responses" and (self.provider != "openai" or self.api_version):
+            raise invalid(
+                "api_responses",
+                "`api: responses` is for an `openai` deployment without `api_version`",
+                "remove `api:`, or use `provider: openai` with a base_url that serves "
+                "/responses", field="api")
         return self

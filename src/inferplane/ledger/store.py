@@ -100,6 +100,8 @@ usage_records = Table(
     Column("cache_saved_energy_j", Float),
     Column("cache_saved_co2_g", Float),
     Column("shadow_of", String(64)),
+    Column("purpose", String(32)),
+    Column("on_behalf_of", String(64)),
     Column("batch_id", String(64)),
     Index("ix_usage_records_ts", "ts"),
     Index("ix_usage_records_model_ts", "model", "ts"),

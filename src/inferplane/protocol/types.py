@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
-Wire = Literal["openai", "anthropic"]  # the client protocols the gateway serves
+Wire = Literal["openai", "anthropic", "responses"]  # the client protocols the gateway serves
 Priority = Literal["interactive", "batch"]
-Endpoint = Literal["chat.completions", "completions", "messages", "embeddings"]
+Endpoint = Literal["chat.completions", "completions", "messages", "embeddings", "responses"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "cancelled"]
 
 
