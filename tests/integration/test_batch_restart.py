@@ -1,6 +1,6 @@
 """Exactly once: a gateway killed (SIGKILL) mid-batch and started again finishes the batch with
 every line answered once in the output file and one ledger record per line; two gateways
-sharing a PostgreSQL store never run the same line twice."""
+sharing a store (PostgreSQL or SQLite) never run the same line twice."""
 
 from __future__ import annotations
 
@@ -126,12 +126,10 @@ def test_killed_mid_batch_and_restarted(tmp_path: Path, upstream: UpstreamProces
         assert n <= len(sent) <= n + held
 
 
-def test_two_gateways_never_run_a_line_twice(tmp_path: Path, postgres_url: str,
+def test_two_gateways_never_run_a_line_twice(tmp_path: Path, store_url: str,
                                              upstream: UpstreamProcess) -> None:
-    from tests.services import fresh_database
-
+    """On PostgreSQL (claims: FOR UPDATE SKIP LOCKED) and SQLite (its write lock)."""
     n = 60
-    store_url = fresh_database(postgres_url, "batch_two_gateways")
     with ExitStack() as stack:
         gateways = [stack.enter_context(running_gateway(
             tmp_path / name, config(tmp_path / name, store_url, upstream, lease_s=30),
