@@ -315,6 +315,20 @@ def test_upload_limits_and_bad_requests(setup: Setup) -> None:
     with pytest.raises(openai.APIStatusError) as caught:
         upload(client, b" " * 70_000)
     assert caught.value.status_code == 413 and "batch.max_file_bytes" in caught.value.message
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\ncontent-disposition: form-data; name=\"purpose\"\r\n\r\nbatch"
+            f"\r\n--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; "
+            "filename=\"big.jsonl\"\r\ncontent-type: application/jsonl\r\n\r\n").encode()
+
+    def chunked() -> Iterator[bytes]:  # no content-length: the limit holds while reading
+        yield head
+        for _ in range(40):
+            yield b" " * 4096
+
+    r = httpx.post(setup.gateway.url + "/v1/files", content=chunked(), timeout=30,
+                   headers={"authorization": f"Bearer {setup.acme}",
+                            "content-type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
     with pytest.raises(openai.BadRequestError, match="purpose"):
         client.files.create(file=("x.jsonl", io.BytesIO(jsonl(chat_line("a")))),
                             purpose="fine-tune")

@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Message
 
 from inferplane.api.auth import authenticate
 from inferplane.api.batch_render import file_object, page
@@ -63,7 +64,8 @@ async def _upload_content(request: Request, limit: int) -> tuple[bytes, str]:
     if declared is not None and declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
         raise _too_large(limit)
     try:
-        async with request.form(max_files=1, max_fields=8) as form:
+        async with _limited(request, limit + FORM_OVERHEAD).form(max_files=1,
+                                                                  max_fields=8) as form:
             purpose, upload = form.get("purpose"), form.get("file")
             if purpose not in PURPOSES:
                 raise InvalidRequest(f"purpose must be one of: {', '.join(PURPOSES)} "
@@ -81,6 +83,23 @@ async def _upload_content(request: Request, limit: int) -> tuple[bytes, str]:
     if len(content) > limit:
         raise _too_large(limit)
     return content, name
+
+
+def _limited(request: Request, limit: int) -> Request:
+    """``request`` whose body raises 413 once past ``limit`` bytes while it is read (a body
+    without a content-length, chunked, is not buffered beyond it)."""
+    seen = 0
+
+    async def receive() -> Message:
+        nonlocal seen
+        message = await request.receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _too_large(limit - FORM_OVERHEAD)
+        return message
+
+    return Request(request.scope, receive)
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
