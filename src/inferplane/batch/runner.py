@@ -169,7 +169,8 @@ class BatchRunner:
         self._claims[line.claim] -= 1
         if self._claims[line.claim] <= 0:
             del self._claims[line.claim]
-        self._wake.set()
+        if len(self._lines) <= self.config.max_in_flight * 3 // 4:  # room for a claim worth
+            self._wake.set()  # a pass (not one per line: each pass reads the store)
 
     async def _principal(self, batch: dict[str, Any]) -> tuple[Principal, InferplaneError | None]:
         """Who the batch's lines run as: the key that created it, as it is now."""
