@@ -164,7 +164,11 @@ class BatchRunner:
             self._lines[(line.batch_id, line.index)] = task
             task.add_done_callback(functools.partial(self._forget, line))
 
-    def _forget(self, line: Claimed, _task: asyncio.Task[None]) -> None:
+    def _forget(self, line: Claimed, task: asyncio.Task[None]) -> None:
+        """A line's task ended. One that failed (the store down) leaves its line claimed
+        until the lease runs out; it is then run again, under the same request id."""
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("batch %s line %d: %s", line.batch_id, line.index, exc, exc_info=exc)
         self._lines.pop((line.batch_id, line.index), None)
         self._claims[line.claim] -= 1
         if self._claims[line.claim] <= 0:
@@ -192,7 +196,7 @@ class BatchRunner:
         handler then answers why)."""
         router = self.gateway.router
         try:
-            targets = router.targets(model)
+            targets = router.targets(router.model(model).name)  # an alias: its model's
         except InferplaneError:
             return None
         shares = []
@@ -206,9 +210,10 @@ class BatchRunner:
                                 router.stats[d.name].in_flight, not engine))
         return shares or None
 
-    async def _room(self, model: str) -> None:
-        """Until the model's deployments have room for one more batch line."""
-        while True:
+    async def _room(self, model: str, batch_id: str) -> None:
+        """Until the model's deployments have room for one more batch line (or the batch is
+        cancelled or out of its window)."""
+        while batch_id not in self._closing:
             shares = self._shares(model)
             if shares is None or room(shares, self._running[model]) > 0:
                 return
@@ -217,7 +222,7 @@ class BatchRunner:
     async def _line(self, line: Claimed, endpoint: str, principal: Principal,
                     refused: InferplaneError | None) -> None:
         model = str(line.body.get("model", ""))
-        await self._room(model)
+        await self._room(model, line.batch_id)
         closing = self._closing.get(line.batch_id)
         if closing is not None:  # cancelled or out of window while it waited: it never runs
             status: int | None = None
