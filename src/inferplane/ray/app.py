@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from ray.serve.deployment import Application
+from ray.serve.deployment import Application, Deployment
 
 from inferplane.ray import vllm
 from inferplane.ray.board import LoadBoard
@@ -28,8 +28,9 @@ def llamacpp_options(settings: EngineAppConfig) -> dict[str, Any]:
 
 
 def _llamacpp(settings: EngineAppConfig, args: dict[str, Any]) -> Application:
-    board = LoadBoard.bind(settings.report_interval_s)
-    return Engine.options(**llamacpp_options(settings)).bind(args, board)
+    # the decorated classes are Serve deployments (typed as the classes they wrap)
+    board = cast(Deployment, LoadBoard).bind(settings.report_interval_s)
+    return cast(Deployment, Engine).options(**llamacpp_options(settings)).bind(args, board)
 
 
 def _vllm(settings: EngineAppConfig, args: dict[str, Any]) -> Application:

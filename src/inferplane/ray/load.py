@@ -27,6 +27,7 @@ class ReplicaLoad:
     kv_cache_usage: float = 0.0
     ongoing: int = 0
     ready: bool = True
+    pid: int = 0  # the replica's process (to find it on its node)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReplicaLoad:
@@ -55,8 +56,10 @@ def summary(replicas: list[ReplicaLoad]) -> dict[str, Any]:
 
     >>> s = summary([ReplicaLoad("a", 0, running=2, waiting=1, slots=2, kv_cache_usage=0.5),
     ...              ReplicaLoad("b", 0, running=0, slots=2)])
-    >>> s["replicas"], s["running"], s["waiting"], s["in_flight"], s["capacity"], s["kv_cache_usage"]
-    (2, 2, 1, 3, 4, 0.25)
+    >>> [s[k] for k in ("replicas", "running", "waiting", "in_flight", "capacity")]
+    [2, 2, 1, 3, 4]
+    >>> s["kv_cache_usage"]
+    0.25
     """
     ready = [r for r in replicas if r.ready]
     return {

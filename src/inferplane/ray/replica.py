@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Any
 
 from ray import serve
@@ -29,13 +30,14 @@ def replica_load(name: str, slots: int, status: dict[str, Any]) -> ReplicaLoad:
         replica=name, at=0.0, running=int(status.get("running", 0)),
         waiting=int(status.get("waiting", 0)), slots=slots,
         kv_cache_usage=float(status.get("kv_cache_usage", 0.0)),
-        ready=bool(status.get("ready", False)))
+        ready=bool(status.get("ready", False)), pid=os.getpid())
 
 
 @serve.deployment(name="Engine")
 @serve.ingress()
 class Engine:
-    async def __init__(self, args: dict[str, Any], board: DeploymentHandle) -> None:
+    async def __init__(  # type: ignore[misc]  # Serve awaits an async constructor
+            self, args: dict[str, Any], board: DeploymentHandle[Any]) -> None:
         self.settings: EngineAppConfig = read(args)
         s = self.settings
         self.provider = LlamaCppProvider(DeploymentConfig(
@@ -44,7 +46,7 @@ class Engine:
         if not await self.provider.supervisor.wait_ready(s.engine.startup_timeout_s):
             await self.provider.stop()
             raise EngineUnavailable(f"the engine of {s.deployment!r} did not start")
-        self.board = board
+        self.board: DeploymentHandle[Any] = board
         self.name = serve.get_replica_context().replica_id.unique_id
         self._reporter = asyncio.create_task(self._report(), name="load-report")
 

@@ -64,7 +64,8 @@ class EngineAppConfig(Section):
 
     @model_validator(mode="after")
     def _engine_layout(self) -> Self:
-        if self.backend == "llamacpp" and self.tensor_parallel_size * self.pipeline_parallel_size > 1:
+        chips = self.tensor_parallel_size * self.pipeline_parallel_size
+        if self.backend == "llamacpp" and chips > 1:
             raise invalid(
                 "llamacpp_parallel",
                 "the embedded llama.cpp engine runs a replica on one machine's CPUs: it has no "
