@@ -15,7 +15,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from inferplane.errors import InferplaneError
+from inferplane.errors import UpstreamError
 from inferplane.protocol.types import CONTINUOUS_USAGE
 from inferplane.providers.base import UpstreamLoad, register
 from inferplane.providers.openai_compat import OpenAICompatProvider
@@ -74,7 +74,9 @@ class RayServeProvider(OpenAICompatProvider):
         only its own requests) until the next."""
         try:
             reading = await self.http.get_json(self.load_url, LOAD_TIMEOUT_S)
-        except InferplaneError as exc:
+        except UpstreamError as exc:
+            # no load route (an app of its own, vLLM's): an OpenAI deployment without load
+            self._answered = self._answered or exc.upstream_status == 404
             log.debug("%s: no load reading: %s", self.deployment.name, exc)
             self.last = {}
             return
