@@ -95,7 +95,8 @@ def ray_cluster(root: Path, cpus: int = 2) -> Iterator[RayCluster]:
         proc = subprocess.Popen(
             [str(BIN / "ray"), "start", "--head", "--block", f"--num-cpus={cpus}",
              f"--port={port}", f"--temp-dir={temp_dir}", "--include-dashboard=false",
-             "--disable-usage-stats", "--node-ip-address=127.0.0.1"],
+             "--disable-usage-stats", "--node-ip-address=127.0.0.1",
+             "--object-store-memory=100000000"],  # 100 MB: nothing large is passed
             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     cluster = RayCluster(f"127.0.0.1:{port}", temp_dir, proc, log)
     try:
