@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -175,3 +177,16 @@ def test_scales_up_survives_a_killed_replica_and_scales_down(gateway: GatewayPro
     # idle: back to one replica
     down = engines.wait_replicas(1, timeout=120)
     assert down["replicas"] == 1
+
+
+def test_ray_serve_refuses_wrong_arguments_naming_them(tmp_path: Path) -> None:
+    """Checked before it connects to any cluster: the problem, where, and the fix."""
+    config = tmp_path / "engines.yaml"
+    config.write_text("backend: llamacpp\ntensor_parallel_size: 2\n")
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "inferplane"), "ray", "serve", "--config",
+         str(config), "--address", "127.0.0.1:9"], capture_output=True, timeout=120,
+        check=False)
+    assert out.returncode == 2, out.stderr.decode()[-2000:]
+    err = out.stderr.decode()
+    assert "tensor_parallel_size" in err and "backend: vllm" in err
