@@ -63,3 +63,15 @@ def test_a_replica_that_stopped_reporting_stops_counting() -> None:
     s = summary(live)
     assert (s["replicas"], s["in_flight"], s["capacity"]) == (1, 2, 2)
     assert [r["replica"] for r in s["per_replica"]] == ["a", "c"]  # the starting one shown
+
+
+def test_vllm_without_vllm_installed_is_refused_clearly() -> None:
+    pytest.importorskip("ray.serve", reason="needs the ray extra")
+    from inferplane.ray import vllm
+
+    if vllm.available():
+        pytest.skip("vLLM is installed here")
+    from inferplane.ray.app import build
+
+    with pytest.raises(ConfigError, match=r"needs vLLM installed"):
+        build({"backend": "vllm", "model": "llama-3.1-8b"})
