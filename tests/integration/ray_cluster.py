@@ -5,6 +5,7 @@ application deployed with ``inferplane ray serve``, and its ``/load`` route read
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,6 +105,8 @@ def ray_cluster(root: Path, cpus: int = 2) -> Iterator[RayCluster]:
         yield cluster
     finally:
         _stop(proc)
+        if not temp_dir.is_relative_to(root):  # the short one made in /tmp
+            shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _wait_up(cluster: RayCluster, timeout: float = 120.0) -> None:
