@@ -12,7 +12,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AV
 	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-responses bench-batch bench-drift bench-gateway bench-guidellm clean
+.PHONY: run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-responses bench-batch bench-drift bench-gateway bench-guidellm bench-ray clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -123,6 +123,10 @@ $(PORTKEY_DIR)/.installed: benchmarks/gateway/portkey-package.json
 	touch $@
 
 # Gateway overhead vs LiteLLM and Portkey: ~50 min; QUICK=1: under 5 min, to *-quick.* files.
+# The embedded engine on Ray Serve, one replica against two, on a local Ray cluster (~3 min).
+bench-ray: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/bench_ray.py
+
 bench-gateway: $(VENV)/.installed-bench $(LITELLM_VENV)/.installed $(PORTKEY_DIR)/.installed
 	$(BIN)/python benchmarks/bench_gateway.py $(if $(QUICK),--quick)
 

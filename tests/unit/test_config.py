@@ -414,7 +414,8 @@ def test_models_without_deployments_section() -> None:
 def test_unknown_provider_suggests_a_known_one() -> None:
     problem = only(minimal("- name: m\n", "- {name: d, model: m, provider: opnai}\n"))
     assert problem.location == "deployments[0].provider"
-    assert problem.fix == "use one of: anthropic, gemini, llamacpp, openai (did you mean 'openai'?)"
+    assert problem.fix == (
+        "use one of: anthropic, gemini, llamacpp, openai, ray (did you mean 'openai'?)")
 
 
 def test_known_providers_is_a_parameter() -> None:

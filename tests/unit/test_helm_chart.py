@@ -133,9 +133,14 @@ def test_the_gateway_pod_is_locked_down() -> None:
 def test_engines_on_ray_serve_get_gpus_and_node_selectors() -> None:
     ray = render(values("engines.yaml"))["RayService"]
     serve = yaml.safe_load(ray["spec"]["serveConfigV2"])["applications"][0]
-    scaling = serve["deployments"][0]["autoscaling_config"]
+    scaling = serve["args"]["autoscaling"]
     assert (scaling["min_replicas"], scaling["max_replicas"]) == (1, 8)
     assert scaling["target_ongoing_requests"] == 16
+    from inferplane.ray.settings import read
+
+    settings = read(serve["args"])  # what inferplane.ray.app:build validates
+    assert settings.deployment == "chat-ray" and settings.backend == "vllm"
+    assert settings.autoscaling.max_replicas == 8
     [group] = ray["spec"]["rayClusterConfig"]["workerGroupSpecs"]
     pod = group["template"]["spec"]
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
@@ -173,6 +178,14 @@ def test_a_capacity_plan_becomes_the_engines_replicas_chips_and_nodes(tmp_path: 
     assert pod["nodeSelector"] == {"inferplane.io/accelerator": "h100"}
     serve = yaml.safe_load(ray["spec"]["serveConfigV2"])["applications"][0]
     assert serve["args"]["tensor_parallel_size"] == best["tp"]
+    # the arguments are what the Serve application (inferplane.ray.app:build) takes
+    from inferplane.ray.settings import read
+
+    settings = read(serve["args"])
+    assert serve["import_path"] == "inferplane.ray.app:build"
+    assert settings.backend == "vllm" and settings.model == "llama-3.1-70b"
+    assert settings.autoscaling.min_replicas == best["replicas"]
+    assert settings.autoscaling.max_replicas == 2 * best["replicas"]
     for version in KUBERNETES:
         validate_definition(group["template"], "podtemplatespec-v1.json", version)
 

@@ -50,7 +50,11 @@ def rayservice_values(option: Option, node_label: str = NODE_LABEL) -> dict[str,
     memory = f"{math.ceil(replica.weights.total / 2**30) + HOST_HEADROOM_GIB}Gi"
     return {"rayService": {
         "enabled": True,
-        "config": {"tensor_parallel_size": replica.tp, "pipeline_parallel_size": replica.pp,
+        # the Serve application's arguments (inferplane.ray.settings.EngineAppConfig): vLLM
+        # through ray.serve.llm, its weights named by the catalog id (point `model_source` at
+        # the weights' hub id or path)
+        "config": {"backend": "vllm", "model": replica.model.id,
+                   "tensor_parallel_size": replica.tp, "pipeline_parallel_size": replica.pp,
                    "max_num_seqs": option.batch_limit, "quantization": replica.quant.name},
         "autoscaling": {"minReplicas": option.replicas,
                         "maxReplicas": BURST * option.replicas,

@@ -29,7 +29,7 @@ from inferplane.errors import (
 )
 from inferplane.governance.canary import Split, split
 from inferplane.metering.meter import DeploymentMeter, build_meters
-from inferplane.routing.candidate import Candidate, RequestProfile
+from inferplane.routing.candidate import Candidate, RequestProfile, merged_load
 from inferplane.routing.constraints import Admission, Constraint, Rejection, admissible, refusal
 from inferplane.routing.health import BreakerConfig, CircuitBreaker, DeploymentStats
 from inferplane.routing.policy import Decision, PolicyContext, get_policy
@@ -216,11 +216,16 @@ class Router:
         input_price, output_price, cached_price = _prices(target, live.itl_s)
         footprint = target.meter.footprint
         engine = d.engine
+        reported = target.provider.upstream_load()
+        in_flight, capacity = merged_load(
+            live.in_flight, d.max_in_flight or (engine.parallel if engine is not None else None),
+            reported.in_flight if reported is not None else None,
+            reported.capacity if reported is not None else None)
         return Candidate(
             name=d.name, alias=alias, provider=d.provider, region=d.region,
             jurisdiction=d.area, input_per_mtok=input_price, output_per_mtok=output_price,
-            cached_input_per_mtok=cached_price, weight=d.weight, in_flight=live.in_flight,
-            capacity=d.max_in_flight or (engine.parallel if engine is not None else None),
+            cached_input_per_mtok=cached_price, weight=d.weight, in_flight=in_flight,
+            capacity=capacity,
             ttft_s=live.ttft_s, itl_s=live.itl_s, error_rate=live.error_rate,
             grid_gco2_per_kwh=footprint.grid_gco2_per_kwh,
             joules_per_output_token=target.meter.joules_per_output_token, pue=footprint.pue,
