@@ -1,4 +1,4 @@
-"""The Batch API's tables in the store (migration 0014): files, batches and their lines."""
+"""The Batch API's tables in the store (migration 0013): files, batches and their lines."""
 
 from __future__ import annotations
 

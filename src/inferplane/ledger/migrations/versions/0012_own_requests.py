@@ -1,7 +1,7 @@
 """The gateway's own requests made for a client request (the semantic cache's embeddings and
 judge calls): what for, and for which request.
 
-Revision ID: 0013
+Revision ID: 0012
 Revises: 0011
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
