@@ -12,7 +12,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AV
 	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: llama-server run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-drift bench-gateway bench-guidellm clean
+.PHONY: llama-server run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-responses bench-batch bench-drift bench-gateway bench-guidellm bench-ray clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -109,6 +109,15 @@ bench-audit: $(VENV)/.installed-dev $(VENV)/.installed-services
 bench-tracing: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_tracing.py
 
+# The Responses API beside chat completions: latency, requests/s, gateway CPU (~2 min).
+bench-responses: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_responses.py
+
+# Interactive TTFT alone vs during a batch: 1,000 lines on a fake upstream with latency, a
+# smaller batch on the embedded engine (~5 min on 2 cores; QUICK=1: 100 and 12 lines).
+bench-batch: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_batch.py $(if $(QUICK),--quick)
+
 # Drift detection: delay to find real shifts, false alarms over 100 stable windows, cost (~15 min).
 bench-drift: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_drift.py $(if $(QUICK),--quick)
@@ -129,6 +138,10 @@ $(PORTKEY_DIR)/.installed: benchmarks/gateway/portkey-package.json
 	touch $@
 
 # Gateway overhead vs LiteLLM and Portkey: ~50 min; QUICK=1: under 5 min, to *-quick.* files.
+# The embedded engine on Ray Serve, one replica against two, on a local Ray cluster (~3 min).
+bench-ray: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/bench_ray.py
+
 bench-gateway: $(VENV)/.installed-bench $(LITELLM_VENV)/.installed $(PORTKEY_DIR)/.installed
 	$(BIN)/python benchmarks/bench_gateway.py $(if $(QUICK),--quick)
 

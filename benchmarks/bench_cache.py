@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,31 @@ from tests.upstream.process import UpstreamProcess
 
 import semantic_quality
 from common import machine_info
+from inferplane.cache.embedder import Caller
 from inferplane.cache.entry import Entry, Saved, encode
 from inferplane.cache.service import ResponseCache
 from inferplane.config import CacheConfig, Config, DeploymentConfig, ModelConfig
 from inferplane.protocol.types import GenerationRequest, Message, SamplingParams, Usage
+from inferplane.tenancy.records import Principal
 
+CALLER = Caller(Principal(None, None), "bench")  # open mode: no keys
 QUESTION = "What does a lighthouse keeper do all night?"
 HIT_PROMPT = f"{QUESTION} {'0' * 32}"  # every prompt has the same words, so the same answer time
+# the semantic model's: the kept question, the paraphrases that teach its threshold, and those
+# that probe it (answers are the upstream's one fixed reply, so every verification finds the
+# kept answer right)
+TAUGHT = ["What does a keeper of a lighthouse do at night?",
+          "What is a lighthouse keeper's job during the night?",
+          "How does a lighthouse keeper spend the night?",
+          "What work does a lighthouse keeper do overnight?",
+          "At night, what does a lighthouse keeper do?",
+          "What are a lighthouse keeper's nightly duties?"]
+ASKED = ["What does a lighthouse keeper do through the night?",
+         "What do lighthouse keepers do all night long?",
+         "During the night, what does the lighthouse keeper do?"]
+REPLY = "The keeper tends the lamp, winds the clockwork and logs the weather."
+SEMANTIC = ("cache: {exact: false, semantic: {enabled: true, max_false_hit_rate: 0.5, "
+            "verify_rate: 0, compare: exact}}")
 Probe = Callable[[], float]  # one request; its latency (or TTFB) in ms
 
 
@@ -60,14 +79,28 @@ def _body(model: str, prompt: str, stream: bool = False) -> dict[str, Any]:
             "messages": [{"role": "user", "content": prompt}]}
 
 
-def _post(client: httpx.Client, url: str, body: dict[str, Any], expect: str | None) -> float:
+def _post(client: httpx.Client, url: str, body: dict[str, Any], expect: str | None,
+          headers: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    response = client.post(url, json=body)
+    response = client.post(url, json=body, headers=headers)
     elapsed = (time.perf_counter() - start) * 1000
     assert response.status_code == 200, response.text
     if expect is not None:
         assert response.headers["x-inferplane-cache"] == expect, response.headers
     return elapsed
+
+
+def _semantic_hit(client: httpx.Client, url: str, asked: Iterator[str]) -> float:
+    """The latency of a paraphrase answered from the semantic cache. The learned threshold
+    sends some would-be hits upstream to verify them: those are asked again (not timed)."""
+    for _ in range(50):
+        start = time.perf_counter()
+        response = client.post(url, json=_body("sem", next(asked)))
+        elapsed = (time.perf_counter() - start) * 1000
+        assert response.status_code == 200, response.text
+        if response.headers["x-inferplane-cache"] == "hit-semantic":
+            return elapsed
+    raise AssertionError("the semantic cache never answered")
 
 
 def _ttfb(client: httpx.Client, url: str, body: dict[str, Any]) -> float:
@@ -83,6 +116,7 @@ def _ttfb(client: httpx.Client, url: str, body: dict[str, Any]) -> float:
 
 def probes(client: httpx.Client, upstream: str, gateway: str, phase: str) -> dict[str, Probe]:
     chat = gateway + "/v1/chat/completions"
+    asked = itertools.cycle(ASKED)
 
     def unique(model: str, expect: str | None) -> Probe:
         return lambda: _post(client, chat, _body(model, f"{QUESTION} {uuid.uuid4().hex}"), expect)
@@ -95,8 +129,11 @@ def probes(client: httpx.Client, upstream: str, gateway: str, phase: str) -> dic
     out["gateway, no cache"] = unique("plain", None)
     out["miss, memory"] = unique("mem", "miss")
     out["miss, redis"] = unique("red", "miss")
+    out["semantic miss, memory"] = lambda: _post(  # embedded, then explored upstream
+        client, chat, _body("sem", next(asked)), "miss", {"x-inferplane-cache": "verify"})
     out["hit, memory"] = lambda: _post(client, chat, _body("mem", HIT_PROMPT), "hit-exact")
     out["hit, redis"] = lambda: _post(client, chat, _body("red", HIT_PROMPT), "hit-exact")
+    out["semantic hit, memory"] = lambda: _semantic_hit(client, chat, asked)
     if phase == "realistic":
         out["streamed hit TTFB, memory"] = lambda: _ttfb(
             client, chat, _body("mem", HIT_PROMPT, stream=True))
@@ -135,17 +172,17 @@ def in_process(n: int = 20_000) -> dict[str, float]:
         cache = ResponseCache.build(config)
         start = time.perf_counter()
         for _ in range(n):
-            turn = cache.turn(req, "acme", {})
+            turn = cache.turn(req, CALLER, {})
             assert turn is not None and await turn.lookup() is None
         miss_us = (time.perf_counter() - start) / n * 1e6
-        turn = cache.turn(req, "acme", {})
+        turn = cache.turn(req, CALLER, {})
         assert turn is not None
         entry = Entry(turn.key.digest, "A lighthouse keeper keeps the light. " * 10, "stop",
                       Usage(40, 80), Saved(0.001), time.time())
         await turn.model.store.put(turn.key, encode(entry))
         start = time.perf_counter()
         for _ in range(n):
-            turn = cache.turn(req, "acme", {})
+            turn = cache.turn(req, CALLER, {})
             assert turn is not None and await turn.lookup() is not None
         hit_us = (time.perf_counter() - start) / n * 1e6
         await cache.close()
@@ -157,7 +194,8 @@ def in_process(n: int = 20_000) -> dict[str, float]:
 def gateway_config(root: Path, upstream: UpstreamProcess, redis_url: str) -> str:
     deployment = ("provider: openai, base_url: '" + upstream.url + "/v1', api_key: 'env:UP_KEY', "
                   "upstream_model: echo-1")
-    models = {"plain": "", "mem": ", cache: {}", "red": ", cache: {backend: redis}"}
+    models = {"plain": "", "mem": ", cache: {}", "red": ", cache: {backend: redis}",
+              "sem": ", " + SEMANTIC}
     return (ledger_yaml(root, 250) + f"redis: {{url: '{redis_url}'}}\n" + "models:\n"
             + "".join(f"  - {{name: {m}{cache}}}\n" for m, cache in models.items())
             + "deployments:\n"
@@ -171,8 +209,14 @@ def measure(rounds: int) -> dict[str, Any]:
         with running_gateway(root, gateway_config(root, up, redis_url),
                              env={"UP_KEY": "bench"}) as gateway, \
                 httpx.Client(timeout=30, headers={"authorization": "Bearer bench"}) as client:
+            up.configure(reply=REPLY)
+            chat = gateway.url + "/v1/chat/completions"
             for model in ("mem", "red"):  # the entries the hits read
-                client.post(gateway.url + "/v1/chat/completions", json=_body(model, HIT_PROMPT))
+                client.post(chat, json=_body(model, HIT_PROMPT))
+            for i, question in enumerate([QUESTION, *TAUGHT]):  # verified: a threshold learned
+                _post(client, chat, _body("sem", question), "miss",
+                      {"x-inferplane-cache": "verify"} if i else None)
+                time.sleep(0.3)  # verification happens off the request's path
             time.sleep(0.2)
             up.configure(think_ms=200, token_delay_ms=10)
             realistic = run_phase(probes(client, up.url, gateway.url, "realistic"), rounds, 10)
@@ -207,6 +251,12 @@ def markdown(data: dict[str, Any]) -> str:
         f"{real['miss, memory']['p50_ms'] / real['hit, memory']['p50_ms']:.0f}x faster than a "
         f"miss through the gateway ({real['miss, memory']['p50_ms']:.1f} ms); a Redis hit in "
         f"{real['hit, redis']['p50_ms']:.2f} ms.",
+        f"- A semantic hit (a paraphrase, the shipped encoder in the gateway process) answers in "
+        f"{real['semantic hit, memory']['p50_ms']:.2f} ms (p50), "
+        f"{real['direct upstream']['p50_ms'] / real['semantic hit, memory']['p50_ms']:.1f}x "
+        f"faster than the direct upstream; a semantic miss costs "
+        f"{over['semantic miss, memory']['p50_ms'] - over['miss, memory']['p50_ms']:+.2f} ms "
+        f"(p50, upstream answering at once) over an exact-cache miss: embedding the question.",
         f"- Lookup overhead on a miss (p50, upstream answering at once): memory "
         f"{over['miss, memory']['p50_ms'] - over['gateway, no cache']['p50_ms']:+.2f} ms, Redis "
         f"{over['miss, redis']['p50_ms'] - over['gateway, no cache']['p50_ms']:+.2f} ms against "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from inferplane.audit.entries import CONFIG_LOAD
 from inferplane.audit.log import AuditLog
+from inferplane.batch.runner import BatchRunner
 from inferplane.cache.service import ResponseCache
 from inferplane.compliance.incidents import Incidents
 from inferplane.compliance.retention import retention_notice, retention_problem
@@ -34,10 +35,12 @@ from inferplane.metering.intensity import intensity_source
 from inferplane.metering.meter import build_meters
 from inferplane.observe.metrics import Metrics
 from inferplane.observe.tracing import build_tracer
+from inferplane.own_requests import OwnRequests
 from inferplane.polling import poll_forever
 from inferplane.providers.base import Provider, create
 from inferplane.providers.managed import ManagedEngineProvider, engine_scrapers
 from inferplane.request_accounting import Timings
+from inferplane.responses.store import ResponseStore
 from inferplane.routing.router import Router
 from inferplane.shadow import Shadow
 from inferplane.tenancy.access import Access
@@ -74,7 +77,10 @@ class Gateway:
                 provider.engine.on_restart.append(self.router.stats[name].restarted)
         self.metrics = Metrics(self.router.model_names(), self.providers, self.router.stats)
         self.metrics.engines.readings = self.engine_readings
-        self.cache = ResponseCache.build(config, self.providers)
+        # the semantic cache's embeddings and judge calls: recorded like the client's requests
+        self.own = OwnRequests(self.router, lambda record, timings: self.record(
+            record, None, timings))
+        self.cache = ResponseCache.build(config, self.own)
         self.tracer = build_tracer(config.observe)  # None: tracing is off
         self.drift: DriftMonitor | None = None  # None: drift detection is off
         if config.drift.enabled:
@@ -86,9 +92,12 @@ class Gateway:
         self._audit: AuditLog | None = None
         self._checkpoints: asyncio.Task[None] | None = None
         self._budgets: asyncio.Task[None] | None = None
+        self._responses: ResponseStore | None = None
+        self._sweep: asyncio.Task[None] | None = None
         self._settling: set[asyncio.Task[None]] = set()
         # a shadow copy's record goes to the ledger (its gates read it), not into the live
         # traffic's metrics
+        self.batches = BatchRunner(self)  # the Batch API's lines, at low priority
         self.shadow = Shadow(self.router, lambda record: self.ledger.append(record),
                              self._shadows, config.governance.rollout.shadow_concurrency)
 
@@ -109,6 +118,13 @@ class Gateway:
         if self._access is None:
             raise RuntimeError("the gateway is not started")
         return self._access
+
+    @property
+    def responses(self) -> ResponseStore:
+        """The Responses API's stored responses."""
+        if self._responses is None:
+            raise RuntimeError("the gateway is not started")
+        return self._responses
 
     @property
     def governance(self) -> LiveRegistry:
@@ -136,6 +152,10 @@ class Gateway:
         self._ledger = await asyncio.to_thread(self._open_ledger)
         store = TenancyStore(make_engine(self.config.store.url))  # the ledger migrated it
         self._access = Access.build(self.config, store)
+        self._responses = ResponseStore(make_engine(self.config.store.url))
+        self._sweep = asyncio.create_task(poll_forever(
+            self.config.responses.sweep_interval_s, self._sweep_responses,
+            "expired responses", log), name="inferplane-responses-sweep")
         await self._access.start()
         await self._read_budgets()
         self._budgets = asyncio.create_task(poll_forever(
@@ -157,6 +177,8 @@ class Gateway:
             await provider.start()
         for scraper in self.scrapers:
             scraper.start()
+        if self.config.batch.enabled:
+            self.batches.start()
 
     def _open_ledger(self) -> Ledger:
         config = self.config
@@ -192,6 +214,13 @@ class Gateway:
         self.metrics.budgets = await asyncio.to_thread(self.access.store.budget_standings,
                                                        time.time())
 
+    async def _sweep_responses(self) -> None:
+        """Remove the stored responses past their retention (expired ones are never served,
+        swept or not)."""
+        removed = await asyncio.to_thread(self.responses.sweep, time.time())
+        if removed:
+            log.info("removed %s past responses.retention_days", plural(removed, "stored response"))
+
     async def _issue_checkpoints(self) -> None:
         """A signed checkpoint every ``audit.checkpoint_interval_s`` when the tree grew."""
         incidents = Incidents(make_engine(self.config.store.url))
@@ -208,10 +237,11 @@ class Gateway:
                               self.config.audit.checkpoint_interval_s)
 
     async def stop(self) -> None:
+        await self.batches.stop()  # before the providers: its lines give their claims back
         await self.shadow.stop()
         for scraper in self.scrapers:
             await scraper.stop()
-        for task in (self._checkpoints, self._budgets):
+        for task in (self._checkpoints, self._budgets, self._sweep):
             if task is not None:
                 task.cancel()
         for provider in self.providers.values():

@@ -23,11 +23,13 @@ and :meth:`end` fills it in from the record and closes it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from inferplane.cache.embedder import Caller
 from inferplane.cache.entry import replay
 from inferplane.cache.policy import HEADER as CACHE_HEADER
 from inferplane.cache.turn import CacheTurn
@@ -130,11 +132,14 @@ class Generation:
                     ) -> None:
         """Route, admit and open the first stream that starts (raises when none does).
         ``headers``: the client's limits and version pin (``routing/request.py``) and session (a
-        canary's sticky key, ``governance/canary.py``)."""
+        canary's sticky key, ``governance/canary.py``). A batch line's request (its record
+        has a ``batch_id``) runs at batch priority, whatever its endpoint."""
         acct = self.acct
+        if acct.batch_id is not None and req.priority != "batch":
+            req = dataclasses.replace(req, priority="batch")
         acct.request, acct.model, acct.stream = req, req.model, req.stream
         self._permit(req.model)
-        self._cache = self.gateway.cache.turn(req, acct.principal.tenant_name, headers)
+        self._cache = self.gateway.cache.turn(req, Caller(acct.principal, acct.id), headers)
         if self._cache is not None:
             if await self._from_cache(self._cache):
                 return

@@ -62,6 +62,9 @@ class Accounting:
     cache: str | None = None  # the response cache's outcome (cache/policy.py)
     saved: Saved | None = None  # a cache hit: what the answer first cost
     shadow_of: str | None = None  # a shadow request's: the live request it mirrors
+    purpose: str | None = None  # the gateway's own request: what for (ledger/record.py)
+    on_behalf_of: str | None = None  # ... and for which client request
+    batch_id: str | None = None  # a batch line's: its batch (priced at the batch price)
 
     @property
     def prompt_tokens(self) -> int:
@@ -105,7 +108,8 @@ class Accounting:
                 self.output_chars)
         deployment = self.target.deployment if self.target is not None else None
         metered = NOT_METERED if self.target is None else self.target.meter.measure(
-            usage, self.engine_seconds, self.energy_j, self.energy_method)
+            usage, self.engine_seconds, self.energy_j, self.energy_method,
+            batch=self.batch_id is not None)
         saved = self.saved
         if saved is not None:  # a cache hit: no tokens used, nothing spent
             usage, metered = Usage(), FROM_CACHE
@@ -137,5 +141,6 @@ class Accounting:
             cache=self.cache, cache_saved_usd=0.0 if saved is None else saved.cost_usd,
             cache_saved_energy_j=None if saved is None else saved.energy_j,
             cache_saved_co2_g=None if saved is None else saved.co2_g,
-            shadow_of=self.shadow_of,
+            shadow_of=self.shadow_of, purpose=self.purpose, on_behalf_of=self.on_behalf_of,
+            batch_id=self.batch_id,
         )

@@ -1,4 +1,5 @@
-"""Secret references: ``env:NAME`` or ``file:PATH``, resolved when a provider starts.
+"""Secret references: ``env:NAME`` or ``file:PATH``, resolved when a provider starts (API
+keys) or when the configuration loads (the store's and Redis's URLs).
 
 The configuration holds only the reference, so a secret never appears in a file Inferplane
 reads, a log line or an error message; errors name the reference, never the value.
@@ -39,6 +40,16 @@ def resolve_secret(ref: str, *, owner: str) -> str:
             raise ConfigError(f"{owner}: the key file {name} is empty")
         return value
     raise ConfigError(f"{owner}: api_key must be env:NAME or file:PATH")
+
+
+def secret_url(url: str, owner: str) -> str:
+    """``url`` itself, or the URL an ``env:NAME`` / ``file:PATH`` reference points to (a URL
+    with a password in it: ``store.url``, ``redis.url``).
+
+    >>> secret_url("redis://cache:6379/0", "redis.url")
+    'redis://cache:6379/0'
+    """
+    return resolve_secret(url, owner=owner) if url.startswith(("env:", "file:")) else url
 
 
 def missing_secrets(deployments: Iterable[DeploymentConfig]) -> list[str]:

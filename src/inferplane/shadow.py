@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from inferplane.errors import InferplaneError, ServiceUnavailable
+from inferplane.errors import InferplaneError
 from inferplane.governance.canary import Split, takes
-from inferplane.protocol.types import Finished, Relayed, TextDelta, ToolCallDelta
+from inferplane.own_requests import drain
 from inferplane.request_accounting import CLIENT_CLOSED, Accounting
 from inferplane.routing.dispatch import Attempts
 from inferplane.routing.request import RouteRequest
@@ -76,19 +76,8 @@ class Shadow:
             acct.target, started, events = await Attempts(
                 self._router, plan, acct.attempts).open(acct.request, acct)
             acct.started(started.prompt_tokens)
-            async for event in events:
-                if isinstance(event, Relayed):
-                    acct.delta(event.chars, event.deltas)
-                elif isinstance(event, TextDelta):
-                    acct.delta(len(event.text))
-                elif isinstance(event, ToolCallDelta):
-                    acct.delta(len(event.arguments))
-                elif isinstance(event, Finished):
-                    acct.finished(event)
-                    status, error = 200, None
-                    break
-            else:
-                raise ServiceUnavailable("the shadow deployment ended the stream unfinished")
+            await drain(events, acct)
+            status, error = 200, None
         except InferplaneError as exc:
             status, error = exc.status, exc.code or exc.type
         except Exception:

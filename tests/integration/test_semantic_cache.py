@@ -51,6 +51,7 @@ def deployment(name: str, model: str, up: UpstreamProcess) -> str:
 class Setup:
     gateway: GatewayProc
     up: UpstreamProcess
+    referee: UpstreamProcess  # the judge model's upstream
     keys: dict[str, str]
 
     def chat(self, content: str | list[dict[str, Any]], *, tenant: str = "acme",
@@ -103,7 +104,8 @@ def warm(setup: Setup, model: str = "sem") -> None:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     root = Path(tmp_path_factory.mktemp("semantic"))
-    with UpstreamProcess("up", api_key=UPSTREAM_KEY) as up:
+    with UpstreamProcess("up", api_key=UPSTREAM_KEY) as up, \
+            UpstreamProcess("referee", api_key=UPSTREAM_KEY) as referee:
         config = (
             ledger_yaml(root) + "tenancy: {poll_interval_ms: 100}\n"
             "models:\n"
@@ -113,13 +115,17 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             "  - {name: by-deployment, cache: {exact: false, semantic: {enabled: true, "
             "max_false_hit_rate: 0.5, verify_rate: 0, compare: exact, embeddings: vectors}}}\n"
             "  - {name: vectors}\n"
+            "  - {name: judged, cache: {ttl_s: 600, semantic: {enabled: true, "
+            "max_false_hit_rate: 0.5, verify_rate: 0, compare: judge, judge: referee}}}\n"
+            "  - {name: referee}\n"
             "deployments:\n" + deployment("sem-1", "sem", up) + deployment("learn-1", "learn", up)
             + deployment("exact-1", "exact-only", up)
             + deployment("by-deployment-1", "by-deployment", up)
-            + deployment("vectors-1", "vectors", up))
+            + deployment("vectors-1", "vectors", up) + deployment("judged-1", "judged", up)
+            + deployment("referee-1", "referee", referee))
         with running_gateway(root, config, env={"UPSTREAM_KEY": UPSTREAM_KEY}) as gateway:
             up.configure(reply=PARIS)
-            s = Setup(gateway, up, make_keys(gateway))
+            s = Setup(gateway, up, referee, make_keys(gateway))
             warm(s)
             yield s
 
@@ -245,6 +251,47 @@ def test_embeddings_from_a_model_the_configuration_names(setup: Setup) -> None:
     paths = [r.get("path") for r in setup.up.requests()]
     assert paths.count("/v1/embeddings") >= 8 and paths.count("/v1/chat/completions") == 7
     assert setup.chat("Where is the Louvre?", model="by-deployment").headers[CACHE] == "miss"
+    # each embedding is a request of the gateway's own, routed and recorded for the client's
+    clients = {row["id"]: row for row in setup.gateway.ledger_rows()
+               if row["model"] == "by-deployment"}
+    own = [row for row in setup.gateway.ledger_rows() if row["purpose"] == "cache-embedding"]
+    assert len(own) >= 8 and {row["on_behalf_of"] for row in own} <= set(clients)
+    assert all(row["model"] == "vectors" and row["deployment"] == "vectors-1"
+               and row["tenant"] == "acme" and row["status"] == 200 and row["cost_usd"] > 0
+               and row["endpoint"] == "embeddings" for row in own)
+    assert all(row["purpose"] is None for row in clients.values())
+
+
+def test_a_judge_model_decides_whether_a_kept_answer_was_right(setup: Setup) -> None:
+    """``compare: judge``: the upstream answers paraphrases in other words than the kept answer
+    (no exact match), and the judge model (its own upstream, scripted) rules on each."""
+    anchor = "How tall is the Eiffel Tower?"
+    setup.referee.configure(reply="SAME")
+    setup.up.configure(reply="About 330 metres.")
+    try:
+        assert setup.chat(anchor, model="judged").headers[CACHE] == "miss"
+        setup.up.configure(reply="It is roughly 330 m tall.")
+        for question in ("What is the height of the Eiffel Tower?",
+                         "How high is the Eiffel Tower?", "Eiffel Tower height?",
+                         "How many metres tall is the Eiffel Tower?",
+                         "Tell me the Eiffel Tower's height.", "How tall's the Eiffel Tower?"):
+            assert setup.chat(question, model="judged", headers=VERIFY).headers[CACHE] == "miss"
+        hit = setup.chat("What's the height of the Eiffel Tower?", model="judged")
+        assert hit.headers[CACHE] == "hit-semantic" and text(hit) == "About 330 metres."
+        verdicts = [r for r in setup.referee.requests() if r.get("path") == "/v1/chat/completions"]
+        assert len(verdicts) == 6
+        asked = str(verdicts[0].get("body"))
+        assert "Eiffel" in asked and "About 330 metres." in asked and "330 m tall" in asked
+        judged = [row for row in setup.gateway.ledger_rows() if row["purpose"] == "cache-judge"]
+        assert len(judged) == 6 and all(row["model"] == "referee" and row["tenant"] == "acme"
+                                        and row["status"] == 200 for row in judged)
+        # a "no" is recorded like the others (its effect on the threshold: the unit tests)
+        setup.referee.configure(reply="DIFFERENT")
+        question = "Eiffel Tower: how tall is it?"
+        assert setup.chat(question, model="judged", headers=VERIFY).headers[CACHE] == "miss"
+        assert len([r for r in setup.gateway.ledger_rows() if r["purpose"] == "cache-judge"]) == 7
+    finally:
+        setup.up.configure(reply=PARIS)
 
 
 # -- Redis: shared by several gateway processes ----------------------------------------------

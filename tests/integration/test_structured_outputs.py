@@ -118,16 +118,29 @@ def test_an_anthropic_deployment_answers_through_its_answer_tool(tmp_path: Path,
             assert logged["body"]["tool_choice"] == {"type": "tool", "name": "Echo"}
 
 
-def test_a_model_that_cannot_enforce_a_format_refuses_it_by_name(tmp_path: Path) -> None:
-    config = ledger_yaml(tmp_path) + (
-        "models: [{name: gem}]\ndeployments:\n"
-        "  - {name: gem-eu, model: gem, provider: gemini, base_url: 'http://127.0.0.1:9',"
-        "\n     api_key: 'env:INFERPLANE_TEST_GEMINI_KEY', upstream_model: gemini-x}\n")
-    with running_gateway(tmp_path, config,
-                         env={"INFERPLANE_TEST_GEMINI_KEY": "unused"}) as gw:
-        with pytest.raises(openai.BadRequestError) as refused:
-            client(gw).chat.completions.parse(model="gem", messages=ASK, max_tokens=4,
-                                              response_format=City)
-        error = refused.value.body
-        assert isinstance(error, dict)
-        assert error["param"] == "response_format" and error["code"] == "unsupported_parameter"
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_gemini_deployment_answers_in_its_json_mode(tmp_path: Path, stream: bool) -> None:
+    """The schema goes to Gemini as it is (``responseJsonSchema``, JSON out); the fake upstream
+    answers a JSON object of what the user said, which the SDK parses."""
+    from tests.upstream.process import UpstreamProcess
+
+    with UpstreamProcess("gem", api_key="k") as up:
+        config = ledger_yaml(tmp_path) + (
+            "models: [{name: gem}]\ndeployments:\n"
+            f"  - {{name: gem-eu, model: gem, provider: gemini, base_url: '{up.url}/v1beta',"
+            "\n     api_key: 'env:INFERPLANE_TEST_GEMINI_KEY', upstream_model: gemini-x}\n")
+        with running_gateway(tmp_path, config,
+                             env={"INFERPLANE_TEST_GEMINI_KEY": "k"}) as gw:
+            said = "Tell me about the sea"
+            ask = {"model": "gem", "max_tokens": 50, "response_format": Echo,
+                   "messages": [{"role": "user", "content": said}]}
+            if stream:
+                with client(gw).chat.completions.stream(**ask) as events:  # type: ignore[arg-type]
+                    final = events.get_final_completion()
+            else:
+                final = client(gw).chat.completions.parse(**ask)  # type: ignore[arg-type]
+            assert final.choices[0].message.parsed == Echo(echo=said)
+            [logged] = up.requests()
+            config_sent = logged["body"]["generationConfig"]
+            assert config_sent["responseMimeType"] == "application/json"
+            assert config_sent["responseJsonSchema"]["properties"]["echo"]["type"] == "string"

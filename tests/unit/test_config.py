@@ -28,6 +28,7 @@ from inferplane.config import (
     PriceTierConfig,
     Problem,
     RedisConfig,
+    ResponsesConfig,
     RetryConfig,
     RoutingConfig,
     SemanticCacheConfig,
@@ -413,7 +414,7 @@ def test_models_without_deployments_section() -> None:
 def test_unknown_provider_suggests_a_known_one() -> None:
     problem = only(minimal("- name: m\n", "- {name: d, model: m, provider: opnai}\n"))
     assert problem.location == "deployments[0].provider"
-    assert problem.fix == ("use one of: anthropic, gemini, llamacpp, managed, openai "
+    assert problem.fix == ("use one of: anthropic, gemini, llamacpp, managed, openai, ray "
                            "(did you mean 'openai'?)")
 
 
@@ -570,7 +571,7 @@ def test_every_key_is_documented() -> None:
     sections += [ModelConfig, RoutingConfig, DeploymentConfig, EngineConfig, HardwareConfig]
     sections += [PriceConfig, SloConfig, RetryConfig, TimeoutsConfig, EnergyConfig, BreakerConfig]
     sections += [PriceTierConfig, AccountingConfig, TenancyConfig, RedisConfig, CacheConfig,
-                 SemanticCacheConfig, AuditConfig, SystemConfig]
+                 SemanticCacheConfig, AuditConfig, SystemConfig, ResponsesConfig]
     undocumented = [
         f"{cls.__name__}.{name}"
         for cls in sections
@@ -598,3 +599,25 @@ def test_a_deployment_with_an_unreadable_name_still_deploys_its_model() -> None:
             "deployments:\n  - {name: [x], model: chat, provider: openai}\n")
     locations = [p.location for p in parse_config(text, known_providers=KNOWN)[1]]
     assert locations == ["models[1]", "deployments[0].name"]  # spare has no deployment
+
+
+def test_store_and_redis_urls_may_come_from_the_environment_or_a_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A URL with a password in it stays out of the file (a Kubernetes Secret, say)."""
+    (tmp_path / "redis-url").write_text("redis://:s3cret@cache:6379/0\n")
+    monkeypatch.setenv("STORE_URL", "postgresql://inferplane:s3cret@db/inferplane")
+    path = tmp_path / "inferplane.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        store: {{url: 'env:STORE_URL'}}
+        redis: {{url: 'file:{tmp_path / "redis-url"}'}}
+        models: [{{name: m}}]
+        deployments: [{{name: d, model: m, provider: openai, base_url: 'http://x/v1'}}]
+        """))
+    config = load_config(path, known_providers=KNOWN)
+    assert config.store.url == "postgresql://inferplane:s3cret@db/inferplane"
+    assert config.redis.url == "redis://:s3cret@cache:6379/0"
+    monkeypatch.delenv("STORE_URL")
+    with pytest.raises(ConfigError) as missing:
+        load_config(path, known_providers=KNOWN)
+    shown = "\n".join(missing.value.problems)
+    assert "STORE_URL is not set" in shown and "s3cret" not in shown

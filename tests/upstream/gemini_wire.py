@@ -91,6 +91,11 @@ class GenerateCall:
     prompt: Prompt
     model: str
     candidates: int
+    json: bool = False  # JSON mode: the echo as a JSON object ``{"echo": <last user text>}``
+
+    def reply(self, settings: Settings) -> Reply:
+        said = orjson.dumps({"echo": " ".join(self.prompt.last_user.split())}).decode()
+        return answer(self.prompt, settings.name, said if self.json else settings.reply)
 
 
 def not_found(model: str) -> WireError:
@@ -169,8 +174,17 @@ def parse(body: Any, model: str, settings: Settings) -> GenerateCall:
         max_tokens=int_or_none(config.get("maxOutputTokens"), "maxOutputTokens"),
         stop=stops(config.get("stopSequences")),
     )
+    mime = config.get("responseMimeType", "text/plain")
+    if ("responseSchema" in config or "responseJsonSchema" in config) and mime not in (
+            "application/json", "text/x.enum"):
+        raise WireError(400, "* GenerateContentRequest.generation_config.response_mime_type: "
+                        "response_mime_type must be one of [application/json, text/x.enum] "
+                        "when response_schema is set.\n")
+    if "responseSchema" in config and "responseJsonSchema" in config:
+        raise WireError(400, "response_schema and response_json_schema cannot both be set.")
     return GenerateCall(prompt, model, int_or_none(config.get("candidateCount"),
-                                                   "candidateCount") or 1)
+                                                   "candidateCount") or 1,
+                        json=mime == "application/json")
 
 
 def usage(reply: Reply, settings: Settings, done: int, n: int = 1) -> dict[str, Any]:
@@ -238,12 +252,12 @@ def stream(call: GenerateCall, reply: Reply, settings: Settings, as_sse: bool) -
 
 def generate_content(req: Request, settings: Settings) -> Output:
     call = parse(req.body, req.params["model"], settings)
-    return generate(call, answer(call.prompt, settings.name), settings)
+    return generate(call, call.reply(settings), settings)
 
 
 def stream_generate_content(req: Request, settings: Settings) -> Output:
     call = parse(req.body, req.params["model"], settings)
-    return stream(call, answer(call.prompt, settings.name), settings,
+    return stream(call, call.reply(settings), settings,
                   req.query.get("alt") == "sse")
 
 

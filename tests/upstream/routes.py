@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import anthropic_wire, azure_wire, completions, embeddings, gemini_wire, openai_wire
+from . import (
+    anthropic_wire,
+    azure_wire,
+    completions,
+    embeddings,
+    gemini_wire,
+    openai_wire,
+    responses_wire,
+)
 from .wire import Dialect, Handler
 
 OPENAI: Dialect = openai_wire.OpenAIDialect()
@@ -39,6 +47,7 @@ EXACT: dict[tuple[str, str], Route] = {
     ("POST", "/v1/chat/completions"): Route(OPENAI, openai_wire.chat_completions),
     ("POST", "/v1/completions"): Route(OPENAI, completions.create),
     ("POST", "/v1/embeddings"): Route(OPENAI, embeddings.embeddings),
+    ("POST", "/v1/responses"): Route(OPENAI, responses_wire.create),
     ("GET", "/v1/models"): Route(
         OPENAI, openai_wire.models, inference=False,
         by_header=("anthropic-version", Route(ANTHROPIC, anthropic_wire.models, False))),

@@ -16,9 +16,13 @@ from inferplane.api import (
     admin_dashboard,
     admin_drift,
     anthropic_routes,
+    batch_endpoints,
+    batches_routes,
     dashboard_page,
+    files_routes,
     openai_routes,
     probes,
+    responses_routes,
 )
 from inferplane.api.admin import build_admin
 from inferplane.api.error_responses import http_exception, unhandled_exception
@@ -48,8 +52,11 @@ Hook = Callable[[Gateway], Awaitable[None]]  # called with the gateway at start 
 def build_app(config: Config, on_start: Hook | None = None, on_stop: Hook | None = None,
               *, worker: bool = False) -> GatewayApp:
     gateway = Gateway(config, worker=worker)
+    batch_endpoints.register_endpoints()
     app = Starlette(
-        routes=[*openai_routes.routes, *anthropic_routes.routes, *probes.routes,
+        routes=[*openai_routes.routes, *responses_routes.routes,
+                *anthropic_routes.routes, *files_routes.routes, *batches_routes.routes,
+                *probes.routes,
                 *dashboard_page.routes,
                 Mount("/admin", app=build_admin(gateway, [
                     admin_cache.router, admin_dashboard.router,

@@ -1,27 +1,51 @@
 """Where the semantic cache's vectors come from: the encoder shipped with the gateway (in this
 process, off the event loop), or a model of this gateway that serves embeddings
-(``semantic.embeddings``), called on its deployments in order until one answers. Either way the
-rows come back L2-normalised, so a dot product is a cosine similarity."""
+(``semantic.embeddings``), asked through the gateway's own requests: routed like any request
+and recorded in the ledger for the client request that caused them. Either way the rows come
+back L2-normalised, so a dot product is a cosine similarity."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from inferplane.embedding import TextEncoder
-from inferplane.errors import InferplaneError, ServiceUnavailable
-from inferplane.protocol.types import EmbeddingRequest, Embeddings
+from inferplane.protocol.types import Embeddings, GenerationRequest
+from inferplane.tenancy.records import Principal
 
 Rows = npt.NDArray[np.float32]
 
+EMBEDDING = "cache-embedding"  # the ledger's ``purpose`` of the cache's own embeddings
+JUDGING = "cache-judge"  # ... and of its judge model's verdicts
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The client request a cache's own request is made for: whose tenant and key it is
+    recorded under, and its id."""
+
+    principal: Principal
+    request_id: str
+
+
+class OwnRequests(Protocol):
+    """The gateway's own requests (``inferplane.own_requests``): routed like a client's, one
+    ledger record each, passing no admission."""
+
+    async def embed(self, model: str, texts: list[str], caller: Caller | None,
+                    purpose: str) -> Embeddings: ...
+
+    async def answer(self, req: GenerationRequest, caller: Caller | None,
+                     purpose: str) -> str: ...
+
 
 class Embedder(Protocol):
-    async def embed(self, texts: list[str]) -> Rows: ...
+    async def embed(self, texts: list[str], caller: Caller | None = None) -> Rows: ...
 
 
 class LocalEmbedder:
@@ -30,12 +54,8 @@ class LocalEmbedder:
     def __init__(self, encoder: TextEncoder) -> None:
         self.encoder = encoder
 
-    async def embed(self, texts: list[str]) -> Rows:
+    async def embed(self, texts: list[str], caller: Caller | None = None) -> Rows:
         return await asyncio.to_thread(self.encoder.encode, texts)
-
-
-class EmbedsText(Protocol):  # providers.base.Provider, as far as this module needs it
-    async def embed(self, request: EmbeddingRequest) -> Embeddings: ...
 
 
 def normalised(vectors: Sequence[Sequence[float]]) -> Rows:
@@ -49,21 +69,12 @@ def normalised(vectors: Sequence[Sequence[float]]) -> Rows:
     return (rows / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
-class DeploymentEmbedder:
-    """A model of this gateway that serves embeddings: its deployments' providers, tried in
-    order."""
+class ModelEmbedder:
+    """A model of this gateway that serves embeddings, asked through its own requests."""
 
-    def __init__(self, model: str, providers: Sequence[EmbedsText]) -> None:
+    def __init__(self, model: str, own: OwnRequests) -> None:
         self.model = model
-        self.providers = providers
+        self.own = own
 
-    async def embed(self, texts: list[str]) -> Rows:
-        request = EmbeddingRequest(id=f"semantic-cache-{uuid.uuid4().hex}", model=self.model,
-                                   inputs=tuple(texts))
-        failure: InferplaneError | None = None
-        for provider in self.providers:
-            try:
-                return normalised((await provider.embed(request)).vectors)
-            except InferplaneError as exc:
-                failure = exc
-        raise failure or ServiceUnavailable(f"no deployment of '{self.model}' to embed with")
+    async def embed(self, texts: list[str], caller: Caller | None = None) -> Rows:
+        return normalised((await self.own.embed(self.model, texts, caller, EMBEDDING)).vectors)

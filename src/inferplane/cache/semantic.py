@@ -17,10 +17,11 @@ from dataclasses import dataclass, replace
 
 from redis.exceptions import RedisError
 
-from inferplane.cache.answer_check import COMPARERS
-from inferplane.cache.embedder import Embedder
+from inferplane.cache.answer_check import COMPARERS, Answers, Means
+from inferplane.cache.embedder import Caller, Embedder
 from inferplane.cache.entry import Entry, decode, encode
 from inferplane.cache.failures import FailureLog
+from inferplane.cache.judge import Judge
 from inferplane.cache.question import Question
 from inferplane.cache.semantic_store import Neighbour, SemanticStore
 from inferplane.cache.threshold import decide
@@ -37,7 +38,7 @@ class Probe:
     any), and the kept answer when it is served."""
 
     question: Question
-    tenant: str | None
+    caller: Caller | None
     vector: Vector
     neighbour: Neighbour | None = None
     kept: Entry | None = None  # the neighbour's answer, decoded
@@ -46,21 +47,23 @@ class Probe:
 
 class SemanticCache:
     def __init__(self, settings: SemanticCacheConfig, store: SemanticStore,
-                 embedder: Embedder, draw: Callable[[], float] = random.random) -> None:
+                 embedder: Embedder, draw: Callable[[], float] = random.random,
+                 judge: Judge | None = None) -> None:
         self.settings = settings
         self.store = store
         self.embedder = embedder
         self.draw = draw
+        self.means = Means(embedder, settings.answer_similarity, judge)
         self._failures = FailureLog("semantic cache")
 
-    async def lookup(self, question: Question, tenant: str | None, verify: bool = False
+    async def lookup(self, question: Question, caller: Caller | None, verify: bool = False
                      ) -> Probe | None:
         """The probe of ``question``: with ``hit`` set when the kept answer is served. None
         when the embeddings or the store failed (a miss that keeps nothing). ``verify``:
         explore whatever the threshold says (the client asked for it)."""
         try:
-            vector = (await self.embedder.embed([question.text]))[0]
-            probe = Probe(question, tenant, vector)
+            vector = (await self.embedder.embed([question.text], caller))[0]
+            probe = Probe(question, caller, vector)
             neighbour = await self.store.nearest(question.scope, vector,
                                                  self.settings.min_similarity)
         except (InferplaneError, RedisError, OSError) as exc:
@@ -82,14 +85,17 @@ class SemanticCache:
         """``probe`` went upstream and got ``entry``: judge the kept answer against it, and
         keep the question unless the kept answer was right."""
         try:
-            right = False
+            right: bool | None = False
             if probe.neighbour is not None and probe.kept is not None:
                 compare = COMPARERS[self.settings.compare]
-                right = await compare(probe.kept.text, entry.text, self.embedder,
-                                      self.settings.answer_similarity)
-                await self.store.observe(probe.neighbour.key, probe.neighbour.similarity, right)
+                right = await compare(Answers(probe.question.text, probe.kept.text, entry.text,
+                                              probe.caller), self.means)
+                if right is not None:
+                    await self.store.observe(probe.neighbour.key, probe.neighbour.similarity,
+                                             right)
             if not right:
-                await self.store.add(probe.question.scope, probe.tenant, probe.vector,
+                tenant = None if probe.caller is None else probe.caller.principal.tenant_name
+                await self.store.add(probe.question.scope, tenant, probe.vector,
                                      encode(replace(entry, digest=DIGEST)))
         except (InferplaneError, RedisError, OSError) as exc:
             self._failures.warn("store", exc)

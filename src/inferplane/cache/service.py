@@ -11,10 +11,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from inferplane.cache.embedder import DeploymentEmbedder, Embedder, EmbedsText, LocalEmbedder
+from inferplane.cache.embedder import Caller, Embedder, LocalEmbedder, ModelEmbedder, OwnRequests
 from inferplane.cache.entry import Entry, decode, encode
 from inferplane.cache.failures import FailureLog
-from inferplane.cache.key import EntryKey, Scope, entry_key, serving_deployments, serving_of
+from inferplane.cache.judge import Judge
+from inferplane.cache.key import EntryKey, Scope, entry_key, serving_of
 from inferplane.cache.memory import MemoryStore
 from inferplane.cache.model import ModelCache
 from inferplane.cache.policy import NEITHER, decide, directives
@@ -46,10 +47,9 @@ class ResponseCache:
         self._failures = FailureLog("response cache")
 
     @classmethod
-    def build(cls, config: Config, providers: Mapping[str, EmbedsText] | None = None
-              ) -> ResponseCache:
-        """The caches of ``config``'s models; ``providers`` (by deployment name): what a
-        semantic cache with ``embeddings: <model>`` embeds with."""
+    def build(cls, config: Config, own: OwnRequests | None = None) -> ResponseCache:
+        """The caches of ``config``'s models; ``own``: the gateway's own requests, which a
+        semantic cache with ``embeddings: <model>`` or ``judge: <model>`` makes."""
         redis = None
         if config.redis.url is not None and any(
                 m.cache is not None and m.cache.backend == "redis" for m in config.models):
@@ -65,7 +65,7 @@ class ResponseCache:
                 RedisStore(redis, m.name, s.ttl_s, s.max_entries) if redis is not None
                 and s.backend == "redis" else MemoryStore(s.ttl_s, s.max_entries, s.max_bytes))
             model = ModelCache(m.name, s, serving_of(config, m.name), store,
-                               semantic=_semantic(config, m.name, s, redis, providers or {}))
+                               semantic=_semantic(m.name, s, redis, own))
             by_name.update(dict.fromkeys([m.name, *m.aliases], model))
         return cls(by_name, redis, config)
 
@@ -92,20 +92,20 @@ class ResponseCache:
     def models(self) -> list[ModelCache]:
         return list({id(m): m for m in self._by_name.values()}.values())
 
-    def turn(self, req: GenerationRequest, tenant: str | None, headers: Mapping[str, str]
+    def turn(self, req: GenerationRequest, caller: Caller, headers: Mapping[str, str]
              ) -> CacheTurn | None:
-        """How ``req`` deals with the cache; None when its model has no cache."""
+        """How ``caller``'s ``req`` deals with the cache; None when its model has no cache."""
         model = self._by_name.get(req.model)
         if model is None:
             return None
         asked = directives(headers)
         decision = NEITHER if model.paused else decide(model.settings, req.params, asked)
-        scope = Scope(tenant, model.name, req.model, model.serving)
+        scope = Scope(caller.principal.tenant_name, model.name, req.model, model.serving)
         key = entry_key(scope, req)
         if model.semantic is None or not decision.read:
             return CacheTurn(self, model, key, decision)
         asks = question(scope, req, model.settings.semantic.max_question_chars)
-        return CacheTurn(self, model, key, decision, asks, tenant, asked.verify)
+        return CacheTurn(self, model, key, decision, asks, caller, asked.verify)
 
     async def get(self, model: ModelCache, key: EntryKey) -> Entry | None:
         """The entry kept under ``key``, or None (a failing store is a miss)."""
@@ -188,20 +188,19 @@ class ResponseCache:
             await self._redis.aclose()
 
 
-def _semantic(config: Config, model: str, settings: CacheConfig,
-              redis: aioredis.Redis | None, providers: Mapping[str, EmbedsText]
-              ) -> SemanticCache | None:
+def _semantic(model: str, settings: CacheConfig, redis: aioredis.Redis | None,
+              own: OwnRequests | None) -> SemanticCache | None:
     """The model's semantic cache, where it enables one: its embeddings (a model of the
-    gateway's, or the shipped encoder, loaded once per process), and a store like the exact
-    cache's backend."""
-    if not settings.semantic.enabled:
+    gateway's, or the shipped encoder, loaded once per process), its judge, and a store like
+    the exact cache's backend."""
+    s = settings.semantic
+    if not s.enabled:
         return None
+    if own is None and (s.embeddings is not None or s.judge is not None):
+        raise ValueError("a semantic cache that asks models of the gateway needs its requests")
     embedder: Embedder
-    if settings.semantic.embeddings is not None:
-        name = settings.semantic.embeddings
-        embedder = DeploymentEmbedder(name, [
-            providers[d.name] for group in serving_deployments(config, name)[:1]
-            for d in group if d.name in providers])
+    if s.embeddings is not None and own is not None:
+        embedder = ModelEmbedder(s.embeddings, own)
     else:
         from inferplane.embedding import shipped_encoder  # loaded only where a model needs it
 
@@ -210,4 +209,5 @@ def _semantic(config: Config, model: str, settings: CacheConfig,
         RedisSemanticStore(redis, model, settings.ttl_s, settings.max_entries)
         if redis is not None and settings.backend == "redis"
         else MemorySemanticStore(settings.ttl_s, settings.max_entries))
-    return SemanticCache(settings.semantic, store, embedder)
+    judge = None if s.judge is None or own is None else Judge(s.judge, own)
+    return SemanticCache(s, store, embedder, judge=judge)

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import replace
 from typing import Protocol
 
+from inferplane.cache.embedder import Caller
 from inferplane.cache.entry import Entry, Saved
 from inferplane.cache.key import EntryKey
 from inferplane.cache.model import ModelCache
@@ -31,15 +32,16 @@ class Keeper(Protocol):
 class CacheTurn:
     def __init__(self, cache: Keeper, model: ModelCache, key: EntryKey,
                  decision: Decision, question: Question | None = None,
-                 tenant: str | None = None, verify: bool = False) -> None:
+                 caller: Caller | None = None, verify: bool = False) -> None:
         """``question``: what the semantic cache matches (None: no semantic lookup);
-        ``verify``: a would-be semantic hit goes upstream and is checked."""
+        ``caller``: the request, for the semantic cache's own requests; ``verify``: a would-be
+        semantic hit goes upstream and is checked."""
         self.cache = cache
         self.model = model
         self.key = key
         self.decision = decision
         self.question = question
-        self.tenant = tenant
+        self.caller = caller
         self.verify = verify
         self.outcome: Outcome = BYPASS
         self.probe: Probe | None = None
@@ -59,7 +61,7 @@ class CacheTurn:
         semantic = self.model.semantic
         if semantic is None or self.question is None:
             return None
-        self.probe = await semantic.lookup(self.question, self.tenant, self.verify)
+        self.probe = await semantic.lookup(self.question, self.caller, self.verify)
         if self.probe is None or self.probe.hit is None:
             return None
         self.outcome = SEMANTIC_HIT

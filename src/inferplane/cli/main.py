@@ -26,6 +26,7 @@ from inferplane.cli import (
     ledger_cmd,
     models_cmd,
     plan_cmd,
+    ray_cmd,
     report_cmd,
 )
 from inferplane.cli.config_cmd import ConfigOption
@@ -47,6 +48,7 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(compliance_cmd.app, name="compliance")
 app.add_typer(incidents_cmd.app, name="incidents")
 app.add_typer(drift_cmd.app, name="drift")
+app.add_typer(ray_cmd.app, name="ray")
 app.command("report")(report_cmd.report)
 app.command("kill")(models_cmd.kill)
 app.command("unkill")(models_cmd.unkill)

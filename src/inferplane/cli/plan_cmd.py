@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+import yaml
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -25,6 +26,7 @@ from inferplane.cli.tables import show
 from inferplane.engines.step_log import step_log_dir
 from inferplane.planner import calibration as cal
 from inferplane.planner.catalog import load_catalog
+from inferplane.planner.deploy_values import rayservice_values
 from inferplane.planner.errors import PlannerError
 from inferplane.planner.export import UNCALIBRATED_ERROR, expected_error, plan_dict
 from inferplane.planner.plan import CapacityPlan, PlanRequest, plan
@@ -52,6 +54,18 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _write_helm_values(result: CapacityPlan, path: Path) -> None:
+    if not result.options:
+        raise _fail("no hardware serves this request: no values to write")
+    try:
+        values = rayservice_values(result.options[0])
+    except PlannerError as exc:
+        raise _fail(exc.message) from exc
+    path.write_text(f"# inferplane plan: {result.request.title()}\n"
+                    f"# {result.options[0].layout} on {result.options[0].hardware.name}\n"
+                    + yaml.safe_dump(values, sort_keys=False))
+
+
 def _print_json(doc: dict[str, Any]) -> None:
     sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
@@ -76,6 +90,9 @@ ChunkOpt = Annotated[int, typer.Option(help="Prefill chunk (tokens per iteration
 GridOpt = Annotated[float, typer.Option(help="Grid intensity, gCO2/kWh.", min=0.0)]
 PueOpt = Annotated[float, typer.Option(help="Facility PUE applied to carbon.", min=1.0)]
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a cost-vs-latency PNG.")]
+HelmValuesOpt = Annotated[Path | None, typer.Option(
+    "--helm-values", help="Write the Helm chart's engine values (rayService) for the cheapest "
+                          "option: replicas, chips per replica, node selector.")]
 
 
 @app.callback()
@@ -97,6 +114,7 @@ def main(
     plot: PlotOpt = None,
     calibration: CalibrationOption = None,
     as_json: JsonOption = False,
+    helm_values: HelmValuesOpt = None,
 ) -> None:
     """Rank accelerators by $ per 1M output tokens for a model, traffic and SLO."""
     if ctx.invoked_subcommand is not None:
@@ -129,6 +147,8 @@ def main(
         from inferplane.planner.plot import write_plot
 
         write_plot(result, plot)
+    if helm_values is not None:
+        _write_helm_values(result, helm_values)
     if as_json:
         _print_json(plan_dict(result, used, str(cal_path) if calibrations else None))
         return

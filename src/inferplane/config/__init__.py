@@ -11,7 +11,9 @@ The package holds, by module:
 - ``accounting`` and ``tenancy``: prices, hardware and energy; API keys, budgets and Redis;
 - ``governance``: model lifecycle rules (approvals, card fields, evaluation gate);
 - ``audit``: the audit log's signed checkpoints (interval, signing key, origin);
+- ``batch``: the Batch API's file limits and runner;
 - ``drift``: drift detection (windows, tests' alpha, embeddings, sampling);
+- ``responses``: the Responses API's stored responses (retention);
 - ``systems``: the AI systems (models, tenants, intended purpose, high risk) for the EU AI Act;
 - ``root``: the root ``Config``, the checks between its entries and ``default_config``;
 - ``loader``: the file loader (which file is read, ``parse_config``, ``check_config``,
@@ -30,9 +32,11 @@ from inferplane.config.accounting import (
     PriceTierConfig as PriceTierConfig,
 )
 from inferplane.config.audit import AuditConfig as AuditConfig
+from inferplane.config.batch import BatchConfig as BatchConfig
 from inferplane.config.deployments import (
     ENGINE_PROVIDERS as ENGINE_PROVIDERS,
     BreakerConfig as BreakerConfig,
+    DeploymentBatchConfig as DeploymentBatchConfig,
     DeploymentConfig as DeploymentConfig,
     EngineConfig as EngineConfig,
     EngineKind as EngineKind,
@@ -62,6 +66,7 @@ from inferplane.config.models import (
 )
 from inferplane.config.observe import ObserveConfig as ObserveConfig
 from inferplane.config.problems import Problem as Problem
+from inferplane.config.responses import ResponsesConfig as ResponsesConfig
 from inferplane.config.root import (
     Config as Config,
     cross_issues as cross_issues,

@@ -55,6 +55,9 @@ class PriceConfig(Section):
     cache_write_per_mtok: float | None = Field(None, ge=0, examples=[3.75])
     reasoning_per_mtok: float | None = Field(None, ge=0)
     tiers: list[PriceTierConfig] = Field(default_factory=list)
+    # a batch line's price as a share of this one (0.5: half); None: the catalog's vendor
+    # share where the catalog has one, else the full price (docs/accounting.md#batch-prices)
+    batch_factor: float | None = Field(None, gt=0, le=1, examples=[0.5])
 
 
 class AccountingConfig(Section):

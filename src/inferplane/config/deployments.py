@@ -129,6 +129,14 @@ class BreakerConfig(Section):
     half_open_probes: int = Field(1, ge=1)
 
 
+class DeploymentBatchConfig(Section):
+    """The share of a deployment batch lines may use (docs/api.md#batches): at most
+    ``max_concurrency`` lines at once (None: the engine's ``parallel`` for an embedded engine,
+    else 4); on a hosted upstream one fewer for every interactive request in flight."""
+
+    max_concurrency: int | None = Field(None, ge=0, examples=[8])
+
+
 class DeploymentConfig(Section):
     """A place where a model runs: an embedded engine or an upstream endpoint."""
 
@@ -148,6 +156,9 @@ class DeploymentConfig(Section):
     api_key: str | None = Field(None, examples=["env:OPENAI_API_KEY"])
     upstream_model: str | None = Field(None, examples=["gpt-4o-mini"])
     api_version: str | None = Field(None, examples=["2024-10-21"])  # Azure OpenAI's api-version
+    # the API an `openai` deployment's upstream is spoken to in: chat completions, or the
+    # Responses API (providers/openai_responses.py)
+    api: Literal["chat", "responses"] = "chat"
     headers: dict[str, str] = Field(default_factory=dict)  # extra headers for every request
     weight: float = Field(1.0, gt=0)
     rpm: int | None = Field(None, gt=0)  # the upstream's request limit per minute
@@ -155,6 +166,7 @@ class DeploymentConfig(Section):
     max_in_flight: int | None = Field(None, gt=0)
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    batch: DeploymentBatchConfig = Field(default_factory=DeploymentBatchConfig)
 
     @property
     def version_name(self) -> str:
@@ -252,4 +264,10 @@ class DeploymentConfig(Section):
                 f"remove `engine:`, or use one of: {', '.join(sorted(ENGINE_PROVIDERS))}",
                 field="engine",
             )
+        if self.api == "responses" and (self.provider != "openai" or self.api_version):
+            raise invalid(
+                "api_responses",
+                "`api: responses` is for an `openai` deployment without `api_version`",
+                "remove `api:`, or use `provider: openai` with a base_url that serves "
+                "/responses", field="api")
         return self

@@ -49,11 +49,19 @@ class SemanticCacheConfig(Section):
     enabled: bool = False
     max_false_hit_rate: float = Field(0.02, gt=0, lt=1)  # wrong answers per lookup, at most
     embeddings: str | None = None  # a model of this gateway serving embeddings; none: shipped
-    compare: Literal["exact", "embedding"] = "embedding"  # how a verified answer is judged
+    compare: Literal["exact", "embedding", "judge"] = "embedding"  # how a verified answer is judged
+    judge: str | None = None  # compare: judge, a model of this gateway that says same or not
     answer_similarity: float = Field(0.9, gt=0, le=1)  # compare: embedding, same answer from
     min_similarity: float = Field(0.5, ge=-1, lt=1)  # a nearer neighbour is not even considered
     verify_rate: float = Field(0.02, ge=0, le=1)  # would-be hits also sent upstream, at least
     max_question_chars: int = Field(4000, ge=1)  # a longer last user turn is not embedded
+
+    @model_validator(mode="after")
+    def _judge_named(self) -> Self:
+        if self.compare == "judge" and self.judge is None:
+            raise invalid("judge_missing", "compare: judge needs the model that judges",
+                          "name it: `judge: <a model of this gateway>`", field="judge")
+        return self
 
 
 class CacheConfig(Section):

@@ -21,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError, PydanticUndefined
 
+from inferplane import secrets
+from inferplane.errors import ConfigError
+
 Loc = tuple[str | int, ...]
 
 # Field names whose values are never echoed back in a problem.
@@ -327,6 +330,16 @@ def _show(value: Any) -> str:
         return ""
     text = repr(value) if isinstance(value, str) else _yaml_scalar(value)
     return text[:40] + ("…" if len(text) > 40 else "")
+
+
+def secret_url(url: str, owner: str) -> str:
+    """``url``, or what its ``env:`` / ``file:`` reference holds (``secrets.secret_url``),
+    as a validation error when it cannot be read."""
+    try:
+        return secrets.secret_url(url, owner)
+    except ConfigError as exc:
+        raise invalid("secret_unreadable", exc.message,
+                      "set it, or write the URL itself") from None
 
 
 def invalid(kind: str, message: str, fix: str, field: str = "") -> PydanticCustomError:

@@ -12,12 +12,14 @@ from pydantic_core import PydanticCustomError
 
 from inferplane.config.accounting import AccountingConfig, HardwareConfig
 from inferplane.config.audit import AuditConfig
+from inferplane.config.batch import BatchConfig
 from inferplane.config.deployments import BreakerConfig, DeploymentConfig, EngineConfig
 from inferplane.config.drift import DriftConfig
 from inferplane.config.governance import GovernanceConfig
 from inferplane.config.models import ModelConfig
 from inferplane.config.observe import ObserveConfig
 from inferplane.config.problems import Issue, Loc, Section, format_loc, invalid, one_of
+from inferplane.config.responses import ResponsesConfig
 from inferplane.config.server import LedgerConfig, ServerConfig, StoreConfig
 from inferplane.config.systems import SystemConfig
 from inferplane.config.tenancy import RedisConfig, TenancyConfig
@@ -37,6 +39,8 @@ class Config(Section):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     observe: ObserveConfig = Field(default_factory=ObserveConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    batch: BatchConfig = Field(default_factory=BatchConfig)
     models: list[ModelConfig]
     deployments: list[DeploymentConfig]
     systems: list[SystemConfig] = Field(default_factory=list)
@@ -131,11 +135,11 @@ def cross_issues(
                     fix = one_of(fallback, owner)
                     issues.append(Issue(loc, f"unknown model '{fallback}'", fix))
             cache = m.cache if m is not None else None
-            embeddings = None if cache is None else cache.semantic.embeddings
-            if embeddings is not None and embeddings not in owner:
-                loc = ("models", i, "cache", "semantic", "embeddings")
-                issues.append(Issue(loc, f"unknown model '{embeddings}'",
-                                    one_of(embeddings, owner)))
+            for field in ("embeddings", "judge"):
+                used: str | None = None if cache is None else getattr(cache.semantic, field)
+                if used is not None and used not in owner:
+                    loc = ("models", i, "cache", "semantic", field)
+                    issues.append(Issue(loc, f"unknown model '{used}'", one_of(used, owner)))
     seen: dict[str, int] = {}
     for i, d in enumerate(deployments):
         if d is None:

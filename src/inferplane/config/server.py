@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from inferplane.config.problems import Section, invalid
+from inferplane.config.problems import Section, invalid, secret_url
 
 _STORE_SCHEMES = ("sqlite://", "postgresql://", "postgresql+", "postgres://")
 
@@ -32,6 +32,7 @@ class StoreConfig(Section):
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
+        url = secret_url(url, "store.url")
         if not url.startswith(_STORE_SCHEMES):
             raise invalid(
                 "store_url",

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from inferplane.config.problems import Section, invalid
+from inferplane.config.problems import Section, invalid, secret_url
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -33,6 +33,7 @@ class RedisConfig(Section):
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, url: str | None) -> str | None:
+        url = None if url is None else secret_url(url, "redis.url")
         if url is not None and not url.startswith(_REDIS_SCHEMES):
             raise invalid("redis_url", "the Redis URL must start with redis://, rediss:// or "
                           "unix://", "write e.g. `url: redis://127.0.0.1:6379/0`")

@@ -10,6 +10,14 @@ which tokens it holds. A new sequence goes to the free slot whose cached tokens 
 longest prefix with its prompt (at least ``MIN_REUSE`` tokens), and prefills only the rest: a
 shared system prompt or a growing conversation is decoded once. Without a match it takes an
 empty slot, else the one released longest ago, so the caches kept are the recently used ones.
+
+Priority: a sequence is interactive (a client waits for it) or a batch line (the Batch API),
+which takes only the capacity interactive ones leave. Waiting interactive sequences are admitted
+before any waiting batch line; batch lines never hold the last free slot(s) (``reserved``, one
+by default), so an interactive request arriving while a batch runs finds a slot at once; a step
+that prefills an interactive prompt holds no batch work (its client waits for the first token);
+and a step's token budget goes to interactive sequences first (decode, then prefill) and to
+batch lines with what is left.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ class Sequence:
     submitted_at: float = 0.0  # when it joined the queue (the worker's clock)
     queue_seconds: float | None = None  # from submitted until its first step, once known
     history: list[int] = field(default_factory=list)  # the tokens the slot's KV cache holds
+    batch: bool = False  # a batch line: scheduled after interactive sequences
 
     @property
     def prefilling(self) -> bool:
@@ -65,10 +74,14 @@ class Scheduler:
     """``trim(slot, keep)`` cuts a slot's KV cache back to its first ``keep`` positions (0:
     empty it) before a new sequence uses the slot, and says whether it could."""
 
-    def __init__(self, n_slots: int, batch_tokens: int, trim: Trim = _keep_everything) -> None:
-        if n_slots < 1 or batch_tokens < 1:
-            raise ValueError("n_slots and batch_tokens must be positive")
+    def __init__(self, n_slots: int, batch_tokens: int, trim: Trim = _keep_everything,
+                 reserved: int = 1) -> None:
+        """``reserved``: slots batch lines leave free for interactive sequences (at most
+        ``n_slots - 1``: a batch line can always run when no one else does)."""
+        if n_slots < 1 or batch_tokens < 1 or reserved < 0:
+            raise ValueError("n_slots and batch_tokens must be positive, reserved >= 0")
         self.batch_tokens = batch_tokens
+        self.batch_slots = n_slots - min(reserved, n_slots - 1)  # most slots batch lines hold
         self._free = set(range(n_slots))
         self._cached: dict[int, list[int]] = {}  # free slot -> the tokens its KV cache holds
         self._released: dict[int, int] = {}  # free slot -> when it was released (a counter)
@@ -95,6 +108,17 @@ class Scheduler:
     def submit(self, seq: Sequence) -> None:
         self._waiting.append(seq)
 
+    def _next_waiting(self) -> Sequence | None:
+        """The waiting sequence to admit now: the first interactive one, else the first batch
+        line while batch lines hold fewer than ``batch_slots`` slots."""
+        for seq in self._waiting:
+            if not seq.batch:
+                return seq
+        running_batch = sum(1 for s in self.running.values() if s.batch)
+        if running_batch >= self.batch_slots:
+            return None
+        return next(iter(self._waiting), None)
+
     def remove(self, seq_id: str) -> Sequence | None:
         """Drop a sequence (finished or cancelled) and free its slot; None if unknown."""
         seq = self.running.pop(seq_id, None)
@@ -112,8 +136,8 @@ class Scheduler:
 
     def plan(self) -> list[Work]:
         """The next step's batch; admits waiting sequences into free slots first."""
-        while self._waiting and self._free:
-            seq = self._waiting.popleft()
+        while self._free and (seq := self._next_waiting()) is not None:
+            self._waiting.remove(seq)
             seq.slot, reuse = self._best_slot(seq.prompt)
             self._free.remove(seq.slot)
             cached = self._cached.pop(seq.slot, None)
@@ -126,19 +150,34 @@ class Scheduler:
             self.prefix_hits += reuse
             self.running[seq.id] = seq
         budget = self.batch_tokens
-        work: list[Work] = []
+        # the budget goes to interactive decode, interactive prefill, then the same for batch
+        # lines; without batch lines this is: every decode first, then prefill chunks
+        decode: set[str] = set()
+        chunks: list[tuple[Sequence, list[int]]] = []
+        # an interactive prompt being prefilled (a client waiting for its first token) has
+        # the step to itself: batch lines skip it, so they cost its TTFT nothing but the step
+        # already running when it arrived
+        prefilling = any(s.prefilling and not s.batch for s in self.running.values())
+        for batch in (False, True) if not prefilling else (False,):
+            group = [seq for seq in self.running.values() if seq.batch == batch]
+            for seq in sorted(group, key=lambda s: s.slot):
+                if not seq.prefilling and seq.next_token is not None and budget > 0:
+                    decode.add(seq.id)
+                    budget -= 1
+            for seq in group:
+                if seq.prefilling and budget > 0:
+                    chunk = seq.prompt[seq.n_fed : seq.n_fed + budget]
+                    chunks.append((seq, chunk))
+                    budget -= len(chunk)
         # llama.cpp (one KV stream per sequence) decodes a step's tokens in one pass only when
         # their slots are consecutive and increasing; out of order, each becomes its own pass.
+        work: list[Work] = []
         for seq in sorted(self.running.values(), key=lambda s: s.slot):
-            if not seq.prefilling and seq.next_token is not None and budget > 0:
+            if seq.id in decode:
+                assert seq.next_token is not None
                 work.append(Work(seq, [seq.next_token], seq.n_fed, True))
-                budget -= 1
-        for seq in self.running.values():
-            if seq.prefilling and budget > 0:
-                chunk = seq.prompt[seq.n_fed : seq.n_fed + budget]
-                done = seq.n_fed + len(chunk) == len(seq.prompt)
-                work.append(Work(seq, chunk, seq.n_fed, done))
-                budget -= len(chunk)
+        for seq, chunk in chunks:
+            work.append(Work(seq, chunk, seq.n_fed, seq.n_fed + len(chunk) == len(seq.prompt)))
         return work
 
     def forget_caches(self) -> list[int]:

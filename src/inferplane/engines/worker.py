@@ -194,7 +194,8 @@ class Worker:
                                            None if logprobs is None else int(logprobs),
                                            bool(message.get("ignore_eos")))
         self.scheduler.submit(Sequence(request_id, tokens, max_tokens or limit - len(tokens),
-                                       submitted_at=time.perf_counter()))
+                                       submitted_at=time.perf_counter(),
+                                       batch=message.get("priority") == "batch"))
         self.channel.send({"ev": "start", "id": request_id, "prompt_tokens": len(tokens)})
 
     def _cancel(self, request_id: str) -> None:

@@ -29,7 +29,12 @@ class UsageRecord:
     answer went to no one). ``cache`` is what the model's response cache did (``hit-exact``,
     ``miss``, ``bypass``; None: the model has no cache); a hit used no tokens and cost nothing,
     and ``cache_saved_usd``, ``cache_saved_energy_j`` and ``cache_saved_co2_g`` say what the
-    request that produced the answer cost (docs/cache.md).
+    request that produced the answer cost (docs/cache.md). ``purpose`` is set on the
+    gateway's own requests made for a client request (``on_behalf_of``: its id): the semantic
+    cache's embeddings (``cache-embedding``) and judge calls (``cache-judge``). ``batch_id``
+    is set on a batch line's record only: the batch it belongs to (its ``id`` is derived from
+    the batch and the line, so a line run again after a crash is still one record; it is
+    priced at the batch price where the deployment has one, docs/accounting.md#batch-prices).
     Fields added after the first release have defaults, so older WAL records still load.
     """
 
@@ -71,6 +76,9 @@ class UsageRecord:
     cache_saved_energy_j: float | None = None
     cache_saved_co2_g: float | None = None
     shadow_of: str | None = None
+    purpose: str | None = None
+    on_behalf_of: str | None = None
+    batch_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,7 +13,7 @@ this module only picks, per deployment, which of them apply:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from inferplane.config import ENGINE_PROVIDERS
@@ -51,7 +51,9 @@ def price_of(config: PriceConfig) -> Price:
     Rates(input=2.0, output=4.0, cached_input=None, cache_write=None, reasoning=None)
     """
     data = config.model_dump()
-    return price_from({**_rates(data), "tiers": [_rates(t) for t in data["tiers"]]}, "deployment")
+    factor = data.pop("batch_factor", None)
+    return price_from({**_rates(data), "tiers": [_rates(t) for t in data["tiers"]]}, "deployment",
+                      batch_factor=factor)
 
 
 def _rates(section: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +82,11 @@ class DeploymentMeter:
                 self.price, self.cost_method = entry.price, "catalog"
         if self.price is None and d.hardware is not None:
             self.cost_method = "hardware"
+        if (self.price is not None and self.price.batch_factor is None and entry is not None
+                and d.price is not None and d.price.batch_factor is None):
+            # a negotiated price keeps the vendor's batch discount unless it names its own
+            self.price = replace(self.price, batch_factor=entry.price.batch_factor)
+        self.batch_price: Price | None = None if self.price is None else self.price.batch()
         self.token_energy: TokenEnergy | None = None
         if d.energy.joules_per_token is not None:
             self.token_energy = TokenEnergy(0.0, d.energy.joules_per_token, "configured")
@@ -95,7 +102,10 @@ class DeploymentMeter:
         """The estimate the ``carbon`` routing policy ranks by (None for metered engines)."""
         return None if self.token_energy is None else self.token_energy.output_j
 
-    def cost_usd(self, usage: Usage, engine_seconds: float) -> float:
+    def cost_usd(self, usage: Usage, engine_seconds: float, batch: bool = False) -> float:
+        """``batch``: a batch line's, at the batch price where there is one."""
+        if batch and self.batch_price is not None:
+            return token_cost_usd(self.batch_price, usage)
         if self.price is not None:
             return token_cost_usd(self.price, usage)
         hardware = self.deployment.hardware
@@ -120,9 +130,11 @@ class DeploymentMeter:
         return 0.0
 
     def measure(self, usage: Usage, engine_seconds: float = 0.0,
-                energy_j: float | None = None, energy_method: str | None = None) -> Metered:
+                energy_j: float | None = None, energy_method: str | None = None,
+                batch: bool = False) -> Metered:
         """The accounting fields of a request that used ``usage`` (and, on an engine we run,
-        ``engine_seconds`` and the ``energy_j`` its counter gave it)."""
+        ``engine_seconds`` and the ``energy_j`` its counter gave it); ``batch``: a batch
+        line's, priced at the batch price where there is one."""
         if energy_j is None and self.token_energy is not None and usage.total_tokens:
             energy_j = self.token_energy.joules(usage.prompt_tokens, usage.completion_tokens)
             energy_method = "estimated"
@@ -132,7 +144,7 @@ class DeploymentMeter:
                     if self.intensity is not None else None)
             co2 = self.footprint.co2_g(energy_j, live)
             water = self.footprint.water_l(energy_j)
-        return Metered(self.cost_usd(usage, engine_seconds), self.cost_method,
+        return Metered(self.cost_usd(usage, engine_seconds, batch), self.cost_method,
                        energy_j, energy_method if energy_j is not None else None, co2, water)
 
 

@@ -73,14 +73,15 @@ def _rates(raw: dict[str, Any], base: Rates | None = None) -> Rates:
     return Rates(input_, output, rate("cached_input"), rate("cache_write"), rate("reasoning"))
 
 
-def price_from(raw: dict[str, Any], origin: str, source: str = "", as_of: str = "") -> Price:
+def price_from(raw: dict[str, Any], origin: str, source: str = "", as_of: str = "",
+               batch_factor: float | None = None, batch_source: str = "") -> Price:
     """A :class:`Price` from a mapping with ``input``, ``output``, optional ``cached_input``,
     ``cache_write``, ``reasoning`` and ``tiers`` (each ``above_input_tokens`` plus rates)."""
     base = _rates(raw)
     tiers = tuple(sorted(
         (Tier(int(t["above_input_tokens"]), _rates(t, base)) for t in raw.get("tiers") or ()),
         key=lambda t: t.above_input_tokens))
-    return Price(base, tiers, origin, source, as_of)
+    return Price(base, tiers, origin, source, as_of, batch_factor, batch_source)
 
 
 def parse_catalog(data: dict[str, Any]) -> PriceCatalog:
@@ -93,8 +94,12 @@ def parse_catalog(data: dict[str, Any]) -> PriceCatalog:
             source = str(m.get("source", spec.get("source", "")))
             as_of = str(m.get("as_of", spec.get("as_of", "")))
             params = m.get("active_params_b"), m.get("total_params_b")
+            factor = m.get("batch_factor", spec.get("batch_factor"))
+            price = price_from(m, "catalog", source, as_of,
+                               None if factor is None else float(factor),
+                               str(m.get("batch_source", spec.get("batch_source", ""))))
             entries[(vendor, m["model"])] = CatalogEntry(
-                vendor, m["model"], price_from(m, "catalog", source, as_of),
+                vendor, m["model"], price,
                 *(None if p is None else float(p) for p in params))
     return PriceCatalog(str(data.get("version", "")), entries, hosts)
 

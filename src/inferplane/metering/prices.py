@@ -13,11 +13,14 @@ Two ways a deployment is charged:
   used. The engine measures each decode step's wall time and splits it across the sequences in
   that batch in proportion to the tokens each contributed, so concurrent requests share the
   machine's cost instead of each paying for the whole of it, and idle time is charged to no one.
+
+A batch line (the Batch API) pays the price's batch share (``Price.batch``) where the price has
+one: the vendor's batch discount from the catalog, or a deployment's ``batch_factor``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from inferplane.protocol.types import Usage
 
@@ -52,6 +55,21 @@ class Price:
     origin: str = "deployment"  # "deployment" (negotiated, in the config) or "catalog"
     source: str = ""
     as_of: str = ""
+    batch_factor: float | None = None  # a batch line's share of this price; None: no batch price
+    batch_source: str = ""
+
+    def batch(self) -> Price | None:
+        """The batch price: every rate times ``batch_factor`` (None where there is none).
+
+        >>> Price(Rates(2.0, 8.0, cached_input=0.5), batch_factor=0.5).batch().base
+        Rates(input=1.0, output=4.0, cached_input=0.25, cache_write=None, reasoning=None)
+        """
+        f = self.batch_factor
+        if f is None:
+            return None
+        return replace(self, base=_scaled(self.base, f),
+                       tiers=tuple(Tier(t.above_input_tokens, _scaled(t.rates, f))
+                                   for t in self.tiers), batch_factor=None)
 
     def rates_for(self, input_tokens: int) -> Rates:
         """The rates a request with ``input_tokens`` of input pays.
@@ -65,6 +83,14 @@ class Price:
             if input_tokens > tier.above_input_tokens:
                 rates = tier.rates
         return rates
+
+
+def _scaled(rates: Rates, factor: float) -> Rates:
+    def times(rate: float | None) -> float | None:
+        return None if rate is None else rate * factor
+
+    return Rates(rates.input * factor, rates.output * factor, times(rates.cached_input),
+                 times(rates.cache_write), times(rates.reasoning))
 
 
 def token_cost_usd(price: Price, usage: Usage) -> float:

@@ -22,7 +22,7 @@ Attributes = dict[str, Any]  # str, bool, int, float, or a sequence of one of th
 
 OPERATIONS: dict[str, str] = {  # by Endpoint
     "chat.completions": "chat", "messages": "chat", "completions": "text_completion",
-    "embeddings": "embeddings",
+    "embeddings": "embeddings", "responses": "chat",
 }
 # Inferplane's provider names -> the convention's well-known values; others pass as they are
 PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gcp.gemini",

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
-Wire = Literal["openai", "anthropic"]  # the client protocols the gateway serves
-Endpoint = Literal["chat.completions", "completions", "messages", "embeddings"]
+Wire = Literal["openai", "anthropic", "responses"]  # the client protocols the gateway serves
+Priority = Literal["interactive", "batch"]
+Endpoint = Literal["chat.completions", "completions", "messages", "embeddings", "responses"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "cancelled"]
 
 
@@ -99,6 +100,8 @@ class GenerationRequest:
     continuous_usage: bool = False  # the usage so far on every stream chunk
     extensions: Mapping[str, Any] = field(default_factory=dict)  # vendor fields, as sent
     extensions_wire: Wire | None = None  # the client protocol they are written in
+    # "batch": a Batch API line, which the embedded engine schedules after interactive ones
+    priority: Priority = "interactive"
 
     def needs(self) -> frozenset[str]:
         """The optional features the request asks for, by the field that asks (``tools``,

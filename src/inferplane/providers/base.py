@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,6 +27,15 @@ from inferplane.protocol.types import (
 
 if TYPE_CHECKING:
     from inferplane.config import DeploymentConfig
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamLoad:
+    """What an upstream reports of its own load (all its clients', not only this gateway's):
+    requests it holds, and the sequences it can decode together (None: unknown)."""
+
+    in_flight: int
+    capacity: int | None = None
 
 
 class Provider(ABC):
@@ -86,6 +96,11 @@ class Provider(ABC):
     async def status(self) -> dict[str, Any]:
         """Health and load details for ``/readyz``."""
         return {"ready": self.ready}
+
+    def upstream_load(self) -> UpstreamLoad | None:
+        """The upstream's own last reported load, for the router; None where it reports none
+        (the router then counts only this gateway's requests in flight)."""
+        return None
 
     def describe(self) -> str:
         """One line for the start-up banner."""

@@ -12,6 +12,8 @@ Choices this adapter makes, where the canonical types and Gemini's differ:
   other as ``{"output": <text>}``. Call ids are not sent back: Gemini pairs calls and
   responses by order.
 - Tool schemas are cut to the OpenAPI subset Gemini accepts (``gemini_request.clean_schema``).
+- ``response_format`` is Gemini's JSON mode: ``responseMimeType: application/json``, with the
+  JSON Schema as it is in ``responseJsonSchema`` (Gemini enforces it while decoding).
 - ``parallel_tool_calls`` and ``user`` have no Gemini equivalent and are dropped.
 - Tool call ids are Gemini's own where it gives one, else derived from the response id (or the
   request id) and the call's index: stable, and short enough for any other provider.
@@ -72,6 +74,7 @@ class GeminiProvider(HostedProvider):
     name = "gemini"
     endpoints = frozenset({"chat.completions", "embeddings"})
     default_base_url = "https://generativelanguage.googleapis.com/v1beta"
+    features = frozenset({"response_format"})  # JSON mode, the schema enforced upstream
 
     def __init__(self, deployment: DeploymentConfig) -> None:
         super().__init__(deployment)

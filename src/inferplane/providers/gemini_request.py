@@ -47,7 +47,8 @@ def request_body(request: GenerationRequest,
     messages = request.messages or (Message("user", request.prompt or ""),)
     body: dict[str, Any] = {
         "contents": contents(messages, signatures or {}),
-        "generationConfig": generation_config(request.params),
+        "generationConfig": {**generation_config(request.params),
+                             **response_config(request.response_format)},
     }
     system = [{"text": m.content} for m in messages if m.role in _SYSTEM_ROLES and m.content]
     if system:
@@ -68,6 +69,25 @@ def generation_config(p: SamplingParams) -> dict[str, Any]:
     if p.seed is not None:
         config["seed"] = p.seed
     return config
+
+
+def response_config(response_format: Mapping[str, Any] | None) -> dict[str, Any]:
+    """OpenAI's ``response_format`` as Gemini's JSON mode: ``json_object`` -> JSON out,
+    ``json_schema`` -> JSON that fits the schema (``responseJsonSchema`` takes JSON Schema as
+    it is, ``$ref``, ``anyOf`` and all, unlike the OpenAPI subset of ``responseSchema``).
+
+    >>> response_config({"type": "json_schema", "json_schema": {"name": "n", "schema": {}}})
+    {'responseMimeType': 'application/json', 'responseJsonSchema': {}}
+    >>> response_config({"type": "text"}), response_config(None)
+    ({}, {})
+    """
+    kind = None if response_format is None else response_format.get("type")
+    if kind == "json_object":
+        return {"responseMimeType": "application/json"}
+    if kind == "json_schema" and response_format is not None:
+        return {"responseMimeType": "application/json",
+                "responseJsonSchema": response_format["json_schema"]["schema"]}
+    return {}
 
 
 def contents(messages: Iterable[Message], signatures: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -103,6 +103,7 @@ class LlamaCppProvider(Provider):
             "id": request.id, "max_tokens": p.max_tokens, "temperature": p.temperature,
             "top_p": p.top_p, "stop": list(p.stop), "seed": p.seed,
             "logprobs": request.logprobs, "ignore_eos": p.ignore_eos,
+            "priority": request.priority,
         }
         if request.response_format is not None:  # JSON: the engine samples with a grammar
             payload["response_format"] = request.response_format

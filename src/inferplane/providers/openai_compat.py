@@ -18,6 +18,7 @@ import orjson
 from inferplane.errors import UpstreamError
 from inferplane.protocol.types import (
     CONTINUOUS_USAGE,
+    FEATURES,
     EmbeddingRequest,
     Embeddings,
     Endpoint,
@@ -37,6 +38,7 @@ from inferplane.protocol.types import (
 from inferplane.providers.base import register
 from inferplane.providers.hosted import HostedProvider
 from inferplane.providers.openai_logprobs import read_logprobs, request_fields
+from inferplane.providers.openai_responses import stream_responses
 from inferplane.providers.upstream import get, malformed
 
 _PATHS: dict[str, str] = {
@@ -66,6 +68,23 @@ class OpenAICompatProvider(HostedProvider):
     extensions: ClassVar[Wire | None] = "openai"
     default_base_url = "https://api.openai.com/v1"
 
+    def serves(self, endpoint: Endpoint, needs: frozenset[str] = frozenset(),
+               wire: Wire | None = None) -> bool:
+        """Spoken to in the Responses API (``api: responses``), it serves chat-shaped requests
+        (whatever the client's protocol) and embeddings."""
+        if self.deployment.api == "responses" and endpoint == "completions":
+            return False
+        return super().serves(endpoint, needs, wire)
+
+    def honours(self, need: str, wire: Wire | None = None) -> bool:
+        """Spoken to in the Responses API, it takes tools, ``text.format`` and the fields
+        of a Responses request the gateway does not act on (``reasoning``...); no log
+        probabilities, ``ignore_eos``, continuous usage or chat's vendor fields."""
+        if self.deployment.api == "responses":
+            return need in ("tools", "response_format") or (
+                need not in FEATURES and wire == "responses")
+        return super().honours(need, wire)
+
     def auth_headers(self, key: str) -> dict[str, str]:
         if self.deployment.api_version is not None:
             return {"api-key": key}
@@ -82,6 +101,12 @@ class OpenAICompatProvider(HostedProvider):
     async def stream(
         self, request: GenerationRequest, meter: UsageSink
     ) -> AsyncGenerator[StreamEvent, None]:
+        if self.deployment.api == "responses":
+            async with aclosing(stream_responses(self.http, self.base_url, self.upstream_model,
+                                                 request)) as events:
+                async for event in events:
+                    yield event
+            return
         deadline = self.http.deadline()
         body = request_body(request, self.upstream_model)
         response = await self.http.post(self.url(request.endpoint), body, deadline)

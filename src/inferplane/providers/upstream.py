@@ -151,6 +151,26 @@ class HttpUpstream:
             raise await self._status_error(response, deadline)
         return response
 
+    async def get_json(self, url: str, seconds: float) -> Any:
+        """A GET's JSON body within ``seconds`` (a side route: a status, a load report)."""
+        if self._pool is None:
+            raise UpstreamError(f"deployment {self.name!r} is not started", retryable=True)
+        try:
+            async with asyncio.timeout(seconds):
+                response = await self._pool.request("GET", url)
+                raw = await read_all(response, seconds)
+        except TimeoutError:
+            raise UpstreamTimeout(f"{self.name} did not answer in time") from None
+        except ClientError as exc:
+            raise transport_error(self.name, exc) from exc
+        if response.status >= 400:
+            raise UpstreamError(f"{self.name} answered {url} with {response.status}",
+                                retryable=True, upstream_status=response.status)
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise malformed(self.name, "a response body that is not JSON") from None
+
     async def read_json(self, response: Response, deadline: Deadline) -> Any:
         """The whole body, parsed."""
         try:

@@ -10,7 +10,7 @@ import pytest
 
 from inferplane.config import Config, parse_config
 from inferplane.errors import InvalidRequest, ResidencyUnsatisfiable, ServiceUnavailable
-from inferplane.providers.base import Provider
+from inferplane.providers.base import Provider, UpstreamLoad
 from inferplane.routing.request import RouteRequest
 from inferplane.routing.router import Plan, Router
 
@@ -26,6 +26,9 @@ class StandIn:
 
     def honours(self, need: str, wire: str | None = None) -> bool:
         return need == "tools"  # a deployment that honours tools and nothing more
+
+    def upstream_load(self) -> UpstreamLoad | None:
+        return None
 
 
 def deployment(name: str, model: str, region: str, input_price: float) -> str:
@@ -157,3 +160,39 @@ def test_a_shadow_plan_ignores_the_holdback_but_not_the_requests_limits(router: 
         router.shadow_plan(RouteRequest(model="pair", endpoint="chat.completions",
                                         residency=frozenset({"eu-west-1"})),
                            frozenset({"pair-us"}))
+
+
+# -- the load an upstream reports of itself (engines on Ray Serve) -----------------------------
+
+class Reporting(StandIn):
+    """A deployment whose upstream reports its own load (every gateway's requests)."""
+
+    def __init__(self, load: UpstreamLoad | None) -> None:
+        self.load = load
+
+    def upstream_load(self) -> UpstreamLoad | None:
+        return self.load
+
+
+def test_the_upstreams_own_load_ranks_least_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEY", "sk-test")
+    config, problems = parse_config(
+        "models:\n  - {name: pair, routing: {policy: least-busy}}\ndeployments:\n"
+        + deployment("ray-a", "pair", "local", 0.5) + deployment("ray-b", "pair", "local", 0.5),
+        known_providers={"openai"})
+    assert problems == [] and isinstance(config, Config)
+    # ray-a: 6 of 8 slots held by other gateways; ray-b: 1 of 2 (its replicas scaled down)
+    loads = {"ray-a": UpstreamLoad(6, 8), "ray-b": UpstreamLoad(1, 2)}
+    router = Router(config, {n: cast(Provider, Reporting(load)) for n, load in loads.items()})
+    p = plan(router, "pair")
+    assert [t.deployment.name for t in p.targets] == ["ray-b", "ray-a"]
+    assert p.reason()["decisions"][0]["scores"] == {"ray-a": 0.75, "ray-b": 0.5}
+    # this gateway's own count wins where it is higher than the (older) report
+    for _ in range(3):
+        router.stats["ray-b"].start(time.monotonic())
+    p = plan(router, "pair")
+    assert [t.deployment.name for t in p.targets] == ["ray-a", "ray-b"]
+    # no report: this gateway's own count, no capacity
+    router = Router(config, {n: cast(Provider, Reporting(None)) for n in loads})
+    assert plan(router, "pair").reason()["decisions"][0]["scores"] == {"ray-a": 0.0,
+                                                                      "ray-b": 0.0}
