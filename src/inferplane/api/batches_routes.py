@@ -16,7 +16,7 @@ from inferplane.api.auth import authenticate
 from inferplane.api.batch_render import batch_object, page
 from inferplane.api.body import read_json_object
 from inferplane.api.error_responses import error_response
-from inferplane.api.files_routes import model_refusal, no_such_file
+from inferplane.api.files_routes import model_refusal, no_such_file, owned
 from inferplane.batch.endpoints import ENDPOINTS
 from inferplane.batch.jsonl import parse_input
 from inferplane.batch.lifecycle import WINDOWS
@@ -92,13 +92,8 @@ async def create_batch(request: Request) -> Response:
 
 async def get_batch(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    batch_id = request.path_params["batch_id"]
     try:
-        principal = await authenticate(gateway, request)
-        row = await asyncio.to_thread(gateway.batches.store.batch, batch_id,
-                                      principal.tenant_name)
-        if row is None:
-            raise _no_such_batch(batch_id)
+        row = await owned(request, "batch_id", gateway.batches.store.batch, _no_such_batch)
     except InferplaneError as exc:
         return error_response(exc)
     return _json(batch_object(row))
@@ -106,13 +101,8 @@ async def get_batch(request: Request) -> Response:
 
 async def cancel_batch(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    batch_id = request.path_params["batch_id"]
     try:
-        principal = await authenticate(gateway, request)
-        row = await asyncio.to_thread(gateway.batches.store.cancel, batch_id,
-                                      principal.tenant_name)
-        if row is None:
-            raise _no_such_batch(batch_id)
+        row = await owned(request, "batch_id", gateway.batches.store.cancel, _no_such_batch)
     except InferplaneError as exc:
         return error_response(exc)
     gateway.batches.wake()

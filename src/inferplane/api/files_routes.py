@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TypeVar
 
 import orjson
 from starlette.datastructures import UploadFile
@@ -23,6 +24,7 @@ from inferplane.errors import InferplaneError, InvalidRequest, NotFound, Payload
 from inferplane.gateway import Gateway
 from inferplane.tenancy.records import Principal
 
+T = TypeVar("T")
 FORM_OVERHEAD = 64 * 1024  # bytes of a multipart body besides the file itself
 PURPOSES = ("batch",)  # what a client may upload a file for
 
@@ -42,6 +44,18 @@ def _int(request: Request, name: str, default: int, most: int) -> int:
 
 def no_such_file(file_id: str) -> NotFound:
     return NotFound(f"No such File object: {file_id}", param="file_id")
+
+
+async def owned(request: Request, param: str, find: Callable[[str, str | None], T | None],
+                missing: Callable[[str], NotFound]) -> T:
+    """What ``find`` (a store call, run in a thread) holds under the path's ``param`` for the
+    caller's tenant; another tenant's or none is ``missing``."""
+    gateway: Gateway = request.app.state.gateway
+    principal = await authenticate(gateway, request)
+    found = await asyncio.to_thread(find, request.path_params[param], principal.tenant_name)
+    if found is None:
+        raise missing(request.path_params[param])
+    return found
 
 
 def model_refusal(gateway: Gateway, principal: Principal) -> Callable[[str], str | None]:
@@ -137,13 +151,8 @@ async def list_files(request: Request) -> Response:
 
 async def get_file(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    file_id = request.path_params["file_id"]
     try:
-        principal = await authenticate(gateway, request)
-        found = await asyncio.to_thread(gateway.batches.store.file, file_id,
-                                        principal.tenant_name)
-        if found is None:
-            raise no_such_file(file_id)
+        found = await owned(request, "file_id", gateway.batches.store.file, no_such_file)
     except InferplaneError as exc:
         return error_response(exc)
     return _json(file_object(found))
@@ -151,13 +160,9 @@ async def get_file(request: Request) -> Response:
 
 async def file_content(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    file_id = request.path_params["file_id"]
     try:
-        principal = await authenticate(gateway, request)
-        content = await asyncio.to_thread(gateway.batches.store.content, file_id,
-                                          principal.tenant_name)
-        if content is None:
-            raise no_such_file(file_id)
+        content = await owned(request, "file_id", gateway.batches.store.content,
+                              no_such_file)
     except InferplaneError as exc:
         return error_response(exc)
     return Response(content, 200, media_type="application/jsonl")
