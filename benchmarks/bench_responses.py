@@ -24,7 +24,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # common
 from tests.integration.gateway_proc import ledger_yaml, running_gateway
 from tests.upstream.process import UpstreamProcess
 
-from common import machine_info, percentile, write_results
+from common import (
+    closed_loop_ms,
+    machine_info,
+    percentile,
+    process_cpu_s,
+    sequential_ms,
+    write_results,
+)
 
 QUESTION = "What does a lighthouse keeper do all night?"
 KINDS = ("chat", "responses-unstored", "responses-stored", "responses-chained")
@@ -52,44 +58,6 @@ def bodies(chain_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
             "responses-stored": ("/v1/responses", resp),
             "responses-chained": ("/v1/responses", {**resp, "store": False,
                                                     "previous_response_id": chain_id})}
-
-
-def sequential(client: httpx.Client, url: str, body: dict[str, Any], n: int, stream: bool
-               ) -> list[float]:
-    times = []
-    body = {**body, "stream": stream}
-    for _ in range(n):
-        start = time.perf_counter()
-        if stream:
-            with client.stream("POST", url, json=body) as response:
-                for _ in response.iter_raw():
-                    pass
-        else:
-            response = client.post(url, json=body)
-        times.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200, response.status_code
-    return times
-
-
-async def throughput(url: str, body: dict[str, Any], concurrency: int, seconds: float
-                     ) -> tuple[int, list[float]]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        async def worker() -> None:
-            while (start := time.perf_counter()) < deadline:
-                response = await client.post(url, json=body)
-                assert response.status_code == 200, response.status_code
-                latencies.append((time.perf_counter() - start) * 1000)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return len(latencies), latencies
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -114,17 +82,17 @@ def measure(args: argparse.Namespace, url: str, pid: int) -> dict[str, Any]:
     with httpx.Client(timeout=30) as client:
         kinds = bodies(chain(client, url))
         for path, body in kinds.values():  # warm-up
-            sequential(client, url + path, body, 30, False)
+            sequential_ms(client, url + path, body, 30, False)
         for _ in range(args.rounds):
             for kind, (path, body) in kinds.items():
                 for mode in ("plain", "stream"):
-                    latency[kind][mode] += sequential(client, url + path, body, args.requests,
+                    latency[kind][mode] += sequential_ms(client, url + path, body, args.requests,
                                                       mode == "stream")
             for kind, (path, body) in kinds.items():
-                before = cpu_seconds(pid)
-                count, _ = asyncio.run(throughput(url + path, body, args.concurrency,
+                before = process_cpu_s(pid)
+                count, _ = asyncio.run(closed_loop_ms(url + path, body, args.concurrency,
                                                   args.seconds))
-                cpu_ms[kind].append((cpu_seconds(pid) - before) * 1000 / count)
+                cpu_ms[kind].append((process_cpu_s(pid) - before) * 1000 / count)
                 rps[kind].append(count / args.seconds)
     return {kind: {"sequential": {m: summary(v) for m, v in latency[kind].items()},
                    "rps_per_round": [round(r, 1) for r in rps[kind]],

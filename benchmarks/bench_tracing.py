@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import subprocess
 import sys
@@ -40,9 +39,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # common
 from tests.integration.gateway_proc import GatewayProc, ledger_yaml, running_gateway
 from tests.upstream.process import UpstreamProcess
 
-from common import machine_info, percentile, write_results
+from common import (
+    closed_loop_ms,
+    machine_info,
+    percentile,
+    process_cpu_s,
+    sequential_ms,
+    write_results,
+)
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+TRACED = {"traceparent": TRACEPARENT}
 BODY = {"model": "small", "max_tokens": 16, "temperature": 0,
         "messages": [{"role": "user", "content": "What does a lighthouse keeper do all night?"}]}
 MODES = ("off", "on")
@@ -53,39 +60,6 @@ def config(root: Path, up: UpstreamProcess, tracing: bool) -> str:
             f"  - {{name: up1, model: small, provider: openai, base_url: '{up.url}/v1', "
             "api_key: 'env:UP_KEY', price: {input_per_mtok: 1, output_per_mtok: 2}}\n"
             + ("observe: {tracing: true}\n" if tracing else ""))
-
-
-def sequential(client: httpx.Client, url: str, n: int, stream: bool) -> list[float]:
-    times = []
-    body = {**BODY, "stream": stream}
-    for _ in range(n):
-        start = time.perf_counter()
-        if stream:
-            with client.stream("POST", url, json=body) as response:
-                for _ in response.iter_raw():
-                    pass
-        else:
-            response = client.post(url, json=body)
-        times.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200, response.status_code
-    return times
-
-
-async def throughput(url: str, concurrency: int, seconds: float) -> tuple[int, list[float]]:
-    """Requests answered in ``seconds`` by ``concurrency`` clients, and their latencies."""
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=limits,
-                                 headers={"traceparent": TRACEPARENT}) as client:
-        async def worker() -> None:
-            while (start := time.perf_counter()) < deadline:
-                response = await client.post(url, json=BODY)
-                assert response.status_code == 200, response.status_code
-                latencies.append((time.perf_counter() - start) * 1000)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return len(latencies), latencies
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -108,12 +82,6 @@ def receiver() -> Iterator[str]:
         proc.wait(10)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of the process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(args: argparse.Namespace, gateways: dict[str, GatewayProc], endpoint: str
             ) -> dict[str, Any]:
     urls = {mode: g.url + "/v1/chat/completions" for mode, g in gateways.items()}
@@ -122,20 +90,20 @@ def measure(args: argparse.Namespace, gateways: dict[str, GatewayProc], endpoint
     loaded: dict[str, list[float]] = {m: [] for m in MODES}
     cpu_ms: dict[str, list[float]] = {m: [] for m in MODES}
     pids = {mode: g.proc.pid for mode, g in gateways.items() if g.proc is not None}
-    with httpx.Client(timeout=30, headers={"traceparent": TRACEPARENT}) as client:
+    with httpx.Client(timeout=30, headers=TRACED) as client:
         for mode in MODES:  # warm-up
-            sequential(client, urls[mode], 50, False)
-            asyncio.run(throughput(urls[mode], args.concurrency, 1.0))
+            sequential_ms(client, urls[mode], BODY, 50, False)
+            asyncio.run(closed_loop_ms(urls[mode], BODY, args.concurrency, 1.0, TRACED))
         for _ in range(args.rounds):
             for mode in MODES:
                 for kind in ("chat", "stream"):
-                    latency[mode][kind] += sequential(client, urls[mode], args.requests,
-                                                      kind == "stream")
+                    latency[mode][kind] += sequential_ms(client, urls[mode], BODY,
+                                                         args.requests, kind == "stream")
             for mode in MODES:
-                before = cpu_seconds(pids[mode])
-                count, times = asyncio.run(throughput(urls[mode], args.concurrency,
-                                                      args.seconds))
-                cpu_ms[mode].append((cpu_seconds(pids[mode]) - before) * 1000 / count)
+                before = process_cpu_s(pids[mode])
+                count, times = asyncio.run(closed_loop_ms(urls[mode], BODY, args.concurrency,
+                                                          args.seconds, TRACED))
+                cpu_ms[mode].append((process_cpu_s(pids[mode]) - before) * 1000 / count)
                 rps[mode].append(count / args.seconds)
                 loaded[mode] += times
     time.sleep(1.0)  # the last batch exported

@@ -126,6 +126,47 @@ def _tree_cpu_s(root: int) -> float:
     return total
 
 
+def process_cpu_s(pid: int) -> float:
+    """User plus system CPU time of one process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def sequential_ms(client: httpx.Client, url: str, body: dict[str, Any], n: int,
+                  stream: bool) -> list[float]:
+    """``n`` requests one after the other (read to the end when streamed); their latencies."""
+    times = []
+    body = {**body, "stream": stream}
+    for _ in range(n):
+        start = time.perf_counter()
+        if stream:
+            with client.stream("POST", url, json=body) as response:
+                for _ in response.iter_raw():
+                    pass
+        else:
+            response = client.post(url, json=body)
+        times.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, response.status_code
+    return times
+
+
+async def closed_loop_ms(url: str, body: dict[str, Any], concurrency: int, seconds: float,
+                         headers: dict[str, str] | None = None) -> tuple[int, list[float]]:
+    """Requests answered in ``seconds`` by ``concurrency`` clients, and their latencies."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits, headers=headers) as client:
+        async def worker() -> None:
+            while (start := time.perf_counter()) < deadline:
+                response = await client.post(url, json=body)
+                assert response.status_code == 200, response.status_code
+                latencies.append((time.perf_counter() - start) * 1000)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(latencies), latencies
+
+
 @dataclass(frozen=True)
 class CpuUse:
     """CPU time, in cores (CPU seconds per wall second), over one measured stretch."""
