@@ -21,6 +21,8 @@ import orjson
 from sqlalchemy import (
     Connection,
     Engine,
+    Select,
+    Table,
     and_,
     case,
     delete,
@@ -114,15 +116,7 @@ class BatchStore:
         if purpose is not None:
             query = query.where(batch_files.c.purpose == purpose)
         with self._engine.connect() as c:
-            if after is not None:
-                mark = c.execute(select(batch_files.c.created_at).where(
-                    batch_files.c.id == after)).scalar_one_or_none()
-                if mark is not None:
-                    query = query.where(or_(batch_files.c.created_at < mark, and_(
-                        batch_files.c.created_at == mark, batch_files.c.id < after)))
-            rows = c.execute(query.order_by(batch_files.c.created_at.desc(),
-                                            batch_files.c.id.desc()).limit(limit))
-            return [_file(r) for r in rows]
+            return [_file(r) for r in c.execute(_page(c, query, batch_files, after, limit))]
 
     def delete_file(self, file_id: str, tenant: str | None) -> bool:
         with self._engine.begin() as c:
@@ -165,32 +159,32 @@ class BatchStore:
                                       _tenant_is(batches.c.tenant, tenant))
         with self._engine.connect() as c:
             row = c.execute(query).mappings().first()
-            return None if row is None else self._with_counts(c, dict(row))
+            return None if row is None else self._with_counts(c, [dict(row)])[0]
 
     def batches(self, tenant: str | None, after: str | None, limit: int
                 ) -> list[dict[str, Any]]:
         """Newest first, from after the batch ``after`` (a cursor)."""
         query = select(batches).where(_tenant_is(batches.c.tenant, tenant))
         with self._engine.connect() as c:
-            if after is not None:
-                mark = c.execute(select(batches.c.created_at).where(
-                    batches.c.id == after)).scalar_one_or_none()
-                if mark is not None:
-                    query = query.where(or_(batches.c.created_at < mark, and_(
-                        batches.c.created_at == mark, batches.c.id < after)))
-            rows = c.execute(query.order_by(batches.c.created_at.desc(), batches.c.id.desc())
-                             .limit(limit)).mappings().all()
-            return [self._with_counts(c, dict(r)) for r in rows]
+            rows = [dict(r) for r in c.execute(
+                _page(c, query, batches, after, limit)).mappings()]
+            return self._with_counts(c, rows)
 
     @staticmethod
-    def _with_counts(c: Connection, row: dict[str, Any]) -> dict[str, Any]:
+    def _with_counts(c: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``rows`` (batches) with their ``completed`` and ``failed`` line counts, read in one
+        query."""
         ok = func.sum(case((batch_lines.c.status_code == 200, 1), else_=0))
-        query = select(func.count(), ok).where(batch_lines.c.batch_id == row["id"],
-                                               batch_lines.c.state == DONE)
-        done, completed = c.execute(query).one()
-        row["completed"] = int(completed or 0)
-        row["failed"] = int(done or 0) - row["completed"]
-        return row
+        query = (select(batch_lines.c.batch_id, func.count(), ok)
+                 .where(batch_lines.c.batch_id.in_([r["id"] for r in rows]),
+                        batch_lines.c.state == DONE)
+                 .group_by(batch_lines.c.batch_id))
+        counts = {batch_id: (int(done), int(completed or 0))
+                  for batch_id, done, completed in c.execute(query)} if rows else {}
+        for row in rows:
+            done, completed = counts.get(row["id"], (0, 0))
+            row["completed"], row["failed"] = completed, done - completed
+        return rows
 
     def cancel(self, batch_id: str, tenant: str | None) -> dict[str, Any] | None:
         """Move the batch to ``cancelling`` where it still runs; the batch as it then is."""
@@ -325,3 +319,16 @@ class BatchStore:
                     row.tenant, f"{batch_id}_error.jsonl", ERROR_PURPOSE, bytes(bad), c).id
             c.execute(update(batches).where(batches.c.id == batch_id).values(values))
         return final
+
+
+def _page(c: Connection, query: Select[Any], table: Table, after: str | None,
+          limit: int) -> Select[Any]:
+    """``query`` over ``table`` newest first, from after the row ``after`` (a cursor: its id;
+    an unknown one starts at the newest), at most ``limit`` rows."""
+    if after is not None:
+        mark = c.execute(select(table.c.created_at).where(
+            table.c.id == after)).scalar_one_or_none()
+        if mark is not None:
+            query = query.where(or_(table.c.created_at < mark, and_(
+                table.c.created_at == mark, table.c.id < after)))
+    return query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit)
