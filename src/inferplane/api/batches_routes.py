@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,7 +15,13 @@ from inferplane.api.auth import authenticate
 from inferplane.api.batch_render import batch_object, page
 from inferplane.api.body import read_json_object
 from inferplane.api.error_responses import error_response
-from inferplane.api.files_routes import model_refusal, no_such_file, owned
+from inferplane.api.files_routes import (
+    json_response,
+    model_refusal,
+    no_such_file,
+    owned,
+    query_int,
+)
 from inferplane.batch.endpoints import ENDPOINTS
 from inferplane.batch.jsonl import parse_input
 from inferplane.batch.lifecycle import WINDOWS
@@ -24,10 +29,6 @@ from inferplane.errors import InferplaneError, InvalidRequest, NotFound
 from inferplane.gateway import Gateway
 
 MAX_METADATA_KEYS = 16  # as OpenAI allows
-
-
-def _json(body: object) -> Response:
-    return Response(orjson.dumps(body), 200, media_type="application/json")
 
 
 def _no_such_batch(batch_id: str) -> NotFound:
@@ -87,7 +88,7 @@ async def create_batch(request: Request) -> Response:
     except InferplaneError as exc:
         return error_response(exc)
     gateway.batches.wake()
-    return _json(batch_object(row))
+    return json_response(batch_object(row))
 
 
 async def get_batch(request: Request) -> Response:
@@ -96,7 +97,7 @@ async def get_batch(request: Request) -> Response:
         row = await owned(request, "batch_id", gateway.batches.store.batch, _no_such_batch)
     except InferplaneError as exc:
         return error_response(exc)
-    return _json(batch_object(row))
+    return json_response(batch_object(row))
 
 
 async def cancel_batch(request: Request) -> Response:
@@ -106,22 +107,19 @@ async def cancel_batch(request: Request) -> Response:
     except InferplaneError as exc:
         return error_response(exc)
     gateway.batches.wake()
-    return _json(batch_object(row))
+    return json_response(batch_object(row))
 
 
 async def list_batches(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     try:
         principal = await authenticate(gateway, request)
-        raw = request.query_params.get("limit", "20")
-        if not raw.isdigit() or not 1 <= int(raw) <= 100:
-            raise InvalidRequest("limit must be a whole number from 1 to 100.", param="limit")
-        limit = int(raw)
+        limit = query_int(request, "limit", 20, 100)
         rows = await asyncio.to_thread(gateway.batches.store.batches, principal.tenant_name,
                                        request.query_params.get("after"), limit + 1)
     except InferplaneError as exc:
         return error_response(exc)
-    return _json(page([batch_object(r) for r in rows[:limit]], len(rows) > limit))
+    return json_response(page([batch_object(r) for r in rows[:limit]], len(rows) > limit))
 
 
 routes = [

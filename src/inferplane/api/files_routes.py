@@ -29,11 +29,12 @@ FORM_OVERHEAD = 64 * 1024  # bytes of a multipart body besides the file itself
 PURPOSES = ("batch",)  # what a client may upload a file for
 
 
-def _json(body: object, status: int = 200) -> Response:
+def json_response(body: object, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status, media_type="application/json")
 
 
-def _int(request: Request, name: str, default: int, most: int) -> int:
+def query_int(request: Request, name: str, default: int, most: int) -> int:
+    """The query parameter ``name``: a whole number from 1 to ``most``."""
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -133,20 +134,20 @@ async def create_file(request: Request) -> Response:
                                          principal.tenant_name, name, "batch", content)
     except InferplaneError as exc:
         return error_response(exc)
-    return _json(file_object(stored))
+    return json_response(file_object(stored))
 
 
 async def list_files(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     try:
         principal = await authenticate(gateway, request)
-        limit = _int(request, "limit", 10_000, 10_000)
+        limit = query_int(request, "limit", 10_000, 10_000)
         found = await asyncio.to_thread(
             gateway.batches.store.files, principal.tenant_name,
             request.query_params.get("purpose"), request.query_params.get("after"), limit + 1)
     except InferplaneError as exc:
         return error_response(exc)
-    return _json(page([file_object(f) for f in found[:limit]], len(found) > limit))
+    return json_response(page([file_object(f) for f in found[:limit]], len(found) > limit))
 
 
 async def get_file(request: Request) -> Response:
@@ -155,7 +156,7 @@ async def get_file(request: Request) -> Response:
         found = await owned(request, "file_id", gateway.batches.store.file, no_such_file)
     except InferplaneError as exc:
         return error_response(exc)
-    return _json(file_object(found))
+    return json_response(file_object(found))
 
 
 async def file_content(request: Request) -> Response:
@@ -178,7 +179,7 @@ async def delete_file(request: Request) -> Response:
             raise no_such_file(file_id)
     except InferplaneError as exc:
         return error_response(exc)
-    return _json({"id": file_id, "object": "file", "deleted": True})
+    return json_response({"id": file_id, "object": "file", "deleted": True})
 
 
 routes = [
