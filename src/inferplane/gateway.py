@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from inferplane.audit.entries import CONFIG_LOAD
 from inferplane.audit.log import AuditLog
 from inferplane.batch.runner import BatchRunner
@@ -93,6 +95,7 @@ class Gateway:
         self._checkpoints: asyncio.Task[None] | None = None
         self._budgets: asyncio.Task[None] | None = None
         self._responses: ResponseStore | None = None
+        self._db: Engine | None = None
         self._sweep: asyncio.Task[None] | None = None
         self._settling: set[asyncio.Task[None]] = set()
         # a shadow copy's record goes to the ledger (its gates read it), not into the live
@@ -118,6 +121,13 @@ class Gateway:
         if self._access is None:
             raise RuntimeError("the gateway is not started")
         return self._access
+
+    @property
+    def db(self) -> Engine:
+        """The store's connection pool the gateway's stores share."""
+        if self._db is None:
+            raise RuntimeError("the gateway is not started")
+        return self._db
 
     @property
     def responses(self) -> ResponseStore:
@@ -150,9 +160,11 @@ class Gateway:
 
     async def start(self) -> None:
         self._ledger = await asyncio.to_thread(self._open_ledger)
-        store = TenancyStore(make_engine(self.config.store.url))  # the ledger migrated it
-        self._access = Access.build(self.config, store)
-        self._responses = ResponseStore(make_engine(self.config.store.url))
+        # one connection pool for the stores of tenants, responses, the registry, incidents
+        # and batches (the ledger migrated the database)
+        self._db = make_engine(self.config.store.url)
+        self._access = Access.build(self.config, TenancyStore(self._db))
+        self._responses = ResponseStore(self._db)
         self._sweep = asyncio.create_task(poll_forever(
             self.config.responses.sweep_interval_s, self._sweep_responses,
             "expired responses", log), name="inferplane-responses-sweep")
@@ -166,8 +178,8 @@ class Gateway:
         notice = retention_notice(self.config)
         if notice is not None:
             log.info("%s", notice)
-        self._governance = LiveRegistry(self.config, Registry(make_engine(self.config.store.url)),
-                                        self.router, self.cache.follow)
+        self._governance = LiveRegistry(self.config, Registry(self.db), self.router,
+                                        self.cache.follow)
         await self._governance.start()  # before any provider: nothing serves unchecked
         self.cache.start()  # shared semantic caches start following their index
         self.metrics.governance = self._governance.view
@@ -223,7 +235,7 @@ class Gateway:
 
     async def _issue_checkpoints(self) -> None:
         """A signed checkpoint every ``audit.checkpoint_interval_s`` when the tree grew."""
-        incidents = Incidents(make_engine(self.config.store.url))
+        incidents = Incidents(self.db)
         while True:
             try:  # the incident deadlines the metrics show, refreshed as often
                 self.metrics.incidents = await asyncio.to_thread(incidents.pending)
@@ -268,6 +280,8 @@ class Gateway:
             except Exception:
                 log.exception("the last audit checkpoint failed")
             self._audit.close()
+        if self._db is not None:
+            self._db.dispose()
 
     def stopped(self) -> str:
         """What to say once :meth:`stop` returned: the records this run wrote to the ledger,

@@ -38,7 +38,6 @@ from inferplane.batch.results import (
 from inferplane.batch.store import BatchStore, Claimed
 from inferplane.config import ENGINE_PROVIDERS
 from inferplane.errors import AuthenticationFailed, InferplaneError
-from inferplane.ledger.store import make_engine
 from inferplane.tenancy.records import OPEN, Principal
 
 if TYPE_CHECKING:
@@ -71,7 +70,7 @@ class BatchRunner:
     @property
     def store(self) -> BatchStore:
         if self._store is None:
-            self._store = BatchStore(make_engine(self.gateway.config.store.url))
+            self._store = BatchStore(self.gateway.db)
         return self._store
 
     def start(self) -> None:
