@@ -12,7 +12,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AV
 	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: llama-server run test lint typecheck unit integration services bench-engine bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-responses bench-batch bench-drift bench-gateway bench-guidellm bench-ray clean
+.PHONY: llama-server run test lint typecheck unit integration services bench-engine bench-engine-steps bench-affinity bench-admission bench-cache bench-vector-index bench-audit bench-tracing bench-responses bench-batch bench-drift bench-gateway bench-guidellm bench-ray clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,10 @@ test: lint typecheck $(VENV)/.installed-dev $(VENV)/.installed-services \
 
 bench-engine: $(VENV)/.installed-bench $(VENV)/.installed-llama-server
 	$(BIN)/python benchmarks/bench_engine.py
+
+# What one engine step costs by its contents (decode sequences, prefill chunk size): ~1 min.
+bench-engine-steps: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/bench_engine_steps.py
 
 bench-affinity: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_affinity.py

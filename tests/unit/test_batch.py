@@ -9,6 +9,8 @@ import pytest
 from inferplane.batch.jsonl import parse_input
 from inferplane.batch.lifecycle import Lines, Share, Status, Step, next_step, room
 from inferplane.batch.results import answered, request_id, unrun
+from inferplane.batch.runner import default_share
+from inferplane.config import DeploymentConfig
 from inferplane.errors import InvalidRequest
 from inferplane.metering.price_catalog import load_price_catalog
 from inferplane.metering.prices import Price, Rates, Tier, token_cost_usd
@@ -96,3 +98,14 @@ def test_the_catalog_has_the_vendors_batch_prices(vendor: str, model: str) -> No
     entry = load_price_catalog().find(vendor, model)
     assert entry is not None
     assert entry.price.batch_factor == 0.5 and entry.price.batch_source.startswith("https://")
+
+
+@pytest.mark.parametrize(("fields", "share"), [
+    ({"provider": "llamacpp", "engine": {"parallel": 8}}, 1),
+    ({"provider": "managed", "engine": {"kind": "vllm", "model": "m", "parallel": 16}}, 16),
+    ({"provider": "openai", "base_url": "http://127.0.0.1:1/v1"}, 4),
+])
+def test_a_deployment_without_a_batch_share_gets_its_kind_s_default(
+        fields: dict[str, object], share: int) -> None:
+    deployment = DeploymentConfig.model_validate({"name": "d", "model": "m", **fields})
+    assert default_share(deployment) == share

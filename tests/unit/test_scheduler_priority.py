@@ -3,7 +3,7 @@ batch lines, and batch lines leave a slot free for interactive ones."""
 
 from __future__ import annotations
 
-from inferplane.engines.scheduler import Scheduler, Sequence, Work
+from inferplane.engines.scheduler import BATCH_CHUNK, Scheduler, Sequence, Work
 
 
 def seq(seq_id: str, prompt_len: int, *, batch: bool = False) -> Sequence:
@@ -93,3 +93,17 @@ def test_batch_lines_alone_use_every_slot_but_the_reserved_one() -> None:
     sched.submit(seq("b0", 3, batch=True))
     sched.plan()
     assert list(sched.running) == ["b0"]  # one slot: a batch line may still run
+
+
+def test_a_batch_prompt_is_prefilled_in_short_chunks_and_an_interactive_one_whole() -> None:
+    sched = Scheduler(n_slots=3, batch_tokens=64, reserved=0)
+    sched.submit(seq("b0", BATCH_CHUNK * 2 + 3, batch=True))
+    sizes = []
+    while sched.running.get("b0") is None or sched.running["b0"].prefilling:
+        work = sched.plan()
+        sizes.append([len(w.tokens) for w in work])
+        for item in work:
+            Scheduler.advance(item)
+    assert sizes == [[BATCH_CHUNK], [BATCH_CHUNK], [3]]
+    sched.submit(seq("i0", BATCH_CHUNK * 2 + 3))
+    assert [len(w.tokens) for w in sched.plan()] == [BATCH_CHUNK * 2 + 3]

@@ -36,7 +36,7 @@ from inferplane.batch.results import (
     unrun,
 )
 from inferplane.batch.store import BatchStore, Claimed
-from inferplane.config import ENGINE_PROVIDERS
+from inferplane.config import ENGINE_PROVIDERS, DeploymentConfig
 from inferplane.errors import AuthenticationFailed, InferplaneError
 from inferplane.tenancy.records import OPEN, Principal
 
@@ -46,7 +46,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("inferplane.batch")
 
 HOSTED_MAX_CONCURRENCY = 4  # a hosted deployment's batch share when its config names none
+# The embedded engine's: one line at a time. On the CPU a step's time grows with each sequence
+# in it almost as much as with the first (docs/engines.md), and an interactive request that
+# arrives waits for the step in flight: more lines at once would buy the batch little
+# throughput and cost interactive requests their first token.
+EMBEDDED_MAX_CONCURRENCY = 1
 ROOM_POLL_S = 0.02  # how often a line waiting for room looks again
+
+
+def default_share(d: DeploymentConfig) -> int:
+    """The batch lines one process runs on ``d`` at once when its config names no number."""
+    if d.provider == "llamacpp":
+        return EMBEDDED_MAX_CONCURRENCY
+    if d.provider in ENGINE_PROVIDERS and d.engine is not None:
+        return d.engine.parallel  # an engine server's own scheduler batches them
+    return HOSTED_MAX_CONCURRENCY
 
 
 class BatchRunner:
@@ -202,10 +216,8 @@ class BatchRunner:
         for target in targets:
             d = target.deployment
             engine = d.provider in ENGINE_PROVIDERS
-            default = d.engine.parallel if engine and d.engine is not None else (
-                HOSTED_MAX_CONCURRENCY)
             limit = d.batch.max_concurrency
-            shares.append(Share(default if limit is None else limit,
+            shares.append(Share(default_share(d) if limit is None else limit,
                                 router.stats[d.name].in_flight, not engine))
         return shares or None
 
