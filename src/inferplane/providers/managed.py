@@ -147,16 +147,15 @@ class ManagedEngineProvider(OpenAICompatProvider):
 
     def load_scraper(self, readings: MutableMapping[str, EngineReading]
                      ) -> EngineScraper | None:
-        e = self.engine_config
+        d, e = self.deployment, self.engine_config
         if e.kind not in SOURCES:
             return None
         self.readings = readings
-        steps = StepLog(self.deployment.name, self.deployment.hardware.accelerator
-                        if self.deployment.hardware else "cpu",
+        steps = StepLog(d.name, d.hardware.accelerator if d.hardware else "cpu",
                         e.planner_model or self.upstream_model,
                         kv_positions=e.parallel * e.context, tp=e.tensor_parallel)
-        return EngineScraper(self.deployment.name, e.kind, self.engine.current_url,
-                             e.metrics_interval_s, readings, steps)
+        return EngineScraper(d.name, e.kind, self.engine.current_url, e.metrics_interval_s,
+                             readings, steps)
 
     def describe(self) -> str:
         e = self.engine_config
