@@ -24,6 +24,7 @@ from inferplane.compliance.retention import retention_notice, retention_problem
 from inferplane.config import Config
 from inferplane.drift.monitor import DriftMonitor
 from inferplane.engines.engine_metrics import EngineReading
+from inferplane.engines.scraper import engine_scrapers
 from inferplane.errors import ConfigError
 from inferplane.governance.canary import Split
 from inferplane.governance.live import LiveRegistry
@@ -40,7 +41,7 @@ from inferplane.observe.tracing import build_tracer
 from inferplane.own_requests import OwnRequests
 from inferplane.polling import poll_forever
 from inferplane.providers.base import Provider, create
-from inferplane.providers.managed import ManagedEngineProvider, engine_scrapers
+from inferplane.providers.managed import ManagedEngineProvider
 from inferplane.request_accounting import Timings
 from inferplane.responses.store import ResponseStore
 from inferplane.routing.router import Router

@@ -1,8 +1,8 @@
 """An engine server's own report of its load, read from its Prometheus metrics (pure).
 
-One parser per engine kind in :data:`PARSERS`, each turning the text of the server's
-``/metrics`` (and, for llama-server, its ``/slots`` JSON) into one :class:`EngineLoad`. The
-names are the servers' own:
+One parser per engine kind in :data:`SOURCES`, each turning the text of the server's
+``/metrics`` (and, for llama-server, its ``/slots`` JSON; for engines on Ray Serve, the
+application's ``/load`` board) into one :class:`EngineLoad`. The names are the servers' own:
 
 * vLLM: ``vllm:num_requests_running``, ``vllm:num_requests_waiting``,
   ``vllm:kv_cache_usage_perc`` (``vllm:gpu_cache_usage_perc`` before v0.10; a share from 0 to
@@ -19,6 +19,10 @@ names are the servers' own:
   ``llamacpp:tokens_predicted_total`` / ``llamacpp:tokens_predicted_seconds_total``. It has no
   KV-cache gauge in that version: the share is read off ``/slots`` (each busy slot's prompt
   and generated tokens over the slots' contexts).
+* Ray Serve (``inferplane.ray``'s application): ``GET /load``, the JSON its ``LoadBoard``
+  sums over the ready replicas (``ray/load.py``): their running and waiting sequences, what
+  they hold in all (``in_flight``: Serve's count of a replica's requests where it is higher),
+  their slots (``capacity``), mean KV-cache use, how many are up, and each one's report.
 
 A metric a server does not expose is ``None`` in the reading, never a guessed zero, except
 the running and waiting counts, which every kind has.
@@ -26,6 +30,7 @@ the running and waiting counts, which every kind has.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -45,15 +50,28 @@ class EngineLoad:
     prefix_cache_hit_rate: float | None = None  # where only a rate is exposed (SGLang)
     itl_seconds_sum: float | None = None  # time between output tokens, summed (counter)
     itl_count: float | None = None  # and the number of such intervals (counter)
+    # Where the server reports them (Ray Serve: the sum over its replicas): the sequences it
+    # can run together, the replicas serving (None: one server) and each replica's own report.
+    capacity: int | None = None
+    replicas: int | None = None
+    per_replica: tuple[Mapping[str, Any], ...] = ()
 
-    def as_status(self) -> dict[str, float]:
+    @property
+    def serving(self) -> bool:
+        """Whether something behind the server can take requests (a replica, where it has
+        several)."""
+        return self.replicas is None or self.replicas > 0
+
+    def as_status(self) -> dict[str, Any]:
         """The reading under the keys the engine gauges and ``/readyz`` use."""
-        status = {"running": self.running, "waiting": self.waiting}
+        status: dict[str, Any] = {"running": self.running, "waiting": self.waiting}
         for key in ("kv_cache_usage", "prefix_cache_queries", "prefix_cache_hits",
-                    "prefix_cache_hit_rate"):
+                    "prefix_cache_hit_rate", "capacity", "replicas"):
             value = getattr(self, key)
             if value is not None:
                 status[key] = value
+        if self.per_replica:
+            status["per_replica"] = [dict(r) for r in self.per_replica]
         return status
 
 
@@ -111,10 +129,9 @@ def vllm(text: str, slots: Any = None) -> EngineLoad:
     """
     >>> vllm("vllm:num_requests_running 3\\nvllm:num_requests_waiting 7\\n"
     ...      "vllm:gpu_cache_usage_perc 0.92\\nvllm:prefix_cache_queries_total 100\\n"
-    ...      "vllm:prefix_cache_hits_total 40\\n")  # doctest: +NORMALIZE_WHITESPACE
+    ...      "vllm:prefix_cache_hits_total 40\\n")  # doctest: +NORMALIZE_WHITESPACE +ELLIPSIS
     EngineLoad(running=3.0, waiting=7.0, kv_cache_usage=0.92, prefix_cache_queries=100.0,
-               prefix_cache_hits=40.0, prefix_cache_hit_rate=None, itl_seconds_sum=None,
-               itl_count=None)
+               prefix_cache_hits=40.0, prefix_cache_hit_rate=None, itl_seconds_sum=None, ...
     """
     s = samples(text)
     return EngineLoad(
@@ -197,6 +214,33 @@ def llama_server(text: str, slots: Any = None) -> EngineLoad:
     )
 
 
+def ray_serve(text: str, slots: Any = None) -> EngineLoad:
+    """The board of a Ray Serve application's replicas. ``waiting`` counts every request they
+    hold beyond those running: queued in an engine, or given to a replica by Serve and not in
+    its engine yet.
+
+    >>> load = ray_serve('{"replicas": 2, "running": 3, "waiting": 1, "in_flight": 5, '
+    ...                  '"capacity": 4, "kv_cache_usage": 0.5, "per_replica": [{"replica": "a"}]}')
+    >>> load.running, load.waiting, load.capacity, load.replicas, load.kv_cache_usage
+    (3.0, 2.0, 4, 2, 0.5)
+    >>> ray_serve('{"replicas": 0, "running": 0, "in_flight": 0, "capacity": 0}').capacity is None
+    True
+    """
+    board = json.loads(text)
+    if not isinstance(board, dict) or "in_flight" not in board:
+        raise ValueError("not a load board (no in_flight)")
+    running = float(board.get("running", 0))
+    per_replica = board.get("per_replica") or []
+    return EngineLoad(
+        running=running, waiting=max(float(board.get("waiting", 0)),
+                                     float(board["in_flight"]) - running),
+        kv_cache_usage=float(board.get("kv_cache_usage", 0.0)),
+        capacity=int(board.get("capacity") or 0) or None,
+        replicas=int(board.get("replicas", 0)),
+        per_replica=tuple(r for r in per_replica if isinstance(r, dict)),
+    )
+
+
 Parser = Callable[[str, Any], EngineLoad]
 
 
@@ -207,10 +251,13 @@ class MetricsSource:
     parse: Parser
     metrics_path: str = "/metrics"
     slots_path: str | None = None  # a second document the parser takes (llama-server)
+    timeout_s: float | None = None  # a read's limit (None: one interval, at least 0.5 s)
 
 
 SOURCES: Mapping[str, MetricsSource] = MappingProxyType({
     "vllm": MetricsSource(vllm),
     "sglang": MetricsSource(sglang),
     "llama-server": MetricsSource(llama_server, slots_path="/slots"),
+    # through Serve's proxy and an engine replica, whose requests it may queue behind
+    "ray-serve": MetricsSource(ray_serve, metrics_path="/load", timeout_s=2.0),
 })

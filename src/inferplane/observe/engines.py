@@ -14,9 +14,10 @@ Named and meant like vLLM's, so the same dashboards and endpoint pickers read bo
   the prefix cache, and those found; the hit rate is the ratio of their rates.
 
 An engine server Inferplane starts (or reads, ``engine_metrics``) reports them from its own
-metrics (``engines/engine_metrics.py``: vLLM's, SGLang's, llama-server's names), read by the
-scrapers into :attr:`EngineGauges.readings`; where a provider's status has no reading, that one
-is shown. A deployment with neither (a remote API) has none of them.
+metrics (``engines/engine_metrics.py``: vLLM's, SGLang's, llama-server's names; a Ray Serve
+application's ``/load``), read by the scrapers into :attr:`EngineGauges.readings`; where a
+provider's status has no reading, that one is shown. A deployment with neither (a remote API)
+has none of them.
 """
 
 from __future__ import annotations

@@ -8,8 +8,7 @@ from the ``inferplane.providers`` entry-point group.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, MutableMapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,15 +26,8 @@ from inferplane.protocol.types import (
 
 if TYPE_CHECKING:
     from inferplane.config import DeploymentConfig
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamLoad:
-    """What an upstream reports of its own load (all its clients', not only this gateway's):
-    requests it holds, and the sequences it can decode together (None: unknown)."""
-
-    in_flight: int
-    capacity: int | None = None
+    from inferplane.engines.engine_metrics import EngineReading
+    from inferplane.engines.scraper import EngineScraper
 
 
 class Provider(ABC):
@@ -97,9 +89,12 @@ class Provider(ABC):
         """Health and load details for ``/readyz``."""
         return {"ready": self.ready}
 
-    def upstream_load(self) -> UpstreamLoad | None:
-        """The upstream's own last reported load, for the router; None where it reports none
-        (the router then counts only this gateway's requests in flight)."""
+    def load_scraper(self, readings: MutableMapping[str, EngineReading]
+                     ) -> EngineScraper | None:
+        """The reader of the upstream's own report of its load (``engines/scraper.py``), which
+        fills ``readings`` under the deployment's name for the router, the engine gauges and
+        ``/readyz``; None where the adapter knows of none (the deployment's
+        ``engine_metrics`` may name one)."""
         return None
 
     def describe(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncGenerator, Callable, Mapping, MutableMapping
+from collections.abc import AsyncGenerator, Mapping, MutableMapping
 from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ from inferplane.protocol.types import (
     TextDelta,
     UsageSink,
 )
-from inferplane.providers.base import Provider, register
+from inferplane.providers.base import register
 from inferplane.providers.openai_compat import OpenAICompatProvider
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class ManagedEngineProvider(OpenAICompatProvider):
         self.engine_config: EngineConfig = engine
         self.upstream_model = deployment.upstream_model or deployment.model
         self.model_path: str | None = None  # resolved at start (a built-in is assembled)
-        self.readings: Mapping[str, EngineReading] = {}  # the scrapers' (engine_scrapers)
+        self.readings: Mapping[str, EngineReading] = {}  # its scraper's (load_scraper)
         self.energy: EngineEnergy | None = None  # measured energy, where NVML reads its GPUs
         self.engine = ManagedEngine(
             deployment.name,
@@ -145,6 +145,18 @@ class ManagedEngineProvider(OpenAICompatProvider):
             status["energy_idle_j"] = self.energy.split.idle_j
         return status
 
+    def load_scraper(self, readings: MutableMapping[str, EngineReading]
+                     ) -> EngineScraper | None:
+        d, e = self.deployment, self.engine_config
+        if e.kind not in SOURCES:
+            return None
+        self.readings = readings
+        steps = StepLog(d.name, d.hardware.accelerator if d.hardware else "cpu",
+                        e.planner_model or self.upstream_model,
+                        kv_positions=e.parallel * e.context, tp=e.tensor_parallel)
+        return EngineScraper(d.name, e.kind, self.engine.current_url, e.metrics_interval_s,
+                             readings, steps)
+
     def describe(self) -> str:
         e = self.engine_config
         return (f"{e.kind} {self.upstream_model} ({e.parallel} parallel x {e.context} tokens), "
@@ -196,29 +208,3 @@ class ManagedEngineProvider(OpenAICompatProvider):
         finally:
             if not finished:
                 energy.abandon(request.id)
-
-
-def engine_scrapers(deployments: list[DeploymentConfig], providers: Mapping[str, Provider],
-                    readings: MutableMapping[str, EngineReading]) -> list[EngineScraper]:
-    """A metrics reader for each engine whose kind is known: the managed ones, and the
-    unmanaged ones that name theirs (``engine_metrics``); all fill ``readings``."""
-    scrapers = []
-    for d in deployments:
-        provider = providers[d.name]
-        if isinstance(provider, ManagedEngineProvider) and provider.engine_config.kind in SOURCES:
-            provider.readings = readings
-            e = provider.engine_config
-            steps = StepLog(d.name, d.hardware.accelerator if d.hardware else "cpu",
-                            e.planner_model or provider.upstream_model,
-                            kv_positions=e.parallel * e.context, tp=e.tensor_parallel)
-            scrapers.append(EngineScraper(d.name, e.kind, provider.engine.current_url,
-                                          e.metrics_interval_s, readings, steps))
-        elif d.engine_metrics is not None:
-            m = d.engine_metrics
-            scrapers.append(EngineScraper(d.name, m.kind, _constant(m.url), m.interval_s,
-                                          readings))
-    return scrapers
-
-
-def _constant(url: str) -> Callable[[], str | None]:
-    return lambda: url

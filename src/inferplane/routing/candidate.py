@@ -15,20 +15,6 @@ def _finite_non_negative(name: str, value: float | None) -> None:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
-def merged_load(in_flight: int, capacity: int | None, reported_in_flight: int | None,
-                reported_capacity: int | None) -> tuple[int, int | None]:
-    """A deployment's load from this gateway's own count and what the upstream last reported
-    of itself (every gateway's requests, a few hundred milliseconds old): the higher count,
-    and the configured capacity, else the reported one.
-
-    >>> merged_load(1, None, 5, 8), merged_load(3, 4, 1, 8), merged_load(2, None, None, None)
-    ((5, 8), (3, 4), (2, None))
-    """
-    if reported_in_flight is not None:
-        in_flight = max(in_flight, reported_in_flight)
-    return in_flight, capacity if capacity is not None else reported_capacity
-
-
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """One deployment of a model alias, as the policies see it for one request.

@@ -10,7 +10,9 @@ An engine is *saturated*, and ranked after every engine that is not, when its KV
 nearly full (:data:`KV_SATURATED`), its queue holds as many requests as it has slots, or its
 queue has grown at every one of the last readings (:data:`GROWING_READINGS`) while its KV
 cache is over :data:`KV_BUSY`: new work there would wait, and time out before a less loaded
-engine would have answered.
+engine would have answered. Its slots are the configured capacity (``max_in_flight``, the
+engine's ``parallel``), else the capacity the reading reports (a Ray Serve application's
+replicas' slots, which grow and shrink as Serve scales).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class EngineView:
 
     in_flight: int  # running + waiting, by the engine's count
     waiting: int
+    capacity: int | None  # configured, else reported
     kv_cache_usage: float | None
     saturated: str | None  # why it is, or None
 
@@ -73,16 +76,20 @@ def engine_view(reading: EngineReading | None, capacity: int | None,
 
     >>> r = EngineReading(EngineLoad(running=2, waiting=5, kv_cache_usage=0.4), 10.0, 1.0)
     >>> engine_view(r, 4, now=11.0)  # doctest: +NORMALIZE_WHITESPACE
-    EngineView(in_flight=7, waiting=5, kv_cache_usage=0.4,
+    EngineView(in_flight=7, waiting=5, capacity=4, kv_cache_usage=0.4,
                saturated='queue full (5 waiting for 4 slots)')
     >>> engine_view(r, 4, now=20.0) is None
     True
+    >>> reported = EngineReading(EngineLoad(running=2, waiting=5, capacity=8), 10.0, 1.0)
+    >>> engine_view(reported, None, now=11.0).capacity, engine_view(reported, 6, 11.0).capacity
+    (8, 6)
     """
     if reading is None or not fresh(reading, now):
         return None
     load = reading.load
+    capacity = capacity if capacity is not None else load.capacity
     return EngineView(
         in_flight=round(load.running + load.waiting), waiting=round(load.waiting),
-        kv_cache_usage=load.kv_cache_usage,
+        capacity=capacity, kv_cache_usage=load.kv_cache_usage,
         saturated=saturation(load, capacity, reading.waiting_before),
     )

@@ -30,7 +30,7 @@ from inferplane.errors import (
 )
 from inferplane.governance.canary import Split, split
 from inferplane.metering.meter import DeploymentMeter, build_meters
-from inferplane.routing.candidate import Candidate, RequestProfile, merged_load
+from inferplane.routing.candidate import Candidate, RequestProfile
 from inferplane.routing.constraints import Admission, Constraint, Rejection, admissible, refusal
 from inferplane.routing.engine_load import engine_view
 from inferplane.routing.health import BreakerConfig, CircuitBreaker, DeploymentStats
@@ -222,16 +222,12 @@ class Router:
         engine = d.engine
         capacity = d.max_in_flight or (engine.parallel if engine is not None else None)
         view = engine_view(self.engine_readings.get(d.name), capacity, now)
-        reported = target.provider.upstream_load()
-        in_flight, capacity = merged_load(
-            live.in_flight if view is None else max(live.in_flight, view.in_flight), capacity,
-            reported.in_flight if reported is not None else None,
-            reported.capacity if reported is not None else None)
+        in_flight = live.in_flight if view is None else max(live.in_flight, view.in_flight)
         return Candidate(
             name=d.name, alias=alias, provider=d.provider, region=d.region,
             jurisdiction=d.area, input_per_mtok=input_price, output_per_mtok=output_price,
             cached_input_per_mtok=cached_price, weight=d.weight, in_flight=in_flight,
-            capacity=capacity,
+            capacity=capacity if view is None else view.capacity,
             ttft_s=live.ttft_s, itl_s=live.itl_s, error_rate=live.error_rate,
             grid_gco2_per_kwh=footprint.grid_gco2_per_kwh,
             joules_per_output_token=target.meter.joules_per_output_token, pue=footprint.pue,

@@ -9,8 +9,9 @@ from typing import cast
 import pytest
 
 from inferplane.config import Config, parse_config
+from inferplane.engines.engine_metrics import EngineLoad, EngineReading, ray_serve
 from inferplane.errors import InvalidRequest, ResidencyUnsatisfiable, ServiceUnavailable
-from inferplane.providers.base import Provider, UpstreamLoad
+from inferplane.providers.base import Provider
 from inferplane.routing.request import RouteRequest
 from inferplane.routing.router import Plan, Router
 
@@ -26,9 +27,6 @@ class StandIn:
 
     def honours(self, need: str, wire: str | None = None) -> bool:
         return need == "tools"  # a deployment that honours tools and nothing more
-
-    def upstream_load(self) -> UpstreamLoad | None:
-        return None
 
 
 def deployment(name: str, model: str, region: str, input_price: float) -> str:
@@ -162,28 +160,26 @@ def test_a_shadow_plan_ignores_the_holdback_but_not_the_requests_limits(router: 
                            frozenset({"pair-us"}))
 
 
-# -- the load an upstream reports of itself (engines on Ray Serve) -----------------------------
+# -- the load an upstream reports of itself (engines on Ray Serve: their /load board) ----------
 
-class Reporting(StandIn):
-    """A deployment whose upstream reports its own load (every gateway's requests)."""
-
-    def __init__(self, load: UpstreamLoad | None) -> None:
-        self.load = load
-
-    def upstream_load(self) -> UpstreamLoad | None:
-        return self.load
+def board(in_flight: int, capacity: int) -> str:
+    return (f'{{"replicas": 1, "running": {min(in_flight, capacity)}, "waiting": 0, '
+            f'"in_flight": {in_flight}, "capacity": {capacity}, "kv_cache_usage": 0.1}}')
 
 
-def test_the_upstreams_own_load_ranks_least_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_upstreams_own_load_and_capacity_rank_least_busy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEY", "sk-test")
     config, problems = parse_config(
         "models:\n  - {name: pair, routing: {policy: least-busy}}\ndeployments:\n"
         + deployment("ray-a", "pair", "local", 0.5) + deployment("ray-b", "pair", "local", 0.5),
         known_providers={"openai"})
     assert problems == [] and isinstance(config, Config)
+    router = Router(config, {d.name: cast(Provider, StandIn()) for d in config.deployments})
     # ray-a: 6 of 8 slots held by other gateways; ray-b: 1 of 2 (its replicas scaled down)
-    loads = {"ray-a": UpstreamLoad(6, 8), "ray-b": UpstreamLoad(1, 2)}
-    router = Router(config, {n: cast(Provider, Reporting(load)) for n, load in loads.items()})
+    now = time.monotonic()
+    router.engine_readings = {"ray-a": EngineReading(ray_serve(board(6, 8)), now, 1.0),
+                              "ray-b": EngineReading(ray_serve(board(1, 2)), now, 1.0)}
     p = plan(router, "pair")
     assert [t.deployment.name for t in p.targets] == ["ray-b", "ray-a"]
     assert p.reason()["decisions"][0]["scores"] == {"ray-a": 0.75, "ray-b": 0.5}
@@ -192,7 +188,8 @@ def test_the_upstreams_own_load_ranks_least_busy(monkeypatch: pytest.MonkeyPatch
         router.stats["ray-b"].start(time.monotonic())
     p = plan(router, "pair")
     assert [t.deployment.name for t in p.targets] == ["ray-a", "ray-b"]
-    # no report: this gateway's own count, no capacity
-    router = Router(config, {n: cast(Provider, Reporting(None)) for n in loads})
+    # a stale report, or none: this gateway's own count, no capacity
+    router = Router(config, {d.name: cast(Provider, StandIn()) for d in config.deployments})
+    router.engine_readings = {"ray-a": EngineReading(EngineLoad(5, 0, capacity=8), now - 10, 1.0)}
     assert plan(router, "pair").reason()["decisions"][0]["scores"] == {"ray-a": 0.0,
                                                                       "ray-b": 0.0}
