@@ -45,6 +45,7 @@ class EngineLoad:
     prefix_cache_hit_rate: float | None = None  # where only a rate is exposed (SGLang)
     itl_seconds_sum: float | None = None  # time between output tokens, summed (counter)
     itl_count: float | None = None  # and the number of such intervals (counter)
+    slots: int | None = None  # sequences it runs at once, where it says (llama-server's /slots)
 
     def as_status(self) -> dict[str, float]:
         """The reading under the keys the engine gauges and ``/readyz`` use."""
@@ -114,7 +115,7 @@ def vllm(text: str, slots: Any = None) -> EngineLoad:
     ...      "vllm:prefix_cache_hits_total 40\\n")  # doctest: +NORMALIZE_WHITESPACE
     EngineLoad(running=3.0, waiting=7.0, kv_cache_usage=0.92, prefix_cache_queries=100.0,
                prefix_cache_hits=40.0, prefix_cache_hit_rate=None, itl_seconds_sum=None,
-               itl_count=None)
+               itl_count=None, slots=None)
     """
     s = samples(text)
     return EngineLoad(
@@ -194,6 +195,7 @@ def llama_server(text: str, slots: Any = None) -> EngineLoad:
         prefix_cache_hits=cached,
         itl_seconds_sum=s.get("llamacpp:tokens_predicted_seconds_total"),
         itl_count=s.get("llamacpp:tokens_predicted_total"),
+        slots=len(slots) if isinstance(slots, list) and slots else None,
     )
 
 

@@ -220,8 +220,11 @@ class Router:
         input_price, output_price, cached_price = _prices(target, live.itl_s)
         footprint = target.meter.footprint
         engine = d.engine
-        capacity = d.max_in_flight or (engine.parallel if engine is not None else None)
-        view = engine_view(self.engine_readings.get(d.name), capacity, now)
+        reading = self.engine_readings.get(d.name)
+        # an engine Inferplane does not start may say how many sequences it runs at once
+        capacity = d.max_in_flight or (engine.parallel if engine is not None else None) or (
+            reading.load.slots if reading is not None else None)
+        view = engine_view(reading, capacity, now)
         reported = target.provider.upstream_load()
         in_flight, capacity = merged_load(
             live.in_flight if view is None else max(live.in_flight, view.in_flight), capacity,
