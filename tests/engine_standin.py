@@ -52,8 +52,9 @@ def own_args(kind: str, argv: list[str]) -> argparse.Namespace:
 
 
 class Gpu:
-    """The energy counters of the GPUs the engine runs on, advanced by its work and by time,
-    written (atomically) every ``TICK_S`` to the file the stand-in NVML library reads."""
+    """The energy counters of the GPUs the engine runs on, advanced by its work as it happens
+    and by time every ``TICK_S``, written (atomically) to the file the stand-in NVML library
+    reads at each change."""
 
     TICK_S = 0.01
 
@@ -64,30 +65,27 @@ class Gpu:
             self.mj = sum(int(line) for line in path.read_text().split())
         except (OSError, ValueError):
             self.mj = 0
-        self.pending_tokens = 0
         self.lock = threading.Lock()
+        self.last = time.monotonic()
 
     def tokens(self, count: int) -> None:
-        with self.lock:
-            self.pending_tokens += count
+        self.advance(count * self.mj_per_token)
 
     def run(self) -> None:
-        last = time.monotonic()
         while True:
             time.sleep(self.TICK_S)
-            now = time.monotonic()
-            with self.lock:
-                tokens, self.pending_tokens = self.pending_tokens, 0
-            self.mj += round(tokens * self.mj_per_token + self.idle_watts * (now - last) * 1000)
-            last = now
-            self.write()
+            self.advance(0.0)
 
-    def write(self) -> None:
-        share, rest = divmod(self.mj, self.gpus)  # split evenly; GPU 0 takes the remainder
-        lines = [share + rest] + [share] * (self.gpus - 1)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(f"{n}\n" for n in lines))
-        os.replace(tmp, self.path)
+    def advance(self, work_mj: float) -> None:
+        with self.lock:
+            now = time.monotonic()
+            self.mj += round(work_mj + self.idle_watts * (now - self.last) * 1000)
+            self.last = now
+            share, rest = divmod(self.mj, self.gpus)  # split evenly; GPU 0 takes the rest
+            lines = [share + rest] + [share] * (self.gpus - 1)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text("".join(f"{n}\n" for n in lines))
+            os.replace(tmp, self.path)
 
 
 class State:

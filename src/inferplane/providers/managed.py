@@ -192,7 +192,7 @@ class ManagedEngineProvider(OpenAICompatProvider):
                 async for event in events:
                     if isinstance(event, Started):  # the prompt went through: its tokens
                         prompt = event.prompt_tokens or estimate_tokens(request_chars(request))
-                        energy.tokens(request.id, prompt)
+                        energy.started(request.id, prompt)
                         counted += prompt
                     elif tokens := streamed_tokens(event):
                         energy.tokens(request.id, tokens)
@@ -206,8 +206,8 @@ class ManagedEngineProvider(OpenAICompatProvider):
                                                     energy_method=energy.method)
                     yield event
         finally:
-            if not finished:
-                energy.abandon(request.id)
+            if not finished:  # closed early or failed: what it used is still its own
+                meter.energy(energy.abandon(request.id), energy.method)
 
 
 def streamed_tokens(event: StreamEvent) -> int:
