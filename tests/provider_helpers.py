@@ -23,9 +23,13 @@ class RecordingSink:
 
     def __init__(self) -> None:
         self.events: list[Finished] = []
+        self.energies: list[tuple[float, str]] = []
 
     def finished(self, event: Finished) -> None:
         self.events.append(event)
+
+    def energy(self, joules: float, method: str) -> None:
+        self.energies.append((joules, method))
 
 
 def chat(*messages: Message, **fields: Any) -> GenerationRequest:

@@ -90,6 +90,11 @@ class Accounting:
         self.finish_reason = event.finish_reason
         self.engine_queue_s = event.queue_s
 
+    def energy(self, joules: float, method: str) -> None:
+        """A stream ended without its final event, having used ``joules`` (measured by its
+        engine's counter): what the record carries unless a later attempt finishes."""
+        self.energy_j, self.energy_method = joules, method
+
     def upstream(self, seconds: float) -> None:
         """An attempt ended (or its stream finished) after ``seconds`` upstream."""
         self.upstream_s += seconds

@@ -1,5 +1,5 @@
 """Measured energy per request of a managed engine on NVIDIA GPUs: NVML's counters of its GPUs
-read at each request's end and every ``tick_s``, split by ``metering/interval_energy.py``.
+read at each request's start and end and every ``tick_s``, split by ``metering/interval_energy.py``.
 
 Where NVML or the GPUs are not there, :func:`engine_energy` returns ``None`` and requests carry
 no measured energy: the meter estimates it as for any deployment without a counter.
@@ -45,7 +45,10 @@ class EngineEnergy:
             self.split.reading(self.counter())
 
     def open(self, request_id: str) -> None:
-        self.split.open(request_id)
+        self.split.open(request_id, self.counter())
+
+    def started(self, request_id: str, prompt_tokens: int) -> None:
+        self.split.started(request_id, prompt_tokens)
 
     def tokens(self, request_id: str, count: int) -> None:
         self.split.tokens(request_id, count)
@@ -53,8 +56,8 @@ class EngineEnergy:
     def close(self, request_id: str, remaining_tokens: float) -> float:
         return self.split.close(request_id, self.counter(), remaining_tokens)
 
-    def abandon(self, request_id: str) -> None:
-        self.split.abandon(request_id, self.counter())
+    def abandon(self, request_id: str) -> float:
+        return self.split.abandon(request_id, self.counter())
 
 
 def engine_energy(gpus: list[int]) -> EngineEnergy | None:

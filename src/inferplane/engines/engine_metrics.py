@@ -50,8 +50,9 @@ class EngineLoad:
     prefix_cache_hit_rate: float | None = None  # where only a rate is exposed (SGLang)
     itl_seconds_sum: float | None = None  # time between output tokens, summed (counter)
     itl_count: float | None = None  # and the number of such intervals (counter)
-    # Where the server reports them (Ray Serve: the sum over its replicas): the sequences it
-    # can run together, the replicas serving (None: one server) and each replica's own report.
+    # Where the server reports them: the sequences it can run together (llama-server: its
+    # /slots; Ray Serve: the sum over its replicas), the replicas serving (None: one server)
+    # and each replica's own report.
     capacity: int | None = None
     replicas: int | None = None
     per_replica: tuple[Mapping[str, Any], ...] = ()
@@ -211,6 +212,7 @@ def llama_server(text: str, slots: Any = None) -> EngineLoad:
         prefix_cache_hits=cached,
         itl_seconds_sum=s.get("llamacpp:tokens_predicted_seconds_total"),
         itl_count=s.get("llamacpp:tokens_predicted_total"),
+        capacity=len(slots) if isinstance(slots, list) and slots else None,
     )
 
 

@@ -23,6 +23,9 @@ from inferplane.metering.price_catalog import PriceCatalog, load_price_catalog, 
 from inferplane.metering.prices import Price, hardware_cost_usd, token_cost_usd
 from inferplane.protocol.types import Usage
 
+# the engines whose every request carries the joules of its engine's counter (the embedded
+# engine's, measured or modelled)
+SELF_METERED = frozenset({"llamacpp"})
 ENGINE_S_PER_TOKEN = 0.05  # a reservation's engine time per token on our own hardware
 
 if TYPE_CHECKING:
@@ -92,6 +95,11 @@ class DeploymentMeter:
             self.token_energy = TokenEnergy(0.0, d.energy.joules_per_token, "configured")
         elif d.provider not in ENGINE_PROVIDERS:
             self.token_energy = estimate_token_energy(model, active_params)
+        # what a request without its engine's joules is given: a managed server's requests
+        # carry measured joules only where NVML reads its GPUs, the others are estimated
+        self.fallback_energy = self.token_energy
+        if self.fallback_energy is None and d.provider not in SELF_METERED:
+            self.fallback_energy = estimate_token_energy(model, active_params)
         e = d.energy
         self.footprint: Footprint = regions.footprint(
             d.region, grid_gco2_per_kwh=e.grid_gco2_per_kwh, pue=e.pue,
@@ -135,8 +143,8 @@ class DeploymentMeter:
         """The accounting fields of a request that used ``usage`` (and, on an engine we run,
         ``engine_seconds`` and the ``energy_j`` its counter gave it); ``batch``: a batch
         line's, priced at the batch price where there is one."""
-        if energy_j is None and self.token_energy is not None and usage.total_tokens:
-            energy_j = self.token_energy.joules(usage.prompt_tokens, usage.completion_tokens)
+        if energy_j is None and self.fallback_energy is not None and usage.total_tokens:
+            energy_j = self.fallback_energy.joules(usage.prompt_tokens, usage.completion_tokens)
             energy_method = "estimated"
         co2 = water = None
         if energy_j is not None:

@@ -11,7 +11,10 @@ Named and meant like vLLM's, so the same dashboards and endpoint pickers read bo
   prefix is reusable and not counted, as vLLM does not count its cached free blocks;
 - ``inferplane_engine_prefix_cache_queries_total`` / ``..._hits_total``
   (``vllm:prefix_cache_queries`` / ``vllm:prefix_cache_hits``): prompt tokens looked up in
-  the prefix cache, and those found; the hit rate is the ratio of their rates.
+  the prefix cache, and those found; the hit rate is the ratio of their rates;
+- ``inferplane_engine_idle_joules_total``: a managed engine's measured GPU energy in the
+  intervals no request was open (``metering/interval_energy.py``), charged to no request: the
+  requests' joules plus these are the GPUs' counters' delta.
 
 An engine server Inferplane starts (or reads, ``engine_metrics``) reports them from its own
 metrics (``engines/engine_metrics.py``: vLLM's, SGLang's, llama-server's names; a Ray Serve
@@ -42,7 +45,9 @@ GAUGES = (("running", "num_requests_running", "Requests in the engine's running 
 COUNTERS = (("prefix_cache_queries", "prefix_cache_queries",
              "Prompt tokens looked up in the prefix cache."),
             ("prefix_cache_hits", "prefix_cache_hits",
-             "Prompt tokens found in the prefix cache."))
+             "Prompt tokens found in the prefix cache."),
+            ("energy_idle_j", "idle_joules",
+             "Measured energy of an engine's GPUs while it had no request open, in joules."))
 STATUS_TIMEOUT_S = 2.0
 
 
@@ -68,9 +73,9 @@ class EngineGauges(Collector):
         names = list(self.providers)
         readings = await asyncio.gather(*(one(self.providers[n]) for n in names))
         last = {name: reading for name, reading in zip(names, readings, strict=True)
-                if "running" in reading}
-        for name, scraped in self.readings.items():
-            last.setdefault(name, scraped.load.as_status())
+                if "running" in reading or "energy_idle_j" in reading}
+        for name, scraped in self.readings.items():  # the status's own figures first
+            last[name] = {**scraped.load.as_status(), **last.get(name, {})}
         self._last = last
 
     def collect(self) -> Iterable[Metric]:

@@ -229,6 +229,10 @@ StreamEvent = Started | TextDelta | ToolCallDelta | Relayed | Finished
 
 
 class UsageSink(Protocol):
-    """Where a provider reports the final usage of a stream that was closed early."""
+    """Where a provider reports the final usage of a stream that was closed early, and the
+    energy its engine's counter gave a stream that ended without :class:`Finished` (closed
+    early, or failed)."""
 
     def finished(self, event: Finished) -> None: ...
+
+    def energy(self, joules: float, method: str) -> None: ...

@@ -25,12 +25,16 @@ from inferplane.engines.programs import check_model_file, check_port, free_port,
 from inferplane.engines.scraper import EngineScraper
 from inferplane.engines.step_log import StepLog
 from inferplane.errors import ConfigError, EngineStartError, EngineUnavailable, UpstreamError
+from inferplane.metering.tokens import estimate_tokens, request_chars
 from inferplane.protocol.types import (
     Endpoint,
     Finished,
     GenerationRequest,
+    Relayed,
+    Started,
     StreamEvent,
     TextDelta,
+    ToolCallDelta,
     UsageSink,
 )
 from inferplane.providers.base import register
@@ -191,12 +195,20 @@ class ManagedEngineProvider(OpenAICompatProvider):
             return
         energy.open(request.id)
         counted, finished = 0, False
+        # read as a stream even where the client waits for the whole answer, so that its
+        # tokens count in the intervals they were generated in, not all at its end
+        upstream = request if request.stream else dataclasses.replace(request, stream=True,
+                                                                      wire=None)
         try:
-            async with aclosing(super().stream(request, meter)) as events:
+            async with aclosing(super().stream(upstream, meter)) as events:
                 async for event in events:
-                    if isinstance(event, TextDelta) and event.tokens:
-                        energy.tokens(request.id, event.tokens)
-                        counted += event.tokens
+                    if isinstance(event, Started):  # the prompt went through: its tokens
+                        prompt = event.prompt_tokens or estimate_tokens(request_chars(request))
+                        energy.started(request.id, prompt)
+                        counted += prompt
+                    elif tokens := streamed_tokens(event):
+                        energy.tokens(request.id, tokens)
+                        counted += tokens
                     elif isinstance(event, Finished):
                         usage = event.usage
                         total = usage.prompt_tokens + usage.completion_tokens
@@ -206,5 +218,26 @@ class ManagedEngineProvider(OpenAICompatProvider):
                                                     energy_method=energy.method)
                     yield event
         finally:
-            if not finished:
-                energy.abandon(request.id)
+            if not finished:  # closed early or failed: what it used is still its own
+                meter.energy(energy.abandon(request.id), energy.method)
+
+
+def streamed_tokens(event: StreamEvent) -> int:
+    """The output tokens a stream event carries, for the energy split as the stream goes: the
+    count where the server gives one, else one per piece of text or tool-call arguments (an
+    OpenAI-compatible server sends a chunk per decode step; the final usage corrects the
+    total at the end).
+
+    >>> streamed_tokens(TextDelta("a b", tokens=2)), streamed_tokens(TextDelta("a b"))
+    (2, 1)
+    >>> streamed_tokens(Relayed(b"...", deltas=3, chars=12)), streamed_tokens(TextDelta(""))
+    (3, 0)
+    """
+    if isinstance(event, TextDelta):
+        return event.tokens or (1 if event.text else 0)
+    if isinstance(event, Relayed):
+        return event.deltas
+    if isinstance(event, ToolCallDelta):
+        return 1
+    return 0
+

@@ -49,6 +49,9 @@ class _Discard:
     def finished(self, event: Finished) -> None:
         pass
 
+    def energy(self, joules: float, method: str) -> None:
+        pass
+
 
 def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status, media_type="application/json")
