@@ -5,11 +5,11 @@
 The engine's model (the built-in gemma-3-270m, 2 threads) decodes steps straight through
 ``LlamaModel.decode``, no gateway: steps that decode one token for each of 1-4 sequences, and
 steps that prefill a prompt chunk of 4-64 tokens (logits for its last token only). Kinds are
-interleaved within each round, so load on the machine falls on all of them alike. A least-squares
-fit of the medians, ``step = fixed + per_token x tokens + per_logits x rows with logits``, says
-what the scheduler can trade: whether a step decoding three sequences costs about the same as
-one (memory-bound) or about three times as much (compute-bound), and how long a prefill chunk
-holds the engine. Results: ``engine_steps.{json,md}``.
+interleaved within each round, so load on the machine falls on all of them alike. What the
+scheduler can trade: whether a step decoding three sequences costs about the same as one
+(memory-bound, as on a GPU) or about three times as much (compute-bound), and how long a
+prefill chunk holds the engine (an interactive request arriving waits for the step in flight).
+Results: ``engine_steps.{json,md}``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ import statistics
 import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from common import machine_info, write_results
 from inferplane.engines.llama import LlamaModel
@@ -62,37 +60,22 @@ def measure(model: LlamaModel, rounds: int) -> dict[str, list[float]]:
     return times
 
 
-def fit(medians: dict[str, float]) -> dict[str, float]:
-    """``fixed``, ``per_token`` and ``per_logits`` (ms) from the medians, by least squares."""
-    rows, ys = [], []
-    for name, ms in medians.items():
-        kind, n = name.split()
-        tokens, logits = (int(n), int(n)) if kind == "decode" else (int(n), 1)
-        rows.append([1.0, tokens, logits])
-        ys.append(ms)
-    coef, *_ = np.linalg.lstsq(np.array(rows), np.array(ys), rcond=None)
-    return {"fixed_ms": round(float(coef[0]), 2), "per_token_ms": round(float(coef[1]), 2),
-            "per_logits_ms": round(float(coef[2]), 2)}
-
-
 def markdown(data: dict[str, Any]) -> str:
-    env, steps, model = data["machine"], data["steps"], data["fit"]
+    env, steps = data["machine"], data["steps"]
     lines = [
         "# Engine step costs", "",
         f"{env['date']} · {env['cpu_model']} · {data['setup']['threads']} threads · "
         f"{data['setup']['rounds']} rounds · load average before {data['load_before']}, "
         f"after {data['load_after']}", "",
-        "| step | p50 (ms) | p10 (ms) | p90 (ms) |", "|---|---|---|---|",
+        "| step | p50 (ms) | p10 (ms) | p90 (ms) | p50 per token (ms) |", "|---|---|---|---|---|",
     ]
-    lines += [f"| {name} | {s['p50_ms']} | {s['p10_ms']} | {s['p90_ms']} |"
-              for name, s in steps.items()]
-    one, three = steps["decode 1"]["p50_ms"], steps["decode 3"]["p50_ms"]
+    lines += [f"| {name} | {s['p50_ms']} | {s['p10_ms']} | {s['p90_ms']} | "
+              f"{s['p50_ms'] / int(name.split()[1]):.2f} |" for name, s in steps.items()]
+    one = steps["decode 1"]["p50_ms"]
+    ratios = ", ".join(f"{n}: {steps[f'decode {n}']['p50_ms'] / one:.2f}x" for n in DECODE_SEQS[1:])
     lines += [
         "",
-        f"Fit of the medians: step = {model['fixed_ms']} ms + {model['per_token_ms']} ms per "
-        f"token + {model['per_logits_ms']} ms per row of logits.",
-        "",
-        f"A step decoding 3 sequences takes **{three / one:.2f}x** one decoding 1. "
+        f"A step decoding N sequences, against one decoding 1 (p50): {ratios}. "
         "`decode N`: one token for each of N sequences; `prefill N`: an N-token prompt chunk, "
         "logits for its last token. See benchmarks/README.md.",
         "",
@@ -122,7 +105,7 @@ def main() -> None:
         "setup": {"model": "builtin:gemma-3-270m", "threads": args.threads,
                   "rounds": args.rounds},
         "load_before": load_before, "load_after": [round(x, 2) for x in os.getloadavg()],
-        "steps": steps, "fit": fit({k: v["p50_ms"] for k, v in steps.items()}),
+        "steps": steps,
     }
     write_results(args.out, "engine_steps", data, markdown(data))
 
