@@ -55,7 +55,7 @@ def _log_tail(log: Path, chars: int = 3000) -> str:
     return log.read_text(errors="replace")[-chars:] if log.exists() else "(no log)"
 
 
-def _stop(proc: subprocess.Popen[bytes], sig: int) -> None:
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     """Send ``sig`` and wait; kill it if it does not end in time."""
     if proc.poll() is None:
         proc.send_signal(sig)
@@ -154,7 +154,7 @@ def running_postgres(root: Path) -> Iterator[str]:
             _wait_postgres(proc, port, log)
             break
         except BaseException as exc:
-            _stop(proc, signal.SIGINT)
+            stop_process(proc, signal.SIGINT)
             if not isinstance(exc, RuntimeError) or "already in use" not in _log_tail(log, 300):
                 raise
     else:
@@ -164,7 +164,7 @@ def running_postgres(root: Path) -> Iterator[str]:
         create_database(url, PG_DATABASE)
         yield url
     finally:
-        _stop(proc, signal.SIGINT)  # "fast" shutdown: roll back open transactions, end
+        stop_process(proc, signal.SIGINT)  # "fast" shutdown: roll back open transactions, end
 
 
 def _admin_conninfo(url: str) -> str:
@@ -279,7 +279,7 @@ def running_redis(root: Path) -> Iterator[str]:
             _wait_redis(proc, url, log)
             break
         except BaseException as exc:
-            _stop(proc, signal.SIGTERM)
+            stop_process(proc, signal.SIGTERM)
             if not isinstance(exc, RuntimeError) or "already in use" not in _log_tail(log, 300):
                 raise
     else:
@@ -287,4 +287,4 @@ def running_redis(root: Path) -> Iterator[str]:
     try:
         yield url
     finally:
-        _stop(proc, signal.SIGTERM)  # with no persistence configured, it saves nothing
+        stop_process(proc, signal.SIGTERM)  # with no persistence configured, it saves nothing

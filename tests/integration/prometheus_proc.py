@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from tests.services import stop_process
+
 from .gateway_proc import free_port
 
 SCRAPE_INTERVAL_S = 1
@@ -84,10 +86,5 @@ def running_prometheus(root: Path, *targets: str,
             time.sleep(0.2)
         yield prometheus
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()

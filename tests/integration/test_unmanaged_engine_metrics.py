@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.services import stop_process
+
 from .gateway_proc import free_port, ledger_yaml, running_gateway
 from .test_managed_llama_server import _binary
 from .test_managed_standin import STANDIN
@@ -47,12 +49,7 @@ def server(argv: list[str], url: str, log: Path) -> Iterator[subprocess.Popen[by
         wait_healthy(url, proc)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def deployment(name: str, kind: str, url: str) -> str:

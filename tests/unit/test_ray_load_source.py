@@ -5,10 +5,11 @@ server on loopback (readiness once a replica is up, or once the app says it has 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -95,15 +96,26 @@ async def until(condition: Any, timeout: float = 5.0) -> bool:
     return False
 
 
-async def test_provider_ray_is_ready_once_a_replica_reports(app: tuple[Board, str]) -> None:
-    state, base_url = app
-    d = DeploymentConfig(name="chat-ray", model="chat", provider="ray", base_url=base_url)
+@contextlib.asynccontextmanager
+async def scraped(name: str, base_url: str
+                  ) -> AsyncIterator[tuple[RayServeProvider, dict[str, EngineReading]]]:
+    """A ``provider: ray`` deployment of the app at ``base_url``, started with its scraper."""
+    d = DeploymentConfig(name=name, model="chat", provider="ray", base_url=base_url)
     provider = RayServeProvider(d)
     readings: dict[str, EngineReading] = {}
     (scraper,) = engine_scrapers([d], {d.name: provider}, readings)
     await provider.start()
     scraper.start()
     try:
+        yield provider, readings
+    finally:
+        await scraper.stop()
+        await provider.stop()
+
+
+async def test_provider_ray_is_ready_once_a_replica_reports(app: tuple[Board, str]) -> None:
+    state, base_url = app
+    async with scraped("chat-ray", base_url) as (provider, readings):
         # the app answers, but no replica is up yet: read, and not ready
         assert await until(lambda: "chat-ray" in readings)
         assert not provider.ready and (await provider.status())["replicas"] == 0
@@ -115,23 +127,11 @@ async def test_provider_ray_is_ready_once_a_replica_reports(app: tuple[Board, st
         state.board = None
         assert await until(lambda: "chat-ray" not in readings)
         assert provider.ready and "replicas" not in await provider.status()
-    finally:
-        await scraper.stop()
-        await provider.stop()
 
 
 async def test_an_app_without_a_board_is_ready_without_a_reading(app: tuple[Board, str]) -> None:
     state, base_url = app
     state.board = None  # vLLM through ray.serve.llm: its own app, no /load
-    d = DeploymentConfig(name="vllm-ray", model="chat", provider="ray", base_url=base_url)
-    provider = RayServeProvider(d)
-    readings: dict[str, EngineReading] = {}
-    (scraper,) = engine_scrapers([d], {d.name: provider}, readings)
-    await provider.start()
-    scraper.start()
-    try:
+    async with scraped("vllm-ray", base_url) as (provider, readings):
         assert await until(lambda: provider.ready)
         assert state.reads >= 1 and readings == {}
-    finally:
-        await scraper.stop()
-        await provider.stop()
