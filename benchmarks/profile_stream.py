@@ -15,7 +15,8 @@ runs it) and reports per output token:
     python benchmarks/profile_stream.py                       # 8 streams x 128 tokens
     python benchmarks/profile_stream.py --requests 16 --py-spy
 
-Results: ``benchmarks/results/profile-stream.{json,md}`` (``--name`` to change). CPU time per
+Results: ``benchmarks/results/profile-stream.{json,md}`` (``--name`` to change), and with
+``--py-spy`` its raw stacks (``profile-stream-worker.txt``, ``-gateway.txt``). CPU time per
 token is far less disturbed by a busy machine than latency is; compare latencies only from
 runs on a quiet machine.
 """
@@ -162,14 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     report.update(tokens=tokens, errors=[r.error for r in results if r.error],
                   itl_ms=sum(itls) / len(itls) * 1000 if itls else None,
                   cpu_ms_per_token=per_token, wall_s=wall)
+    a.out.mkdir(parents=True, exist_ok=True)
     for name, path, _ in spies:
         if not path.exists():
             continue
+        shutil.copy(path, a.out / f"{a.name}-{name}.txt")  # py-spy's raw stacks
         if name == "worker":
             report["worker_main_thread"] = main_thread_split(path, decode_frame())
         report[f"{name}_hottest"] = hottest(path)
     shutil.rmtree(tmp, ignore_errors=True)
-    a.out.mkdir(parents=True, exist_ok=True)
     (a.out / f"{a.name}.json").write_text(json.dumps(report, indent=2) + "\n")
     (a.out / f"{a.name}.md").write_text(markdown(report))
     print(markdown(report))

@@ -38,9 +38,6 @@ class EngineConfig(Section):
     context: int = Field(2048, ge=128)  # context window per sequence, in tokens
     batch: int = Field(512, ge=32)  # max tokens in one llama_decode call
     threads: int | None = Field(None, ge=1, examples=[8])  # None: all cores
-    # embedded: how long llama.cpp's compute threads spin waiting for each other before they
-    # sleep (libgomp's GOMP_SPINCOUNT, in pause iterations); None: libgomp's own default
-    spin: int | None = Field(None, ge=0, examples=[20000])
     chat_template: Literal["gemma"] = "gemma"
     startup_timeout_s: float = Field(120.0, gt=0)
     port: int | None = Field(None, ge=1, le=65535)  # None: a free loopback port at each start

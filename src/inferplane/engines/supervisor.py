@@ -12,10 +12,9 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import socket
 import sys
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,14 +46,6 @@ class WorkerSpec:
     threads: int | None
     startup_timeout_s: float = 120.0
     watts_per_core: float = 0.0  # the energy model's power of one busy core
-    spin: int | None = None  # GOMP_SPINCOUNT of llama.cpp's compute threads; None: libgomp's
-
-    def env(self, base: Mapping[str, str]) -> dict[str, str] | None:
-        """The worker's environment: ``base`` with the compute threads' spin count, or None
-        (inherit the gateway's) when none is set. libgomp reads it once, as it loads."""
-        if self.spin is None:
-            return None
-        return {**base, "GOMP_SPINCOUNT": str(self.spin)}
 
     def argv(self, fd: int) -> list[str]:
         return [
@@ -201,8 +192,7 @@ class EngineSupervisor:
             # A session of its own: Ctrl-C on the terminal, or a signal to the gateway's
             # group, never reaches it (not even while it imports, before it ignores them).
             self._proc = await asyncio.create_subprocess_exec(
-                *self.spec.argv(child.fileno()), pass_fds=(child.fileno(),),
-                start_new_session=True, env=self.spec.env(os.environ),
+                *self.spec.argv(child.fileno()), pass_fds=(child.fileno(),), start_new_session=True
             )
         finally:
             child.close()

@@ -47,7 +47,6 @@ class LlamaCppProvider(Provider):
                 batch=engine.batch, threads=engine.threads,
                 startup_timeout_s=engine.startup_timeout_s,
                 watts_per_core=watts_per_core(deployment.hardware),
-                spin=engine.spin,
             ),
         )
 
