@@ -188,7 +188,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"{m['date']} · {m['cpu_model']}, {m['cpu_cores']} cores · load average {load}",
         "", f"{r['requests']} streams one after the other, {r['tokens']} tokens; ITL "
         f"{itl:.2f} ms." if itl else "", "",
-        "| per token (ms) | client CPU | gateway CPU | worker CPU |", "|---|---|---|---|",
+        "| CPU per output token (ms) | client | gateway | engine worker |", "|---|---|---|---|",
         f"| | {c['client']:.2f} | {c['gateway']:.2f} | {c['worker']:.2f} |",
     ]
     split = r.get("worker_main_thread")
