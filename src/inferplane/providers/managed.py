@@ -182,7 +182,6 @@ class ManagedEngineProvider(OpenAICompatProvider):
                     f"engine {self.deployment.name!r} stopped during the request") from exc
             raise
 
-
     async def _measured(self, request: GenerationRequest, meter: UsageSink
                         ) -> AsyncGenerator[StreamEvent, None]:
         """The server's events, the final one with the request's measured energy where its
