@@ -21,7 +21,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +51,8 @@ HOSTED_MAX_CONCURRENCY = 4  # a hosted deployment's batch share when its config 
 # arrives waits for the step in flight: more lines at once would buy the batch little
 # throughput and cost interactive requests their first token.
 EMBEDDED_MAX_CONCURRENCY = 1
-ROOM_POLL_S = 0.02  # how often a line waiting for room looks again
+ROOM_POLL_S = 0.02  # how often the line first in line for a model's room looks again
+GATE_WAIT_S = 0.5  # how often the lines behind it look whether their batch closed
 
 
 def default_share(d: DeploymentConfig) -> int:
@@ -73,6 +74,7 @@ class BatchRunner:
         self._lines: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._claims: Counter[str] = Counter()  # claim token -> lines of it still running
         self._running: Counter[str] = Counter()  # model -> this process's lines running on it
+        self._gates: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # model -> queue
         self._wake = asyncio.Event()
         # batches whose lines must not start any more (cancelled, out of window): why
         self._closing: dict[str, str] = {}
@@ -223,12 +225,23 @@ class BatchRunner:
 
     async def _room(self, model: str, batch_id: str) -> None:
         """Until the model's deployments have room for one more batch line (or the batch is
-        cancelled or out of its window)."""
+        cancelled or out of its window). Only one waiting line per model looks for room every
+        ``ROOM_POLL_S``, the one holding the model's gate; the others wait for the gate,
+        looking up every ``GATE_WAIT_S`` to see whether their batch closed meanwhile."""
+        gate = self._gates[model]
         while batch_id not in self._closing:
-            shares = self._shares(model)
-            if shares is None or room(shares, self._running[model]) > 0:
-                return
-            await asyncio.sleep(ROOM_POLL_S)
+            try:
+                await asyncio.wait_for(gate.acquire(), GATE_WAIT_S)
+            except TimeoutError:
+                continue
+            try:
+                while batch_id not in self._closing:
+                    shares = self._shares(model)
+                    if shares is None or room(shares, self._running[model]) > 0:
+                        return  # the caller counts the line as running before it yields
+                    await asyncio.sleep(ROOM_POLL_S)
+            finally:
+                gate.release()
 
     async def _line(self, line: Claimed, endpoint: str, principal: Principal,
                     refused: InferplaneError | None) -> None:
