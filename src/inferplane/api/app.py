@@ -25,7 +25,11 @@ from inferplane.api import (
     responses_routes,
 )
 from inferplane.api.admin import build_admin
-from inferplane.api.error_responses import http_exception, unhandled_exception
+from inferplane.api.error_responses import (
+    http_exception,
+    inferplane_error,
+    unhandled_exception,
+)
 from inferplane.config import Config
 from inferplane.errors import InferplaneError
 from inferplane.gateway import Gateway
@@ -63,7 +67,8 @@ def build_app(config: Config, on_start: Hook | None = None, on_stop: Hook | None
                     # only where drift is on: the dashboard reads the admin API's document
                     # to know whether to ask
                     *([admin_drift.router] if gateway.drift is not None else [])]))],
-        exception_handlers={HTTPException: http_exception, Exception: unhandled_exception},
+        exception_handlers={HTTPException: http_exception, InferplaneError: inferplane_error,
+                            Exception: unhandled_exception},
     )
     app.state.gateway = gateway
     return GatewayApp(app, gateway, on_start, on_stop)

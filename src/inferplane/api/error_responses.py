@@ -50,6 +50,16 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     return Response(orjson.dumps(body), exc.status_code, media_type="application/json")
 
 
+async def inferplane_error(request: Request, exc: Exception) -> Response:
+    """An error of ours a route leaves to the app (``api/app.py``), as the path's protocol's."""
+    assert isinstance(exc, InferplaneError)
+    if _anthropic(request):
+        body = {"type": "error", "error": {"type": anthropic_error_type(exc.status),
+                                           "message": exc.message}}
+        return Response(orjson.dumps(body), exc.status, media_type="application/json")
+    return error_response(exc)
+
+
 async def unhandled_exception(request: Request, exc: Exception) -> Response:
     """A bug: log it with its traceback, answer 500 without one."""
     log.exception("unhandled error", exc_info=exc)

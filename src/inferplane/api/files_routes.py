@@ -17,7 +17,6 @@ from starlette.types import Message
 
 from inferplane.api.auth import authenticate
 from inferplane.api.batch_render import file_object, page
-from inferplane.api.error_responses import error_response
 from inferplane.batch.endpoints import ENDPOINTS
 from inferplane.batch.jsonl import parse_input
 from inferplane.errors import InferplaneError, InvalidRequest, NotFound, PayloadTooLarge
@@ -125,60 +124,45 @@ def _too_large(limit: int) -> PayloadTooLarge:
 async def create_file(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     settings = gateway.config.batch
-    try:
-        principal = await authenticate(gateway, request)
-        content, name = await _upload_content(request, settings.max_file_bytes)
-        await asyncio.to_thread(parse_input, content, ENDPOINTS.keys(),
-                                model_refusal(gateway, principal), settings.max_lines)
-        stored = await asyncio.to_thread(gateway.batches.store.add_file,
-                                         principal.tenant_name, name, "batch", content)
-    except InferplaneError as exc:
-        return error_response(exc)
+    principal = await authenticate(gateway, request)
+    content, name = await _upload_content(request, settings.max_file_bytes)
+    await asyncio.to_thread(parse_input, content, ENDPOINTS.keys(),
+                            model_refusal(gateway, principal), settings.max_lines)
+    stored = await asyncio.to_thread(gateway.batches.store.add_file,
+                                     principal.tenant_name, name, "batch", content)
     return json_response(file_object(stored))
 
 
 async def list_files(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    try:
-        principal = await authenticate(gateway, request)
-        limit = query_int(request, "limit", 10_000, 10_000)
-        found = await asyncio.to_thread(
-            gateway.batches.store.files, principal.tenant_name,
-            request.query_params.get("purpose"), request.query_params.get("after"), limit + 1)
-    except InferplaneError as exc:
-        return error_response(exc)
+    principal = await authenticate(gateway, request)
+    limit = query_int(request, "limit", 10_000, 10_000)
+    found = await asyncio.to_thread(
+        gateway.batches.store.files, principal.tenant_name,
+        request.query_params.get("purpose"), request.query_params.get("after"), limit + 1)
     return json_response(page([file_object(f) for f in found[:limit]], len(found) > limit))
 
 
 async def get_file(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    try:
-        found = await owned(request, "file_id", gateway.batches.store.file, no_such_file)
-    except InferplaneError as exc:
-        return error_response(exc)
+    found = await owned(request, "file_id", gateway.batches.store.file, no_such_file)
     return json_response(file_object(found))
 
 
 async def file_content(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    try:
-        content = await owned(request, "file_id", gateway.batches.store.content,
-                              no_such_file)
-    except InferplaneError as exc:
-        return error_response(exc)
+    content = await owned(request, "file_id", gateway.batches.store.content,
+                          no_such_file)
     return Response(content, 200, media_type="application/jsonl")
 
 
 async def delete_file(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     file_id = request.path_params["file_id"]
-    try:
-        principal = await authenticate(gateway, request)
-        if not await asyncio.to_thread(gateway.batches.store.delete_file, file_id,
-                                       principal.tenant_name):
-            raise no_such_file(file_id)
-    except InferplaneError as exc:
-        return error_response(exc)
+    principal = await authenticate(gateway, request)
+    if not await asyncio.to_thread(gateway.batches.store.delete_file, file_id,
+                                   principal.tenant_name):
+        raise no_such_file(file_id)
     return json_response({"id": file_id, "object": "file", "deleted": True})
 
 

@@ -67,41 +67,32 @@ async def _stream(generation: Generation, turn: Turn, events: ResponseEvents
 async def retrieve(request: Request) -> Response:
     """A stored response as it was served; replaying its stream or adding data to it
     (``stream``, ``include``, ``starting_after``) is refused by name."""
-    try:
-        for name in ("stream", "include", "include[]", "starting_after"):
-            if request.query_params.get(name) not in (None, "", "false"):
-                raise InvalidRequest(f"Unsupported query parameter: '{name}': a stored "
-                                     "response is returned whole, as it was served.",
-                                     param=name.removesuffix("[]"),
-                                     code="unsupported_parameter")
-        stored = await _stored(request)
-    except InferplaneError as exc:
-        return error_response(exc)
+    for name in ("stream", "include", "include[]", "starting_after"):
+        if request.query_params.get(name) not in (None, "", "false"):
+            raise InvalidRequest(f"Unsupported query parameter: '{name}': a stored "
+                                 "response is returned whole, as it was served.",
+                                 param=name.removesuffix("[]"),
+                                 code="unsupported_parameter")
+    stored = await _stored(request)
     return _json(stored.response)
 
 
 async def delete(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     response_id = request.path_params["response_id"]
-    try:
-        principal = await authenticate(gateway, request)
-        gone = await asyncio.to_thread(gateway.responses.delete, tenant_of(principal),
-                                       response_id, time.time())
-        if not gone:
-            raise _not_found(response_id)
-    except InferplaneError as exc:
-        return error_response(exc)
+    principal = await authenticate(gateway, request)
+    gone = await asyncio.to_thread(gateway.responses.delete, tenant_of(principal),
+                                   response_id, time.time())
+    if not gone:
+        raise _not_found(response_id)
     return _json({"id": response_id, "object": "response.deleted", "deleted": True})
 
 
 async def input_items(request: Request) -> Response:
     """The response's own input items, a page at a time (``order``: ``desc`` by default,
     ``limit`` 1 to 100, ``after`` an item id)."""
-    try:
-        stored = await _stored(request)
-        page = _page(stored.input_items, request.query_params)
-    except InferplaneError as exc:
-        return error_response(exc)
+    stored = await _stored(request)
+    page = _page(stored.input_items, request.query_params)
     return _json(page)
 
 
