@@ -245,23 +245,21 @@ class BatchStore:
                 for r in rows]
 
     def renew(self, claims: Iterable[str], lease_s: float) -> None:
-        tokens = list(claims)
-        if not tokens:
-            return
-        with self._engine.begin() as c:
-            c.execute(update(batch_lines).where(
-                batch_lines.c.claim.in_(tokens), batch_lines.c.state == CLAIMED,
-            ).values(lease_until=time.time() + lease_s))
+        self._set_claimed(claims, lease_until=time.time() + lease_s)
 
     def release(self, claims: Iterable[str]) -> None:
         """Give lines this process holds back (it stops): pending again, at once."""
+        self._set_claimed(claims, state=PENDING, claim=None, lease_until=None)
+
+    def _set_claimed(self, claims: Iterable[str], **values: Any) -> None:
+        """Set ``values`` on the lines still claimed under any of ``claims``."""
         tokens = list(claims)
         if not tokens:
             return
         with self._engine.begin() as c:
             c.execute(update(batch_lines).where(
                 batch_lines.c.claim.in_(tokens), batch_lines.c.state == CLAIMED,
-            ).values(state=PENDING, claim=None, lease_until=None))
+            ).values(**values))
 
     def finish(self, line: Claimed, status: int | None, result: dict[str, Any]) -> bool:
         """Store a line's result (``status`` None: it never ran); False when this claim no
