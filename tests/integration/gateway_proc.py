@@ -143,3 +143,12 @@ def running_gateway(root: Path, config_text: str | None = None, *,
         yield gateway
     finally:
         gateway.stop()
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists (a zombie counts until it is reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -14,19 +14,12 @@ import httpx
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from .gateway_proc import BIN, running_gateway
+from .gateway_proc import BIN, alive, running_gateway
 
 MSG: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "Tell me a long story about a lighthouse."}
 ]
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _stream_lines(client: httpx.Client, url: str, max_tokens: int) -> httpx.Response:
@@ -72,9 +65,9 @@ def test_sigterm_lets_the_stream_in_flight_finish(tmp_path: Path) -> None:
         assert rest[-1] == "data: [DONE]"
         assert gw.proc.wait(60) == 0
         deadline = time.monotonic() + 10
-        while _alive(engine_pid) and time.monotonic() < deadline:
+        while alive(engine_pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not _alive(engine_pid)
+        assert not alive(engine_pid)
         assert gw.ledger_row(response.headers["x-request-id"])["status"] == 200
 
 

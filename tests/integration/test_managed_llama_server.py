@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from .gateway_proc import ledger_yaml, running_gateway
+from .gateway_proc import alive, ledger_yaml, running_gateway
 
 
 def _binary() -> str | None:
@@ -41,13 +41,6 @@ def config(root: Path) -> str:
             f" context: 512, threads: 2, log_file: '{root}/server.log',"
             " metrics_interval_s: 0.5, stop_timeout_s: 10}\n")
 
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_serves_both_sdks_survives_a_kill_and_stops_with_the_gateway(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from .gateway_proc import BIN, free_port, ledger_yaml, running_gateway
+from .gateway_proc import BIN, alive, free_port, ledger_yaml, running_gateway
 
 STANDIN = Path(__file__).resolve().parents[1] / "engine_standin.py"
 
@@ -41,13 +41,6 @@ def config(root: Path, deployments: str, policy: str = "least-busy") -> str:
 def records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.parametrize("kind", ["vllm", "sglang"])
